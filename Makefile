@@ -1,0 +1,33 @@
+# The two set-up commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+export QT_QPA_PLATFORM ?= $(if $(DISPLAY)$(WAYLAND_DISPLAY),,offscreen)
+
+.PHONY: run test bench lint clean venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# Install and open the built-in demo recording (without a display: save a screenshot instead).
+run: $(BIN)/python
+	$(PIP) install --quiet -e .
+	@if [ "$(QT_QPA_PLATFORM)" = "offscreen" ]; then \
+		$(BIN)/wavescope demo --screenshot wavescope-demo.png; \
+	else \
+		$(BIN)/wavescope demo; \
+	fi
+
+# Install with the test extras and run the whole suite headless.
+test: $(BIN)/python
+	$(PIP) install --quiet -e '.[test]'
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+bench: $(BIN)/python
+	$(PIP) install --quiet -e '.[test]'
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m tests.bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

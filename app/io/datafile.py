@@ -1,0 +1,500 @@
+"""The DataFile contract: one subclass per file format.
+
+The public contract follows the one SpyKING CIRCUS documents for custom
+wrappers (``_read_from_header``, ``read_chunk``, ``_open``/``_close``,
+``_required_fields``, ...), so such a wrapper ports by changing its imports.
+Differences on purpose: errors are exceptions (see ``errors.py``), constructing
+never loads samples, and reads may span the parts of a multi-file recording.
+
+Time is counted in samples. A DataFile's timeline runs from 0 to
+``duration`` across all its streams (the concatenation); ``t_start`` and
+``t_stop`` place it on the acquisition system's clock.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Sequence
+
+import numpy as np
+
+from app.io.errors import (
+    HeaderError,
+    MissingFieldsError,
+    ShapeMismatchError,
+    UnsupportedStreamMode,
+)
+
+MANDATORY_FIELDS = {
+    "nb_channels": "int",
+    "sampling_rate": "float",
+    "data_dtype": "string",
+    "dtype_offset": "string",
+    "gain": "float",
+}
+
+_BOOL_WORDS = {"true": True, "yes": True, "1": True, "on": True,
+               "false": False, "no": False, "0": False, "off": False}
+
+
+def coerce_value(value: Any, type_name: str, field: str, file_name: str = "") -> Any:
+    """Convert `value` (often a string from a params file or ``--set``) to `type_name`."""
+    if value is None:
+        return None
+    where = f"{file_name}: " if file_name else ""
+    try:
+        if type_name == "int":
+            if isinstance(value, str):
+                value = value.strip()
+                as_float = float(value)
+                if as_float != int(as_float):
+                    raise ValueError(value)
+                return int(as_float)
+            return int(value)
+        if type_name == "float":
+            return float(value.strip() if isinstance(value, str) else value)
+        if type_name == "bool":
+            if isinstance(value, str):
+                return _BOOL_WORDS[value.strip().lower()]
+            return bool(value)
+        if type_name == "string":
+            return value.strip() if isinstance(value, str) else value
+    except (ValueError, KeyError, TypeError):
+        raise HeaderError(
+            f"{where}field {field!r} must be {type_name}, got {value!r}; fix the value in the params "
+            f"file or with --set {field}=...", file_name or None) from None
+    return value
+
+
+def normalize_dtype(value: Any, file_name: str = "") -> np.dtype:
+    """A numpy dtype from a params value ('int16', '<i2', 'uint16', ...)."""
+    try:
+        dtype = np.dtype(value)
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind not in "iuf" or dtype.itemsize > 8:
+        raise HeaderError(
+            f"{file_name}: data_dtype {value!r} is not a numeric sample type; use one of "
+            "int8, uint8, int16, uint16, int32, uint32, float32, float64.", file_name or None)
+    return dtype
+
+
+def auto_dtype_offset(dtype: np.dtype) -> int:
+    """The 'auto' dtype_offset: the unsigned types are centred on their midpoint.
+
+    uint8 -> 127 follows the long-standing SpyKING CIRCUS convention (not 128).
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind != "u":
+        return 0
+    if dtype.itemsize == 1:
+        return 127
+    return 2 ** (8 * dtype.itemsize - 1)
+
+
+def natural_key(text: str) -> list:
+    """Sort key that orders 'ch2' before 'ch10'."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
+def multi_file_parts(file_name: str) -> list[str]:
+    """The parts of a `multi-files` recording: `base.ext`, `base_0.ext`, `base_1.ext`, ...
+
+    Given any one part, returns all siblings with the same base and extension in
+    natural order; a file without siblings is a one-part recording.
+    """
+    folder, name = os.path.split(os.path.abspath(file_name))
+    stem, ext = os.path.splitext(name)
+    match = re.fullmatch(r"(.*)_(\d+)", stem)
+    base = match.group(1) if match else stem
+    pattern = re.compile(re.escape(base) + r"(?:_(\d+))?" + re.escape(ext))
+    parts = []
+    for entry in os.listdir(folder):
+        found = pattern.fullmatch(entry)
+        if found:
+            number = -1 if found.group(1) is None else int(found.group(1))
+            parts.append((number, os.path.join(folder, entry)))
+    parts.sort()
+    return [path for _, path in parts] or [os.path.abspath(file_name)]
+
+
+class DataFile:
+    """Base class of every format wrapper.
+
+    Subclasses set the class attributes below and write ``_read_from_header``,
+    ``_open``, ``_close`` and ``read_chunk`` (plus ``write_chunk`` when
+    writable, ``set_streams`` for their own stream modes).
+    """
+
+    description = "base"            # the format's name, as in params files (file_format = ...)
+    title = ""                      # a human-readable name for menus and `wavescope formats`
+    extension: Sequence[str] = []   # file extensions, with the dot
+    parallel_write = False          # ranks may write disjoint chunks in place
+    is_writable = False
+    is_streamable = ["multi-files"]
+    # `_shape`, `_t_start`, `_t_stop`, `_params` are instance state, set up in __init__.
+    _required_fields: dict[str, str] = {}
+    _default_values: dict[str, Any] = {}
+    # Types of optional fields that may come as strings; the mandatory ones are known already.
+    _field_types: dict[str, str] = {}
+
+    def __init__(self, file_name: str, params: dict | None = None, is_empty: bool = False,
+                 stream_mode: str | None = None):
+        self.file_name = os.fspath(file_name)
+        self.is_empty = is_empty
+        self.stream_mode = None if stream_mode in (None, "", "None", "none") else stream_mode
+        self._shape: tuple[int, int] | None = None
+        self._t_start = 0
+        self._t_stop: int | None = None
+        self._sources: list[DataFile] = []
+        self._is_open = False
+        self._mode = "r"
+        self._channel_gains: np.ndarray | None = None
+        self.header_fields: set[str] = set()
+        self._params: dict[str, Any] = {}
+        self._fill_from_params(params or {})
+
+        if is_empty:
+            self._check_complete()
+            self._shape = (0, int(self._params["nb_channels"]))
+        else:
+            if not os.path.exists(self.file_name):
+                raise HeaderError(f"{self.file_name}: no such file; check the path.", self.file_name)
+            header = self._read_from_header() or {}
+            self._fill_from_header(header)
+            self._check_complete()
+            if self._shape is None:
+                raise HeaderError(f"{self.file_name}: the {self.description} reader found no data "
+                                  "shape in the header.", self.file_name)
+            self._shape = (int(self._shape[0]), int(self._shape[1]))
+            if self._shape[1] != self._params["nb_channels"]:
+                raise ShapeMismatchError(
+                    f"{self.file_name}: the data hold {self._shape[1]} channels but nb_channels is "
+                    f"{self._params['nb_channels']}; remove nb_channels from the params or fix it.",
+                    self.file_name)
+            if self.stream_mode is not None:
+                self._set_sources(self.stream_mode)
+
+    # -- parameters -------------------------------------------------------------------------------
+    def _field_type(self, key: str) -> str | None:
+        return (self._required_fields.get(key) or MANDATORY_FIELDS.get(key)
+                or self._field_types.get(key))
+
+    def _fill_from_params(self, params: dict) -> None:
+        given = {}
+        for key, value in dict(self._default_values).items():
+            given[key] = value
+        for key, value in params.items():
+            if value is None or (isinstance(value, str) and value.strip() == ""):
+                continue
+            given[key] = value
+        for key, value in given.items():
+            type_name = self._field_type(key)
+            self._params[key] = coerce_value(value, type_name, key, self.file_name) if type_name else value
+        missing = {k: t for k, t in self._required_fields.items() if k not in self._params}
+        if missing:
+            raise MissingFieldsError(self.file_name, missing, self.description)
+        self._resolve_dtype()
+
+    def _fill_from_header(self, header: dict) -> None:
+        for key, value in header.items():
+            type_name = self._field_type(key)
+            self._params[key] = coerce_value(value, type_name, key, self.file_name) if type_name else value
+            self.header_fields.add(key)
+        self._resolve_dtype()
+
+    def _resolve_dtype(self) -> None:
+        if "data_dtype" in self._params:
+            dtype = normalize_dtype(self._params["data_dtype"], self.file_name)
+            self._params["data_dtype"] = dtype.name if dtype.byteorder in "=|" else dtype.str
+            offset = self._params.get("dtype_offset", "auto")
+            if isinstance(offset, str):
+                if offset.strip().lower() == "auto":
+                    offset = auto_dtype_offset(dtype)
+                else:
+                    offset = coerce_value(offset, "float", "dtype_offset", self.file_name)
+            if float(offset) == int(offset):
+                offset = int(offset)
+            self._params["dtype_offset"] = offset
+
+    def _check_complete(self) -> None:
+        self._params.setdefault("gain", 1.0)
+        self._params.setdefault("dtype_offset", "auto")
+        self._resolve_dtype()
+        missing = {k: t for k, t in MANDATORY_FIELDS.items() if k not in self._params}
+        if missing:
+            raise MissingFieldsError(self.file_name, missing, self.description)
+
+    def __getattr__(self, key: str) -> Any:
+        # Wrappers read their params as attributes (self.nb_channels, self.data_offset, ...).
+        params = self.__dict__.get("_params")
+        if params is not None and key in params:
+            return params[key]
+        raise AttributeError(f"{type(self).__name__} has no attribute {key!r}")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self._params)
+
+    def get_description(self) -> dict[str, Any]:
+        """The params that reopen this recording: what goes in the [data] section."""
+        description = {"file_format": self.description,
+                       "stream_mode": self.stream_mode or "None"}
+        for key, value in self._params.items():
+            if isinstance(value, (np.generic,)):
+                value = value.item()
+            description[key] = value
+        return description
+
+    # -- shape and time ---------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int]:
+        if self._sources:
+            return (sum(s.duration for s in self._sources), self.nb_channels)
+        return self._shape
+
+    @property
+    def duration(self) -> int:
+        """Number of samples on the whole timeline (all streams)."""
+        return self.shape[0]
+
+    @property
+    def t_start(self) -> int:
+        return self._sources[0].t_start if self._sources else self._t_start
+
+    @property
+    def t_stop(self) -> int:
+        if self._sources:
+            return self._sources[-1].t_stop
+        return self._t_stop if self._t_stop is not None else self._t_start + self._shape[0]
+
+    @property
+    def nb_streams(self) -> int:
+        return len(self._sources) if self._sources else 1
+
+    @property
+    def streams(self) -> list[DataFile]:
+        """The parts of the timeline, each a DataFile; a single-stream file is its own stream."""
+        return list(self._sources) if self._sources else [self]
+
+    def stream_offsets(self) -> np.ndarray:
+        """Timeline index of each stream's first sample, plus the total duration at the end."""
+        durations = [s.duration for s in self.streams]
+        return np.concatenate([[0], np.cumsum(durations, dtype=np.int64)])
+
+    @property
+    def channel_gains(self) -> np.ndarray:
+        """Per-channel gain (physical unit per bit); the scalar `gain` when uniform."""
+        if self._channel_gains is not None:
+            return np.asarray(self._channel_gains, dtype=np.float64)
+        return np.full(self.nb_channels, float(self.gain))
+
+    # -- streams ----------------------------------------------------------------------------------
+    def _set_sources(self, stream_mode: str) -> None:
+        if stream_mode not in self.is_streamable:
+            raise UnsupportedStreamMode(self.file_name, stream_mode, self.description, self.is_streamable)
+        sources = self.set_streams(stream_mode)
+        if not sources:
+            raise HeaderError(f"{self.file_name}: stream mode {stream_mode} found no streams.",
+                              self.file_name)
+        first = sources[0]
+        for source in sources[1:]:
+            for key in ("nb_channels", "data_dtype"):
+                if source._params.get(key) != first._params.get(key):
+                    raise ShapeMismatchError(
+                        f"{source.file_name}: {key} is {source._params.get(key)} but "
+                        f"{first.file_name} has {first._params.get(key)}; every part of a "
+                        f"{stream_mode} recording must match.", source.file_name)
+            if abs(float(source.sampling_rate) - float(first.sampling_rate)) > 1e-6 * float(first.sampling_rate):
+                raise ShapeMismatchError(
+                    f"{source.file_name}: sampling_rate {source.sampling_rate} differs from "
+                    f"{first.sampling_rate} in {first.file_name}; parts of one recording share a rate.",
+                    source.file_name)
+        self._sources = sources
+
+    def set_streams(self, stream_mode: str) -> list[DataFile]:
+        """The DataFiles making up the timeline in `stream_mode`; `multi-files` is generic."""
+        if stream_mode != "multi-files":
+            raise UnsupportedStreamMode(self.file_name, stream_mode, self.description, self.is_streamable)
+        given = {k: v for k, v in self._params.items() if k not in self.header_fields}
+        sources: list[DataFile] = []
+        for path in multi_file_parts(self.file_name):
+            source = type(self)(path, given)
+            if sources:
+                source._t_start = sources[-1].t_stop
+                source._t_stop = None
+            sources.append(source)
+        return sources
+
+    # -- opening ----------------------------------------------------------------------------------
+    def open(self, mode: str = "r") -> DataFile:
+        if self._is_open and self._mode == mode:
+            return self
+        if self._is_open:
+            self.close()
+        for source in self._sources:
+            source.open(mode)
+        if not self._sources:
+            self._open(mode)
+        self._is_open = True
+        self._mode = mode
+        return self
+
+    def close(self) -> None:
+        for source in self._sources:
+            source.close()
+        if self._is_open and not self._sources:
+            self._close()
+        self._is_open = False
+
+    def __enter__(self) -> DataFile:
+        return self.open(self._mode)
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            if self.__dict__.get("_is_open"):
+                self.close()
+        except Exception:  # noqa: BLE001 - never raise from a finaliser
+            pass
+
+    def _ensure_open(self) -> None:
+        if not self._is_open:
+            self.open(self._mode)
+
+    # -- methods a wrapper writes -----------------------------------------------------------------
+    def _read_from_header(self) -> dict:
+        """Read the header; set ``_shape`` (and ``_t_start``); return the params it gives."""
+        raise NotImplementedError
+
+    def _open(self, mode: str = "r") -> None:
+        pass
+
+    def _close(self) -> None:
+        pass
+
+    def read_chunk(self, idx: int, chunk_size: int, padding: tuple[int, int] = (0, 0),
+                   nodes: Sequence[int] | None = None) -> np.ndarray:
+        """Samples [idx*chunk_size + padding[0], (idx+1)*chunk_size + padding[1]) of this
+        file, clipped to it, as float32 (time, channels); `nodes` selects channels."""
+        raise NotImplementedError
+
+    def write_chunk(self, time: int, data: np.ndarray) -> None:
+        raise NotImplementedError(f"format {self.description} cannot be written")
+
+    def allocate(self, shape: tuple[int, int], data_dtype: str | None = None) -> None:
+        """Create an empty file of `shape` (samples, channels) for writing."""
+        raise NotImplementedError(f"format {self.description} cannot be written")
+
+    # -- helpers the base gives -------------------------------------------------------------------
+    def _get_t_start_t_stop(self, idx: int, chunk_size: int,
+                            padding: tuple[int, int] = (0, 0)) -> tuple[int, int]:
+        """Local sample bounds of chunk `idx` with `padding` (negative first, positive second),
+        clipped to this file."""
+        t_start = int(idx) * int(chunk_size) + int(padding[0])
+        t_stop = (int(idx) + 1) * int(chunk_size) + int(padding[1])
+        local_duration = self._shape[0]
+        return max(t_start, 0), max(min(t_stop, local_duration), 0)
+
+    def _scale_data_to_float32(self, data: np.ndarray, nodes: Sequence[int] | None = None) -> np.ndarray:
+        """Raw samples -> float32 physical values: (raw - dtype_offset) * gain."""
+        out = np.asarray(data, dtype=np.float32)
+        if out is data or (isinstance(data, np.memmap) and np.shares_memory(out, data)):
+            out = out.copy()
+        if self.dtype_offset != 0:
+            out -= np.float32(self.dtype_offset)
+        if self._channel_gains is not None:
+            gains = np.asarray(self._channel_gains, dtype=np.float32)
+            out *= gains if nodes is None else gains[np.asarray(nodes)]
+        elif float(self.gain) != 1.0:
+            out *= np.float32(self.gain)
+        return np.ascontiguousarray(out)
+
+    def _unscale_data_from_float32(self, data: np.ndarray, nodes: Sequence[int] | None = None) -> np.ndarray:
+        """Float32 physical values -> raw samples of `data_dtype` (rounded and clipped)."""
+        dtype = np.dtype(self.data_dtype)
+        out = np.array(data, dtype=np.float64)
+        if self._channel_gains is not None:
+            gains = np.asarray(self._channel_gains, dtype=np.float64)
+            out /= gains if nodes is None else gains[np.asarray(nodes)]
+        elif float(self.gain) != 1.0:
+            out /= float(self.gain)
+        if self.dtype_offset != 0:
+            out += float(self.dtype_offset)
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            out = np.clip(np.rint(out), info.min, info.max)
+        return out.astype(dtype)
+
+    def analyze(self, chunk_size: int) -> tuple[int, int]:
+        """(number of whole chunks, length of the last partial chunk) over the timeline."""
+        nb_chunks = self.duration // int(chunk_size)
+        return int(nb_chunks), int(self.duration - nb_chunks * int(chunk_size))
+
+    def read_range(self, t_start: int, t_stop: int, nodes: Sequence[int] | None = None) -> np.ndarray:
+        """Samples [t_start, t_stop) of the timeline (across streams) as float32 (time, channels)."""
+        t_start, t_stop = int(t_start), int(t_stop)
+        if not 0 <= t_start <= t_stop <= self.duration:
+            raise IndexError(f"{self.file_name}: samples [{t_start}, {t_stop}) fall outside "
+                             f"[0, {self.duration}).")
+        self._ensure_open()
+        if not self._sources:
+            return self.read_chunk(0, t_stop - t_start, (t_start, t_start), nodes)
+        offsets = self.stream_offsets()
+        pieces = []
+        first = int(np.searchsorted(offsets, t_start, side="right")) - 1
+        for k in range(max(first, 0), len(self._sources)):
+            lo, hi = max(t_start, offsets[k]), min(t_stop, offsets[k + 1])
+            if lo >= hi:
+                if offsets[k] >= t_stop:
+                    break
+                continue
+            source = self._sources[k]
+            local = int(lo - offsets[k])
+            pieces.append(source.read_chunk(0, int(hi - lo), (local, local), nodes))
+        if not pieces:
+            width = self.nb_channels if nodes is None else len(nodes)
+            return np.zeros((0, width), dtype=np.float32)
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=0)
+
+    def get_data(self, idx: int, chunk_size: int, padding: tuple[int, int] = (0, 0),
+                 nodes: Sequence[int] | None = None) -> tuple[np.ndarray, int]:
+        """Chunk `idx` of the whole timeline with `padding`, clipped to the timeline.
+
+        Returns (data, t_offset) like SpyKING CIRCUS: t_offset is `t_start` plus the
+        timeline index of the chunk's first unpadded sample.
+        """
+        start = int(idx) * int(chunk_size)
+        lo = max(start + int(padding[0]), 0)
+        hi = min(start + int(chunk_size) + int(padding[1]), self.duration)
+        return self.read_range(lo, max(hi, lo), nodes), self.t_start + start
+
+    def get_snippet(self, global_time: int, length: int, nodes: Sequence[int] | None = None) -> np.ndarray:
+        """`length` samples from timeline index `global_time` (may span streams)."""
+        return self.read_range(global_time, int(global_time) + int(length), nodes)
+
+    def set_data(self, time: int, data: np.ndarray) -> None:
+        """Write float32 `data` at timeline index `time` (into the right stream)."""
+        if not self.is_writable:
+            raise NotImplementedError(f"format {self.description} cannot be written")
+        if self._is_open and self._mode == "r":
+            self.open("r+")
+        self._ensure_open()
+        if not self._sources:
+            self.write_chunk(int(time), data)
+            return
+        offsets = self.stream_offsets()
+        done = 0
+        while done < len(data):
+            position = int(time) + done
+            k = int(np.searchsorted(offsets, position, side="right")) - 1
+            count = min(len(data) - done, int(offsets[k + 1]) - position)
+            self._sources[k].write_chunk(position - int(offsets[k]), data[done:done + count])
+            done += count
+
+    def __repr__(self) -> str:
+        shape = self.shape if self._shape is not None else "?"
+        return f"<{type(self).__name__} {self.description} {self.file_name!r} shape={shape}>"

@@ -1,0 +1,1 @@
+"""Built-in formats: one module, one DataFile subclass each."""

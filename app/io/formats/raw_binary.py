@@ -1,0 +1,94 @@
+"""raw_binary: headerless interleaved samples (time-major, channel fastest)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from app.io.datafile import DataFile, normalize_dtype
+from app.io.errors import HeaderError, ShapeMismatchError
+
+COMMON_DTYPES = ("int16", "uint16", "float32", "int32", "uint8", "int8", "float64")
+
+
+def divisor_candidates(payload: int, nb_channels: int, dtype: np.dtype, limit: int = 6) -> list[str]:
+    """Channel counts and dtypes that would divide `payload` bytes evenly, nearest first."""
+    found = []
+    for count in sorted(range(1, 1025), key=lambda c: abs(c - nb_channels)):
+        if payload % (count * dtype.itemsize) == 0:
+            found.append(f"nb_channels={count}")
+        if len(found) >= limit // 2:
+            break
+    for name in COMMON_DTYPES:
+        if name != dtype.name and payload % (nb_channels * np.dtype(name).itemsize) == 0:
+            found.append(f"data_dtype={name}")
+    return found[:limit]
+
+
+class RawBinaryFile(DataFile):
+    description = "raw_binary"
+    title = "Raw binary (headerless, interleaved)"
+    extension = []
+    parallel_write = True
+    is_writable = True
+    _required_fields = {"data_dtype": "string", "sampling_rate": "float", "nb_channels": "int"}
+    _default_values = {"data_offset": 0, "dtype_offset": "auto", "gain": 1.0}
+    _field_types = {"data_offset": "int"}
+
+    def _frame_bytes(self) -> int:
+        return int(self.nb_channels) * np.dtype(self.data_dtype).itemsize
+
+    def _read_from_header(self) -> dict:
+        if self.nb_channels < 1:
+            raise HeaderError(f"{self.file_name}: nb_channels must be at least 1, got {self.nb_channels}.",
+                              self.file_name)
+        if self.data_offset < 0:
+            raise HeaderError(f"{self.file_name}: data_offset must be >= 0, got {self.data_offset}.",
+                              self.file_name)
+        payload = os.path.getsize(self.file_name) - int(self.data_offset)
+        if payload < 0:
+            raise HeaderError(f"{self.file_name}: data_offset {self.data_offset} is beyond the end of "
+                              f"the file ({payload + self.data_offset} bytes).", self.file_name)
+        frame = self._frame_bytes()
+        if payload % frame:
+            dtype = normalize_dtype(self.data_dtype)
+            candidates = divisor_candidates(payload, self.nb_channels, dtype)
+            raise ShapeMismatchError(
+                f"{self.file_name}: {payload} data bytes are not a whole number of frames of "
+                f"{self.nb_channels} channels x {dtype.itemsize} bytes ({dtype.name}); "
+                f"{payload % frame} bytes are left over. Check nb_channels, data_dtype and "
+                f"data_offset" + (f"; these would divide evenly: {', '.join(candidates)}." if candidates
+                                  else "."), self.file_name, candidates)
+        self._shape = (payload // frame, int(self.nb_channels))
+        return {}
+
+    def _open(self, mode: str = "r") -> None:
+        if self._shape[0] == 0:
+            self.data = np.zeros((0, self.nb_channels), dtype=self.data_dtype)
+            return
+        self.data = np.memmap(self.file_name, dtype=self.data_dtype, mode=mode,
+                              offset=int(self.data_offset), shape=self._shape)
+
+    def _close(self) -> None:
+        self.data = None
+
+    def read_chunk(self, idx, chunk_size, padding=(0, 0), nodes=None):
+        t_start, t_stop = self._get_t_start_t_stop(idx, chunk_size, padding)
+        rows = self.data[t_start:t_stop]
+        if nodes is not None:
+            rows = rows[:, np.asarray(nodes, dtype=np.intp)]
+        return self._scale_data_to_float32(rows, nodes)
+
+    def allocate(self, shape, data_dtype=None):
+        if data_dtype is not None:
+            self._params["data_dtype"] = np.dtype(data_dtype).name
+            self._resolve_dtype()
+        size = int(self.data_offset) + int(shape[0]) * int(shape[1]) * np.dtype(self.data_dtype).itemsize
+        with open(self.file_name, "wb") as handle:
+            handle.truncate(size)
+        self._shape = (int(shape[0]), int(shape[1]))
+
+    def write_chunk(self, time, data):
+        raw = self._unscale_data_from_float32(data)
+        self.data[int(time):int(time) + len(raw)] = raw
