@@ -95,6 +95,7 @@ def describe(datafile) -> dict:
         "nb_streams": datafile.nb_streams,
         "streams": streams,
         "from_header": sorted(datafile.header_fields),
+        "from_params": sorted(datafile.given_fields - datafile.header_fields),
         "params": {k: v for k, v in params.items() if k not in mandatory},
     }
 
@@ -118,7 +119,9 @@ def cmd_info(args) -> int:
     header = set(info["from_header"])
 
     def source(key):
-        return "header" if key in header else "params"
+        if key in header:
+            return "header"
+        return "params" if key in datafile.given_fields else "default"
 
     print(f"file          {info['file']}")
     print(f"format        {info['format']}" + (f" (stream mode {info['stream_mode']})" if info["stream_mode"] else ""))

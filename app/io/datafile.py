@@ -151,7 +151,8 @@ class DataFile:
         self._is_open = False
         self._mode = "r"
         self._channel_gains: np.ndarray | None = None
-        self.header_fields: set[str] = set()
+        self.header_fields: set[str] = set()    # params the file's header gave
+        self.given_fields: set[str] = set()     # params the caller gave (the rest are defaults)
         self._params: dict[str, Any] = {}
         self._fill_from_params(params or {})
 
@@ -189,6 +190,7 @@ class DataFile:
             if value is None or (isinstance(value, str) and value.strip() == ""):
                 continue
             given[key] = value
+            self.given_fields.add(key)
         for key, value in given.items():
             type_name = self._field_type(key)
             self._params[key] = coerce_value(value, type_name, key, self.file_name) if type_name else value
@@ -347,6 +349,7 @@ class DataFile:
         if self._is_open and not self._sources:
             self._close()
         self._is_open = False
+        self._mode = "r"
 
     def __enter__(self) -> DataFile:
         return self.open(self._mode)
@@ -480,9 +483,8 @@ class DataFile:
         """Write float32 `data` at timeline index `time` (into the right stream)."""
         if not self.is_writable:
             raise NotImplementedError(f"format {self.description} cannot be written")
-        if self._is_open and self._mode == "r":
+        if not self._is_open or self._mode == "r":
             self.open("r+")
-        self._ensure_open()
         if not self._sources:
             self.write_chunk(int(time), data)
             return
