@@ -1,0 +1,296 @@
+"""The params file model: lossless round trips, in-place edits, clear errors, safe writes."""
+
+from __future__ import annotations
+
+import configparser
+import os
+
+import numpy as np
+import pytest
+
+from app.io import open_datafile
+from app.io.errors import ParamsError
+from app.io.params import (
+    SECTIONS,
+    TEMPLATE_PATH,
+    ParamsFile,
+    datafile_settings,
+    format_value,
+    read_params,
+    write_params,
+)
+from tests.conftest import synthetic_int16
+
+SAMPLE = """# a note before any section
+[data]
+file_format    = raw_binary   # the reader
+sampling_rate  = 20000        # Hz
+nb_channels    = 4
+mapping        =              # probe path
+
+; another style of comment
+[detection]
+N_t            = 3            # ms
+"""
+
+
+def independent_reading(text: str) -> dict[str, dict[str, str]]:
+    """How SpyKING CIRCUS reads a params file: configparser, then drop everything after '#'."""
+    parser = configparser.ConfigParser()
+    parser.read_string(text)
+    return {section: {key: value.split("#")[0].strip() for key, value in parser.items(section)}
+            for section in parser.sections()}
+
+
+def test_template_has_every_section_and_round_trips_unchanged():
+    template = ParamsFile.from_template()
+    original = TEMPLATE_PATH.read_text(encoding="utf-8")
+    assert template.text() == original
+    assert template.sections() == SECTIONS
+    expected = independent_reading(original)
+    ours = {section: {key.lower(): value for key, value in keys.items()}
+            for section, keys in template.as_dict().items()}
+    assert ours == expected
+    assert template.get("data", "stream_mode") == "None"
+    assert template.get("data", "chunk_size") == "30"
+    assert template.get("detection", "n_t") == "3"
+    assert template.get("filtering", "cut_off") == "300, auto"
+
+
+def test_template_holds_the_keys_spyking_circus_needs_without_a_default():
+    # These have no fallback in SpyKING CIRCUS's parser: it stops when one is absent.
+    template = ParamsFile.from_template()
+    for section, key in [("filtering", "cut_off"), ("filtering", "filter"), ("whitening", "nb_elts"),
+                         ("whitening", "max_elts"), ("whitening", "output_dim"), ("whitening", "spatial"),
+                         ("clustering", "nb_elts"), ("clustering", "max_elts"), ("fitting", "amp_limits"),
+                         ("extracting", "noise_thr"), ("extracting", "output_dim"), ("data", "suffix"),
+                         ("data", "mapping"), ("data", "file_format")]:
+        assert template.get(section, key) is not None, (section, key)
+
+
+def test_round_trip_of_a_written_file_keeps_comments_and_order(tmp_path):
+    path = tmp_path / "rec.params"
+    path.write_text(SAMPLE)
+    params = read_params(path)
+    assert params.text() == SAMPLE
+    assert params.sections() == ["data", "detection"]
+    assert params.keys("data") == ["file_format", "sampling_rate", "nb_channels", "mapping"]
+    assert params.get("data", "file_format") == "raw_binary"
+    assert params.get("data", "mapping") == ""
+    assert params.get("data", "missing", "fallback") == "fallback"
+    assert params.as_dict() == {
+        "data": {"file_format": "raw_binary", "sampling_rate": "20000", "nb_channels": "4", "mapping": ""},
+        "detection": {"N_t": "3"}}
+
+
+def test_set_keeps_the_inline_comment_in_its_column():
+    params = ParamsFile.from_text(SAMPLE)
+    params.set("data", "sampling_rate", 30000.0)
+    params.set("data", "mapping", "/p/a.prb")
+    lines = params.text().splitlines()
+    rate = next(line for line in lines if line.startswith("sampling_rate"))
+    assert rate == "sampling_rate  = 30000        # Hz"
+    mapping = next(line for line in lines if line.startswith("mapping"))
+    assert mapping.endswith("# probe path")
+    assert mapping.index("#") == SAMPLE.splitlines()[5].index("#")
+    assert independent_reading(params.text())["data"]["mapping"] == "/p/a.prb"
+    assert sum(1 for line in lines if line.strip()) == sum(1 for line in SAMPLE.splitlines() if line.strip())
+
+
+def test_set_appends_new_keys_to_their_section_and_creates_sections():
+    params = ParamsFile.from_text(SAMPLE)
+    params.set("data", "data_dtype", "int16")
+    params.set("Data_extra", "flag", True)
+    params.set("DETECTION", "x", 1)          # sections are case-sensitive, as in configparser
+    assert params.keys("data")[-1] == "data_dtype"
+    text = params.text()
+    assert text.index("data_dtype") < text.index("[detection]")
+    reread = independent_reading(text)
+    assert reread["data"]["data_dtype"] == "int16"
+    assert reread["Data_extra"] == {"flag": "True"}
+    assert params.sections() == ["data", "detection", "Data_extra", "DETECTION"]
+
+
+def test_keys_match_without_regard_to_case_like_configparser():
+    params = ParamsFile.from_text(SAMPLE)
+    params.set("detection", "n_t", 5)
+    assert params.keys("detection") == ["N_t"]
+    assert params.get("detection", "N_T") == "5"
+
+
+def test_values_spyking_circus_would_cut_are_refused():
+    params = ParamsFile.from_text(SAMPLE)
+    with pytest.raises(ParamsError, match="'#'"):
+        params.set("data", "mapping", "/probes/#1.prb")
+
+
+@pytest.mark.parametrize("value, text", [(30000.0, "30000"), (0.195, "0.195"), (1e-15, "1e-15"),
+                                         (np.float32(0.5), "0.5"), (np.int64(16), "16"), (True, "True"),
+                                         (None, ""), ("int16", "int16"), (float("inf"), "inf")])
+def test_format_value_writes_numbers_without_noise(value, text):
+    assert format_value(value) == text
+
+
+@pytest.mark.parametrize("text, line, fix", [
+    ("sampling_rate = 20000\n[data]\n", 1, "before any [section]"),
+    ("[data]\nfile_format = raw_binary\nnb_channels 4\n", 3, "key = value"),
+    ("[data]\n= 4\n", 2, "without a key"),
+    ("[data\nx = 1\n", 1, "malformed section"),
+    ("[data]\nx = 1\nX = 2\n", 3, "set twice"),
+    ("[data]\n[detection]\n[data]\n", 3, "appears twice"),
+])
+def test_malformed_files_name_the_file_and_line(tmp_path, text, line, fix):
+    path = tmp_path / "bad.params"
+    path.write_text(text)
+    with pytest.raises(ParamsError) as caught:
+        ParamsFile.read(path)
+    message = str(caught.value)
+    assert str(path) in message and f"line {line}" in message and fix in message
+    assert caught.value.file_name == str(path)
+
+
+def test_missing_and_binary_files_are_params_errors(tmp_path):
+    with pytest.raises(ParamsError, match="no such params file"):
+        ParamsFile.read(tmp_path / "nope.params")
+    binary = tmp_path / "binary.params"
+    binary.write_bytes(b"\xff\xfe\x00\x81[data]")
+    with pytest.raises(ParamsError, match="UTF-8"):
+        ParamsFile.read(binary)
+
+
+def test_crlf_files_keep_their_line_endings(tmp_path):
+    path = tmp_path / "dos.params"
+    path.write_bytes(SAMPLE.replace("\n", "\r\n").encode())
+    params = ParamsFile.read(path)
+    params.set("data", "nb_channels", 8)
+    params.write(path)
+    raw = path.read_bytes()
+    assert raw.count(b"\r\n") == SAMPLE.count("\n") and b"\r\r" not in raw
+    assert b"nb_channels    = 8\r\n" in raw
+
+
+def test_write_is_atomic_and_keeps_numbered_backups(tmp_path):
+    path = tmp_path / "rec.params"
+    assert ParamsFile.from_text(SAMPLE).write(path) is None
+    first = path.read_text()
+    second = ParamsFile.from_text(SAMPLE)
+    second.set("data", "nb_channels", 8)
+    backup = second.write(path)
+    assert backup == tmp_path / "rec.params.bak"
+    assert backup.read_text() == first
+    assert read_params(path).get("data", "nb_channels") == "8"
+    third = ParamsFile.from_text(SAMPLE)
+    third.set("data", "nb_channels", 12)
+    assert third.write(path) == tmp_path / "rec.params.bak.1"
+    assert read_params(tmp_path / "rec.params.bak.1").get("data", "nb_channels") == "8"
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "rec.params"
+    path.write_text(SAMPLE)
+
+    def refuse(*_args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(OSError, match="disk full"):
+        ParamsFile.from_text(SAMPLE.replace("20000", "1")).write(path)
+    monkeypatch.undo()
+    assert path.read_text() == SAMPLE
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_write_keeps_the_permissions_of_the_file_it_replaces(tmp_path):
+    path = tmp_path / "rec.params"
+    path.write_text(SAMPLE)
+    os.chmod(path, 0o640)
+    ParamsFile.from_text(SAMPLE).write(path)
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+# -- params <-> recordings --------------------------------------------------------------------------
+@pytest.fixture
+def recording(make_raw):
+    data = synthetic_int16(3000, 6, seed=3)
+    return make_raw("rec.dat", data, header=b"\x00" * 16), data
+
+
+def description_for(data_file: str) -> dict:
+    return {"file_format": "raw_binary", "stream_mode": None, "nb_channels": 6, "sampling_rate": 20000.0,
+            "data_dtype": "int16", "dtype_offset": 0, "gain": 0.5, "data_offset": 16}
+
+
+def test_write_params_then_datafile_settings(recording, tmp_path):
+    data_file, _ = recording
+    out = tmp_path / "rec.params"
+    probe = tmp_path / "probe.prb"
+    probe.write_text("total_nb_channels = 6\n")
+    assert write_params(out, description_for(data_file), probe=str(probe)) is None
+    reread = independent_reading(out.read_text())
+    assert reread["data"]["sampling_rate"] == "20000"
+    assert reread["data"]["stream_mode"] == "None"
+    assert reread["data"]["mapping"] == str(probe.resolve())
+    assert set(reread) == set(SECTIONS)
+    found, settings = datafile_settings(out)
+    assert found == data_file
+    assert settings == {"file_format": "raw_binary", "stream_mode": "None", "nb_channels": "6",
+                        "sampling_rate": "20000", "data_dtype": "int16", "dtype_offset": "0", "gain": "0.5",
+                        "data_offset": "16"}
+
+
+def test_write_params_from_a_base_keeps_its_other_sections_and_drops_stale_fields(recording, tmp_path):
+    data_file, _ = recording
+    base = tmp_path / "base.params"
+    base.write_text(SAMPLE.replace("[data]", "[data]\nh5_key = /old  # from another format")
+                    .replace("N_t            = 3", "N_t            = 7"))
+    out = tmp_path / "rec.params"
+    write_params(out, description_for(data_file), base=str(base))
+    params = read_params(out)
+    assert params.get("detection", "N_t") == "7"
+    assert params.get("data", "h5_key") is None
+    assert params.get("data", "mapping") == ""
+    assert "# the reader" in out.read_text()
+
+
+def test_datafile_settings_prefers_the_formats_extension(tmp_path, monkeypatch):
+    from app.io.formats.raw_binary import RawBinaryFile
+    (tmp_path / "rec.params").write_text("[data]\nfile_format = raw_binary\n")
+    (tmp_path / "rec.meta").write_bytes(b"x" * 100)
+    (tmp_path / "rec.bin").write_bytes(b"x" * 10)
+    (tmp_path / "rec.prb").write_text("total_nb_channels = 1\n")
+    (tmp_path / "rec").mkdir()                        # the sorter's output folder
+    assert datafile_settings(tmp_path / "rec.params")[0] == str(tmp_path / "rec.meta")
+    monkeypatch.setattr(RawBinaryFile, "extension", [".bin"])
+    assert datafile_settings(tmp_path / "rec.params")[0] == str(tmp_path / "rec.bin")
+
+
+def test_datafile_settings_errors_say_what_was_looked_for(tmp_path):
+    params = tmp_path / "lonely.params"
+    params.write_text("[data]\nfile_format = raw_binary\n")
+    with pytest.raises(ParamsError, match=r"lonely\.\*"):
+        datafile_settings(params)
+    params.write_text("[detection]\nN_t = 3\n")
+    with pytest.raises(ParamsError, match=r"no \[data\] section"):
+        datafile_settings(params)
+
+
+def test_datafile_settings_follows_an_explicit_file_name(recording, tmp_path):
+    data_file, _ = recording
+    other = tmp_path / "elsewhere.params"
+    other.write_text("[data]\nfile_format = raw_binary\nfile_name = rec.dat\n")
+    found, settings = datafile_settings(other)
+    assert found == data_file and "file_name" not in settings
+
+
+def test_open_datafile_reads_a_params_file(recording, tmp_path):
+    data_file, data = recording
+    write_params(tmp_path / "rec.params", description_for(data_file))
+    datafile = open_datafile(str(tmp_path / "rec.params"))
+    assert datafile.file_name == data_file
+    assert (datafile.nb_channels, datafile.sampling_rate, datafile.data_offset) == (6, 20000.0, 16)
+    assert datafile.duration == 3000
+    with datafile:
+        chunk = datafile.read_range(100, 400)
+    np.testing.assert_array_equal(chunk, data[100:400].astype(np.float32) * 0.5)
