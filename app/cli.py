@@ -181,20 +181,34 @@ def cmd_formats(args) -> int:
 
 def cmd_params(args) -> int:
     from app.io import MissingFieldsError
+    from app.io.errors import ProbeError
     from app.io.params import write_params
     try:
         datafile = _open_from_args(args)
     except MissingFieldsError as error:
         return _report_missing(error, False)
     if args.probe:
-        from app.io.probe import read_probe
-        probe = read_probe(args.probe)
-        probe.validate(datafile.nb_channels)
-    out = Path(args.output) if args.output else Path(datafile.file_name).with_suffix(".params")
-    backup = write_params(out, datafile.get_description(), probe=args.probe, base=args.params)
+        if not os.path.isfile(args.probe):
+            raise ProbeError(f"{args.probe}: no such probe file; give the path of a .prb file.", args.probe)
+        try:
+            from app.io.probe import read_probe
+        except ModuleNotFoundError as error:   # no probe reader installed: the sorter checks it
+            if error.name != "app.io.probe":
+                raise
+            read_probe = None
+        if read_probe is not None:
+            read_probe(args.probe).validate(datafile.nb_channels)
+    data_path = Path(datafile.file_name)
+    out = Path(args.output) if args.output else data_path.with_suffix(".params")
+    # Editing an existing params file keeps its other sections.
+    base = args.params or (args.file if str(args.file).endswith(".params") else None)
+    backup = write_params(out, datafile.get_description(), probe=args.probe, base=base)
     print(f"wrote {out}")
     if backup:
         print(f"kept the previous file as {backup}")
+    if out.resolve() != data_path.resolve().with_suffix(".params"):
+        print(f"note: SpyKING CIRCUS looks for {data_path.with_suffix('.params').name} beside the data; "
+              "copy it there to sort.", file=sys.stderr)
     return 0
 
 

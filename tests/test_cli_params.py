@@ -1,0 +1,83 @@
+"""`wavescope params`: a complete params file, or exit 2 with the fields still missing."""
+
+from __future__ import annotations
+
+import configparser
+
+import numpy as np
+
+from app.cli import EXIT_MISSING_FIELDS, main
+from app.io import open_datafile
+from app.io.params import SECTIONS
+from tests.conftest import synthetic_int16
+
+FIELDS = ["--set", "data_dtype=int16", "--set", "nb_channels=5", "--set", "sampling_rate=25000.0",
+          "--set", "gain=0.25"]
+
+
+def test_params_with_every_field_writes_a_file_that_reopens_the_same_samples(make_raw, tmp_path, capsys):
+    data = synthetic_int16(2000, 5, seed=7)
+    path = make_raw("rec.dat", data)
+    probe = tmp_path / "probe.prb"
+    probe.write_text("total_nb_channels = 5\nradius = 100\n"
+                     "channel_groups = {0: {'channels': list(range(5)), 'graph': [],"
+                     " 'geometry': {i: (0, 20 * i) for i in range(5)}}}\n")
+    assert main(["params", path, "--format", "raw_binary", "--probe", str(probe), *FIELDS]) == 0
+    params_path = tmp_path / "rec.params"
+    assert f"wrote {params_path}" in capsys.readouterr().out
+
+    parser = configparser.ConfigParser()
+    parser.read(params_path)
+    assert parser.sections() == SECTIONS
+    data_section = {key: value.split("#")[0].strip() for key, value in parser.items("data")}
+    assert data_section["file_format"] == "raw_binary"
+    assert data_section["sampling_rate"] == "25000"
+    assert data_section["stream_mode"] == "None"
+    assert data_section["mapping"] == str(probe)
+
+    with open_datafile(str(params_path)) as reopened:
+        assert (reopened.nb_channels, reopened.sampling_rate, reopened.gain) == (5, 25000.0, 0.25)
+        samples = reopened.read_range(0, 2000)
+    np.testing.assert_array_equal(samples, data.astype(np.float32) * np.float32(0.25))
+
+
+def test_params_with_fields_missing_exits_2_and_lists_them_with_types(make_raw, tmp_path, capsys):
+    path = make_raw("rec.dat", synthetic_int16(100, 2))
+    status = main(["params", path, "--format", "raw_binary", "--set", "nb_channels=2"])
+    assert status == EXIT_MISSING_FIELDS == 2
+    err = capsys.readouterr().err
+    assert "data_dtype (string)" in err and "sampling_rate (float)" in err
+    assert "nb_channels (" not in err
+    assert not (tmp_path / "rec.params").exists()
+
+
+def test_running_twice_keeps_a_backup_and_edits_in_place(make_raw, tmp_path, capsys):
+    path = make_raw("rec.dat", synthetic_int16(100, 5))
+    params_path = tmp_path / "rec.params"
+    assert main(["params", path, "--format", "raw_binary", *FIELDS]) == 0
+    first = params_path.read_text()
+    capsys.readouterr()
+    # Editing the params file itself: its own values stay, --set overrides one.
+    assert main(["params", str(params_path), "--set", "sampling_rate=30000"]) == 0
+    out = capsys.readouterr().out
+    backup = tmp_path / "rec.params.bak"
+    assert f"kept the previous file as {backup}" in out
+    assert backup.read_text() == first
+    with open_datafile(str(params_path)) as reopened:
+        assert (reopened.sampling_rate, reopened.nb_channels, reopened.gain) == (30000.0, 5, 0.25)
+
+
+def test_output_elsewhere_is_written_with_a_note(make_raw, tmp_path, capsys):
+    path = make_raw("rec.dat", synthetic_int16(100, 5))
+    out = tmp_path / "other" / "x.params"
+    out.parent.mkdir()
+    assert main(["params", path, "--format", "raw_binary", "-o", str(out), *FIELDS]) == 0
+    assert out.exists() and not (tmp_path / "rec.params").exists()
+    assert "rec.params beside the data" in capsys.readouterr().err
+
+
+def test_a_missing_probe_file_is_an_error(make_raw, tmp_path, capsys):
+    path = make_raw("rec.dat", synthetic_int16(100, 5))
+    status = main(["params", path, "--format", "raw_binary", "--probe", str(tmp_path / "no.prb"), *FIELDS])
+    assert status == 1
+    assert "no.prb: no such probe file" in capsys.readouterr().err
