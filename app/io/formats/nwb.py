@@ -1,0 +1,319 @@
+"""nwb: Neurodata Without Borders 2 (HDF5), one ElectricalSeries at a time.
+
+Every group under ``/acquisition`` or ``/processing`` whose ``neurodata_type`` is
+``ElectricalSeries`` is a stream. The module also holds the HDF5 helpers the other
+HDF5-based formats (arf, brw, maxwell, nix) share: opening read-only with typed
+errors, windowed reads of a (time, channels) or (channels, time) dataset, and
+chaining the streams of one file on a single timeline.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import h5py
+import numpy as np
+
+from app.io.datafile import DataFile, natural_key
+from app.io.errors import HeaderError, ShapeMismatchError
+from app.io.sniff import is_hdf5
+
+# Errors h5py raises on truncated, damaged or unexpected layouts.
+H5_ERRORS = (OSError, KeyError, ValueError, TypeError, IndexError, RuntimeError)
+
+
+# -- HDF5 helpers shared by the HDF5-based formats --------------------------------------------------
+def open_h5(file_name: str, what: str) -> h5py.File:
+    """The file opened read-only; a HeaderError naming the file when it is not readable HDF5."""
+    try:
+        return h5py.File(file_name, "r")
+    except H5_ERRORS as error:
+        raise HeaderError(f"{file_name}: cannot open as {what} (HDF5): {error}; the file is not HDF5 "
+                          "or is truncated.", file_name) from None
+
+
+def text(value: Any) -> str:
+    """An HDF5 string attribute or dataset value as str (bytes, numpy scalars, 1-element arrays)."""
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1)[0] if value.size else ""
+    if isinstance(value, (bytes, np.bytes_)):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def scalar(value: Any) -> float:
+    """A number stored as an attribute or a dataset of shape (), (1,) or (1, 1)."""
+    if isinstance(value, h5py.Dataset):
+        value = value[()]
+    array = np.asarray(value).reshape(-1)
+    if array.size == 0:
+        raise ValueError("empty value where a number was expected")
+    return float(array[0])
+
+
+def read_window(dataset: h5py.Dataset, start: int, stop: int, nodes: Sequence[int] | None = None,
+                time_axis: int = 0) -> np.ndarray:
+    """Raw samples [start, stop) of `nodes` as (time, channels), reading only those from disk.
+
+    h5py's point selection wants increasing indices, so the sorted unique channels are read
+    (as one slab when they are dense, else as a list) and put back in the order asked.
+    A 1-D dataset is a single channel.
+    """
+    window = slice(int(start), int(stop))
+    if dataset.ndim == 1:
+        block = dataset[window][:, None]
+        return block if nodes is None else block[:, np.asarray(nodes, dtype=np.intp)]
+    if nodes is None:
+        block = dataset[window] if time_axis == 0 else dataset[:, window]
+        return block if time_axis == 0 else block.T
+    wanted = np.asarray(nodes, dtype=np.intp).reshape(-1)
+    if wanted.size == 0:
+        return np.zeros((window.stop - window.start, 0), dtype=dataset.dtype)
+    unique, order = np.unique(wanted, return_inverse=True)
+    low, high = int(unique[0]), int(unique[-1]) + 1
+    dense = high - low <= 2 * len(unique)
+    channels = slice(low, high) if dense else unique
+    block = dataset[window, channels] if time_axis == 0 else dataset[channels, window].T
+    if dense:
+        block = block[:, unique - low]
+    return block[:, order.reshape(-1)]
+
+
+def chain_in_time(sources: list[DataFile]) -> list[DataFile]:
+    """Streams of one file on one timeline: each keeps its own t_start unless it would overlap
+    the previous stream, in which case it starts where the previous one stops."""
+    for before, after in itertools.pairwise(sources):
+        if after._t_start < before.t_stop:
+            after._t_start = before.t_stop
+            after._t_stop = None
+    return sources
+
+
+def check_streams_agree(sources: list[DataFile], key: str) -> list[DataFile]:
+    """Streams of one file must share rate, channels and dtype; the error names the streams by
+    `key` (the param choosing a stream) so the user can pick one of them instead."""
+    first = sources[0]
+    for source in sources[1:]:
+        for field in ("sampling_rate", "nb_channels", "data_dtype"):
+            if source._params[field] != first._params[field]:
+                raise ShapeMismatchError(
+                    f"{first.file_name}: {key}={source._params[key]} has {field} {source._params[field]} "
+                    f"but {key}={first._params[key]} has {first._params[field]}; the single-file streams "
+                    f"cannot share one timeline. Open one of them with --set {key}=... instead.",
+                    first.file_name)
+    return sources
+
+
+def sampled_read(datafile: DataFile, read: Any, start: int, stop: int) -> np.ndarray:
+    """Run `read()`; an h5py failure (truncated file, missing filter plugin) becomes a HeaderError."""
+    try:
+        return read()
+    except H5_ERRORS as error:
+        raise HeaderError(f"{datafile.file_name}: cannot read samples [{start}, {stop}): {error}; the file "
+                          "may be truncated or compressed with an HDF5 filter that is not installed.",
+                          datafile.file_name) from None
+
+
+# -- NWB --------------------------------------------------------------------------------------------
+def _walk_series(group: h5py.Group, prefix: str) -> Iterator[str]:
+    for name in sorted(group, key=natural_key):
+        item = group.get(name)
+        if not isinstance(item, h5py.Group):
+            continue
+        path = f"{prefix}/{name}"
+        if text(item.attrs.get("neurodata_type", "")) == "ElectricalSeries":
+            yield path
+        else:
+            yield from _walk_series(item, path)
+
+
+def electrical_series(h5file: h5py.File) -> list[str]:
+    """Paths of every ElectricalSeries: /acquisition first, then /processing, in natural order."""
+    found: list[str] = []
+    for top in ("acquisition", "processing"):
+        if isinstance(h5file.get(top), h5py.Group):
+            found.extend(_walk_series(h5file[top], f"/{top}"))
+    return found
+
+
+class NWBFile(DataFile):
+    """One ElectricalSeries of an NWB 2 file (``electrical_series_path``, default the first).
+
+    Scaling follows the NWB schema: volts = data × conversion × channel_conversion[c] + offset,
+    so µV per bit is conversion × channel_conversion[c] × 1e6 (``gain`` / ``_channel_gains``).
+    The offset (NWB ≥ 2.4) is a voltage added after scaling; the DataFile subtracts
+    ``dtype_offset`` raw units before scaling, so it becomes ``dtype_offset = -offset / (µV per
+    bit) × 1e6`` (a float). When channel_conversion differs between channels one raw offset
+    cannot serve them all: ``dtype_offset`` is then 0 and the offset in µV is added per read.
+    """
+
+    description = "nwb"
+    title = "Neurodata Without Borders 2 (HDF5)"
+    extension = [".nwb"]
+    is_streamable = ["multi-files", "single-file"]
+    _field_types = {"electrical_series_path": "string"}
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self._h5: h5py.File | None = None
+        self._series_paths: list[str] = []
+        self._positions: np.ndarray | None = None
+        self._offset_uv = 0.0
+        super().__init__(*args, **kwargs)
+
+    @classmethod
+    def sniff(cls, path: str) -> tuple[float, str] | None:
+        if not is_hdf5(path):
+            return None
+        with h5py.File(path, "r") as h5file:
+            if "nwb_version" not in h5file.attrs and "acquisition" not in h5file:
+                return None
+            series = electrical_series(h5file)
+        if series:
+            return 0.95, f"NWB file with {len(series)} ElectricalSeries ({series[0]})"
+        return 0.4, "NWB file without an ElectricalSeries"
+
+    # -- header -----------------------------------------------------------------------------------
+    def _read_from_header(self) -> dict:
+        with open_h5(self.file_name, "NWB") as h5file:
+            try:
+                self._series_paths = electrical_series(h5file)
+                group = h5file[self._choose_series()]
+                return self._read_series(group)
+            except HeaderError:
+                raise
+            except H5_ERRORS as error:
+                raise HeaderError(f"{self.file_name}: the NWB layout is damaged ({type(error).__name__}: "
+                                  f"{error}); the file may be truncated.", self.file_name) from None
+
+    def _choose_series(self) -> str:
+        if not self._series_paths:
+            raise HeaderError(f"{self.file_name}: no ElectricalSeries under /acquisition or /processing; "
+                              "this NWB file holds no extracellular recording.", self.file_name)
+        asked = str(self._params.get("electrical_series_path") or "").strip()
+        chosen = self._series_paths[0] if not asked else None
+        for path in self._series_paths:
+            if asked and (path == "/" + asked.strip("/") or path.rsplit("/", 1)[-1] == asked):
+                chosen = path
+                break
+        if chosen is None:
+            raise HeaderError(f"{self.file_name}: no ElectricalSeries {asked!r}; set "
+                              f"electrical_series_path to one of {', '.join(self._series_paths)}.",
+                              self.file_name)
+        self._params["electrical_series_path"] = chosen
+        return chosen
+
+    def _read_series(self, group: h5py.Group) -> dict:
+        data = group.get("data")
+        where = f"{self.file_name}: {group.name}"
+        if not isinstance(data, h5py.Dataset):
+            raise HeaderError(f"{where} has no 'data' dataset; the ElectricalSeries is incomplete.",
+                              self.file_name)
+        if data.ndim not in (1, 2) or data.dtype.kind not in "iuf":
+            raise HeaderError(f"{where}/data has shape {data.shape} and dtype {data.dtype}; an "
+                              "ElectricalSeries holds numbers as (time, channels).", self.file_name)
+        n_channels = 1 if data.ndim == 1 else data.shape[1]
+        self._shape = (data.shape[0], n_channels)
+        rate = self._read_time(group, where)
+        header = {"nb_channels": n_channels, "sampling_rate": rate, "data_dtype": data.dtype.str}
+        header.update(self._read_scaling(group, data, n_channels, where))
+        self._positions = self._read_positions(group, n_channels)
+        return header
+
+    def _read_scaling(self, group: h5py.Group, data: h5py.Dataset, n_channels: int, where: str) -> dict:
+        conversion = scalar(data.attrs.get("conversion", 1.0))
+        offset_uv = scalar(data.attrs.get("offset", 0.0)) * 1e6
+        per_channel = np.ones(n_channels)
+        if "channel_conversion" in group:
+            per_channel = np.asarray(group["channel_conversion"][()], dtype=np.float64).reshape(-1)
+            if per_channel.size != n_channels:
+                raise HeaderError(f"{where}/channel_conversion has {per_channel.size} values for "
+                                  f"{n_channels} channels.", self.file_name)
+        gains = conversion * per_channel * 1e6
+        uniform = bool(np.all(gains == gains[0]))
+        self._channel_gains = None if uniform else gains
+        dtype_offset: float = 0
+        if offset_uv and uniform and gains[0]:
+            dtype_offset = float(np.round(-offset_uv / gains[0], 9))
+        elif offset_uv:
+            self._offset_uv = offset_uv
+        return {"gain": float(gains[0]), "dtype_offset": dtype_offset}
+
+    def _read_time(self, group: h5py.Group, where: str) -> float:
+        if "starting_time" in group:
+            start = group["starting_time"]
+            if "rate" not in start.attrs:
+                raise HeaderError(f"{where}/starting_time has no 'rate' attribute; the sampling rate is "
+                                  "unknown.", self.file_name)
+            rate = scalar(start.attrs["rate"])
+            self._t_start = round(scalar(start) * rate)
+        elif "timestamps" in group:
+            stamps = group["timestamps"][: 100_001]
+            steps = np.diff(stamps)
+            if steps.size == 0 or not np.median(steps) > 0:
+                raise HeaderError(f"{where}/timestamps do not increase; the sampling rate is unknown.",
+                                  self.file_name)
+            rate = float(1.0 / np.median(steps))
+            self._t_start = round(float(stamps[0]) * rate)
+        else:
+            raise HeaderError(f"{where} has neither starting_time nor timestamps; the sampling rate is "
+                              "unknown.", self.file_name)
+        if not rate > 0:
+            raise HeaderError(f"{where}: sampling rate {rate} is not positive.", self.file_name)
+        return rate
+
+    def _read_positions(self, group: h5py.Group, n_channels: int) -> np.ndarray | None:
+        """(x, y) per channel from the electrodes table: rel_x/rel_y (position on the probe)
+        when present, else x/y; None when the table has neither."""
+        table = group.file.get("general/extracellular_ephys/electrodes")
+        rows = group.get("electrodes")
+        if not isinstance(table, h5py.Group) or not isinstance(rows, h5py.Dataset):
+            return None
+        for x_name, y_name in (("rel_x", "rel_y"), ("x", "y")):
+            if x_name in table and y_name in table:
+                index = np.asarray(rows[()], dtype=np.intp).reshape(-1)
+                if index.size != n_channels:
+                    return None
+                xy = np.stack([table[x_name][()], table[y_name][()]], axis=1).astype(np.float64)
+                return xy[index]
+        return None
+
+    def channel_positions(self) -> np.ndarray | None:
+        """(nb_channels, 2) electrode positions from the NWB electrodes table, or None."""
+        return None if self._positions is None else self._positions.copy()
+
+    # -- streams ----------------------------------------------------------------------------------
+    def set_streams(self, stream_mode: str) -> list[DataFile]:
+        """`single-file`: every ElectricalSeries of the file, in order, on one timeline."""
+        if stream_mode != "single-file":
+            return super().set_streams(stream_mode)
+        given = {k: v for k, v in self._params.items()
+                 if k not in self.header_fields and k != "electrical_series_path"}
+        sources = [type(self)(self.file_name, {**given, "electrical_series_path": path})
+                   for path in self._series_paths]
+        return chain_in_time(check_streams_agree(sources, "electrical_series_path"))
+
+    # -- reading ----------------------------------------------------------------------------------
+    def _open(self, mode: str = "r") -> None:
+        self._h5 = open_h5(self.file_name, "NWB")
+        self._data = self._h5[self.electrical_series_path]["data"]
+
+    def _close(self) -> None:
+        if self._h5 is not None:
+            self._h5.close()
+        self._h5 = None
+
+    def read_chunk(self, idx: int, chunk_size: int, padding: tuple[int, int] = (0, 0),
+                   nodes: Sequence[int] | None = None) -> np.ndarray:
+        t_start, t_stop = self._get_t_start_t_stop(idx, chunk_size, padding)
+        self._ensure_open()
+        raw = sampled_read(self, lambda: read_window(self._data, t_start, t_stop, nodes), t_start, t_stop)
+        data = self._scale_data_to_float32(raw, nodes)
+        if self._offset_uv:
+            data += np.float32(self._offset_uv)
+        return data
+
+
+__all__ = ["NWBFile", "chain_in_time", "check_streams_agree", "electrical_series", "open_h5", "read_window", "sampled_read",
+           "scalar", "text"]
