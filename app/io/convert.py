@@ -1,0 +1,515 @@
+"""The conversion engine: any readable recording -> any writable format, chunk by chunk.
+
+One process or `mpiexec -n N`: rank r converts chunks r, r+N, ... Formats with
+``parallel_write`` are written in place by every rank; the others funnel their
+chunks to rank 0, which writes them in order. The output is the same bytes
+whatever N is. It is written under a temporary name in the target folder and
+renamed only when complete; an error or a cancel (SIGINT/SIGTERM) removes it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from app.io.datafile import DataFile, normalize_dtype
+from app.io.errors import DataFileError
+from app.io.messages import print_and_log
+from app.io.mpi import comm as world
+
+Progress = Callable[[int, int, float], None]
+
+FILTER_ORDER = 3
+# Auto chunk size: about this many samples (all channels) per chunk, i.e. 16 MB of float32.
+AUTO_CHUNK_VALUES = 1 << 22
+
+
+class ConvertError(DataFileError):
+    """The conversion cannot start: bad output path, options or format."""
+
+
+class ConversionCancelled(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived during a conversion; nothing was left behind.
+
+    A KeyboardInterrupt, so every command line treats it as Ctrl-C (exit 130).
+    """
+
+
+@dataclass
+class ConvertSpec:
+    """What to convert to; times are seconds on the source's timeline (0 = its first sample)."""
+
+    output: str
+    to_format: str = "raw_binary"
+    channels: Sequence[int] | None = None
+    start: float | None = None
+    stop: float | None = None
+    dtype: str | None = None
+    highpass: float | None = None
+    chunk_seconds: float | None = None
+    force: bool = False
+    verify: bool = False
+    write_params: bool = True
+    base_params: str | None = None
+    out_settings: dict = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    """Everything the ranks agree on before writing (rank 0 makes it, the others receive it)."""
+
+    output: str
+    temp: str
+    to_format: str
+    out_params: dict
+    t0: int
+    t1: int
+    nodes: list[int] | None
+    chunk_size: int
+    nb_chunks: int
+    padding: int
+    sos: np.ndarray | None
+    parallel: bool
+
+    @property
+    def nb_samples(self) -> int:
+        return self.t1 - self.t0
+
+    def bounds(self, k: int) -> tuple[int, int]:
+        """Timeline samples [lo, hi) of chunk k."""
+        lo = self.t0 + k * self.chunk_size
+        return lo, min(lo + self.chunk_size, self.t1)
+
+
+@dataclass
+class ConvertResult:
+    output: str
+    params_file: str | None
+    nb_samples: int
+    nb_channels: int
+    seconds: float
+    ranks: int
+    max_difference: float | None = None
+    tolerance: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool | None:
+        if self.max_difference is None:
+            return None
+        return self.max_difference <= self.tolerance
+
+
+# -- pure helpers ---------------------------------------------------------------------------------
+def parse_channels(text: str) -> list[int]:
+    """'0,3,5-8' -> [0, 3, 5, 6, 7, 8] (ranges inclusive, order kept)."""
+    channels: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        first, dash, last = part.partition("-")
+        try:
+            channels.extend(range(int(first), int(last) + 1) if dash else [int(first)])
+        except ValueError:
+            raise ConvertError(f"--channels: {part!r} is not a channel number or a range like 4-7.") from None
+    return channels
+
+
+def parse_filter(text: str) -> float:
+    """'highpass:300' -> 300.0 (cut-off in Hz); the only filter the engine applies."""
+    kind, _, value = text.partition(":")
+    try:
+        cutoff = float(value)
+    except ValueError:
+        cutoff = -1.0
+    if kind.strip().lower() != "highpass" or cutoff <= 0:
+        raise ConvertError(f"--filter {text!r}: use highpass:CUTOFF_HZ, e.g. highpass:300.")
+    return cutoff
+
+
+def highpass_sos(cutoff: float, sampling_rate: float, order: int = FILTER_ORDER) -> np.ndarray:
+    """Butterworth high-pass as second-order sections."""
+    from scipy import signal as sps
+    nyquist = sampling_rate / 2
+    if not 0 < cutoff < nyquist:
+        raise ConvertError(f"high-pass cut-off {cutoff} Hz must lie between 0 and the Nyquist frequency "
+                           f"({nyquist} Hz) of this recording.")
+    return sps.butter(order, cutoff / nyquist, btype="highpass", output="sos")
+
+
+def filter_padding(sos: np.ndarray, tolerance: float = 1e-9) -> int:
+    """Samples after which the filter's impulse response falls below `tolerance`.
+
+    A chunk read with this much padding on each side filters (forward and
+    backward) to the same values as the whole signal, up to float rounding.
+    """
+    from scipy import signal as sps
+    _, poles, _ = sps.sos2zpk(sos)
+    radius = float(np.max(np.abs(poles))) if len(poles) else 0.0
+    if radius <= 0:
+        return 0
+    # Transients decay like n * radius**n for repeated poles: add a safety factor of 2.
+    return math.ceil(2 * math.log(tolerance) / math.log(radius))
+
+
+def filter_chunk(data: np.ndarray, sos: np.ndarray) -> np.ndarray:
+    """Zero-phase filtering of a (time, channels) block, float32 out."""
+    from scipy import signal as sps
+    if len(data) < 2:
+        return data
+    padlen = min(3 * (2 * len(sos) + 1), len(data) - 1)
+    return sps.sosfiltfilt(sos, data, axis=0, padlen=padlen).astype(np.float32)
+
+
+def temp_name(output: str, pid: int) -> str:
+    """Hidden sibling of `output` that keeps its extension (some writers add one if missing)."""
+    folder, name = os.path.split(os.path.abspath(output))
+    stem, ext = os.path.splitext(name)
+    return os.path.join(folder, f".{stem}.partial-{pid}{ext}")
+
+
+def params_path_for(output: str) -> str:
+    return os.path.splitext(os.path.abspath(output))[0] + ".params"
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+# -- planning -------------------------------------------------------------------------------------
+def output_settings(source: DataFile, dtype: str | None, nb_channels: int) -> tuple[dict, list[str]]:
+    """The mandatory params of the output, and warnings about precision.
+
+    Integer targets keep the source's gain so an integer copy is exact;
+    float targets store physical values (gain 1, offset 0).
+    """
+    warnings = []
+    target = normalize_dtype(dtype or source.data_dtype, "--dtype")
+    gains = source.channel_gains
+    if target.kind == "f":
+        gain = 1.0
+    elif np.allclose(gains, gains[0]):
+        gain = float(gains[0])
+    else:
+        gain = float(np.min(gains))
+        warnings.append(f"{source.file_name}: channel gains differ; the {target.name} output uses the "
+                        f"smallest ({gain}) for all channels. Use --dtype float32 to keep every value.")
+    settings = {"nb_channels": nb_channels, "sampling_rate": float(source.sampling_rate),
+                "data_dtype": target.name, "dtype_offset": "auto", "gain": gain}
+    return settings, warnings
+
+
+def check_output(source: DataFile, spec: ConvertSpec) -> None:
+    """Refuse to overwrite the input, and an existing output without --force."""
+    output = os.path.abspath(spec.output)
+    inputs = [stream.file_name for stream in source.streams] + [source.file_name]
+    if spec.base_params:
+        inputs.append(spec.base_params)
+    for path in inputs:
+        if os.path.exists(output) and _same_file(output, path):
+            raise ConvertError(f"{output}: this is the input recording; choose another output path.",
+                               output)
+    if os.path.isdir(output):
+        raise ConvertError(f"{output}: is a folder; give a file name for the output.", output)
+    if os.path.exists(output) and not spec.force:
+        raise ConvertError(f"{output}: already exists; add --force to replace it.", output)
+    if not os.path.isdir(os.path.dirname(output)):
+        raise ConvertError(f"{output}: the folder {os.path.dirname(output)} does not exist.", output)
+
+
+def _time_range(source: DataFile, spec: ConvertSpec) -> tuple[int, int]:
+    rate = float(source.sampling_rate)
+    t0 = 0 if spec.start is None else round(spec.start * rate)
+    t1 = source.duration if spec.stop is None else min(round(spec.stop * rate), source.duration)
+    if not 0 <= t0 < t1:
+        raise ConvertError(f"{source.file_name}: --start {spec.start} / --stop {spec.stop} select no "
+                           f"samples of a {source.duration / rate:.3f} s recording.", source.file_name)
+    return t0, t1
+
+
+def _nodes(source: DataFile, channels: Sequence[int] | None) -> list[int] | None:
+    if channels is None:
+        return None
+    nodes = [int(c) for c in channels]
+    bad = [c for c in nodes if not 0 <= c < source.nb_channels]
+    if bad or not nodes:
+        raise ConvertError(f"{source.file_name}: --channels {bad or 'is empty'}: channels are numbered "
+                           f"0 to {source.nb_channels - 1}.", source.file_name)
+    return nodes
+
+
+def _output_params(klass: type[DataFile], source: DataFile, settings: dict, given: dict) -> dict:
+    """Defaults of the target format, the computed mandatory fields, then --out-set values;
+    a required field still missing is taken from the source when it has one (e.g. h5_key)."""
+    params = {**dict(klass._default_values), **settings, **dict(given)}
+    missing = {}
+    for key, type_name in klass._required_fields.items():
+        if key not in params:
+            if key in source.params:
+                params[key] = source.params[key]
+            else:
+                missing[key] = type_name
+    if missing:
+        fields = ", ".join(f"{k} ({t})" for k, t in missing.items())
+        hints = " ".join(f"--out-set {k}=..." for k in missing)
+        raise ConvertError(f"format {klass.description} needs {fields} for the output; give {hints}.")
+    return params
+
+
+def plan_conversion(source: DataFile, spec: ConvertSpec, pid: int) -> tuple[Plan, list[str]]:
+    """Check the request and decide chunks, filter and output params (rank 0 does this)."""
+    from app.io.registry import get_format
+    klass = get_format(spec.to_format)
+    if not klass.is_writable:
+        raise ConvertError(f"format {spec.to_format} cannot be written; `wavescope formats` lists the "
+                           "writable ones (rw).")
+    check_output(source, spec)
+    t0, t1 = _time_range(source, spec)
+    nodes = _nodes(source, spec.channels)
+    nb_channels = source.nb_channels if nodes is None else len(nodes)
+    settings, warnings = output_settings(source, spec.dtype, nb_channels)
+    out_params = _output_params(klass, source, settings, spec.out_settings)
+    rate = float(source.sampling_rate)
+    if spec.chunk_seconds:
+        chunk_size = max(1, round(spec.chunk_seconds * rate))
+    else:
+        chunk_size = max(1024, AUTO_CHUNK_VALUES // nb_channels)
+    sos = highpass_sos(spec.highpass, rate) if spec.highpass else None
+    plan = Plan(output=os.path.abspath(spec.output), temp=temp_name(spec.output, pid),
+                to_format=spec.to_format, out_params=out_params, t0=t0, t1=t1, nodes=nodes,
+                chunk_size=chunk_size, nb_chunks=-(-(t1 - t0) // chunk_size),
+                padding=filter_padding(sos) if sos is not None else 0, sos=sos,
+                parallel=bool(klass.parallel_write))
+    return plan, warnings
+
+
+# -- reading and writing --------------------------------------------------------------------------
+def read_converted(source: DataFile, plan: Plan, k: int) -> np.ndarray:
+    """Chunk k as float32, filtered when asked (the padding comes from the rest of the file)."""
+    lo, hi = plan.bounds(k)
+    if plan.sos is None:
+        return source.read_range(lo, hi, plan.nodes)
+    padded_lo = max(lo - plan.padding, 0)
+    padded_hi = min(hi + plan.padding, source.duration)
+    data = filter_chunk(source.read_range(padded_lo, padded_hi, plan.nodes), plan.sos)
+    return np.ascontiguousarray(data[lo - padded_lo:hi - padded_lo])
+
+
+def _writer(plan: Plan, existing: bool) -> DataFile:
+    from app.io.registry import get_format
+    klass = get_format(plan.to_format)
+    if existing:
+        return klass(plan.temp, dict(plan.out_params))
+    out = klass(plan.temp, dict(plan.out_params), is_empty=True)
+    out.allocate((plan.nb_samples, int(plan.out_params["nb_channels"])), plan.out_params["data_dtype"])
+    return out
+
+
+class _Reporter:
+    """Calls `progress(done, total, elapsed)`; under MPI rank 0 estimates from its own share."""
+
+    def __init__(self, total: int, progress: Progress | None, scale: int = 1):
+        self.total, self.progress, self.scale = total, progress, scale
+        self.done = 0
+        self.started = time.monotonic()
+
+    def step(self, count: int = 1) -> None:
+        self.done += count
+        if self.progress:
+            self.progress(min(self.done * self.scale, self.total), self.total, time.monotonic() - self.started)
+
+    def finish(self) -> None:
+        if self.progress and self.done * self.scale != self.total:
+            self.progress(self.total, self.total, time.monotonic() - self.started)
+
+
+def _write_parallel(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter) -> None:
+    rank, size = comm.Get_rank(), comm.Get_size()
+    out = _writer(plan, existing=False) if rank == 0 else None
+    comm.Barrier()
+    if out is None:
+        out = _writer(plan, existing=True)
+    out.open("r+")
+    try:
+        for k in range(rank, plan.nb_chunks, size):
+            lo, _ = plan.bounds(k)
+            out.set_data(lo - plan.t0, read_converted(source, plan, k))
+            reporter.step()
+    finally:
+        out.close()
+    comm.Barrier()
+
+
+def _write_funnel(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter) -> None:
+    """Ranks > 0 send their chunks to rank 0, which writes every chunk in order.
+
+    Messages between two ranks arrive in the order sent, so one tag suffices.
+    """
+    rank, size = comm.Get_rank(), comm.Get_size()
+    if rank != 0:
+        for k in range(rank, plan.nb_chunks, size):
+            comm.send(read_converted(source, plan, k), dest=0, tag=11)
+        comm.Barrier()
+        return
+    out = _writer(plan, existing=False)
+    out.open("r+")
+    try:
+        for k in range(plan.nb_chunks):
+            owner = k % size
+            data = read_converted(source, plan, k) if owner == 0 else comm.recv(source=owner, tag=11)
+            lo, _ = plan.bounds(k)
+            out.set_data(lo - plan.t0, data)
+            reporter.step()
+    finally:
+        out.close()
+    comm.Barrier()
+
+
+def discard(path: str) -> None:
+    """Remove a partial output (file or folder) if it is there."""
+    import shutil
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+@contextmanager
+def cancellable() -> Iterator[None]:
+    """SIGINT and SIGTERM raise ConversionCancelled inside the block (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise ConversionCancelled(f"conversion cancelled by {signal.Signals(signum).name}")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+# -- the engine -----------------------------------------------------------------------------------
+def _agree_on_plan(source: DataFile, spec: ConvertSpec, comm: Any) -> tuple[Plan, list[str]]:
+    """Rank 0 plans; every rank gets the plan or raises the same error."""
+    plan, warnings, error = None, [], None
+    if comm.Get_rank() == 0:
+        try:
+            plan, warnings = plan_conversion(source, spec, os.getpid())
+        except DataFileError as problem:
+            error = problem
+    shared = comm.bcast((plan, warnings, None if error is None else str(error)), root=0)
+    if error is not None:
+        raise error
+    if shared[2] is not None:
+        raise ConvertError(shared[2])
+    return shared[0], shared[1]
+
+
+def _abort_others(comm: Any, plan: Plan, error: BaseException) -> None:
+    """A failing rank under MPI: remove the partial output and take every rank down."""
+    discard(plan.temp)
+    print(f"wavescope convert (rank {comm.Get_rank()}): {error}", file=sys.stderr, flush=True)
+    comm.Abort(130 if isinstance(error, (ConversionCancelled, KeyboardInterrupt)) else 1)
+
+
+def convert(source: DataFile, spec: ConvertSpec, progress: Progress | None = None,
+            comm: Any = None) -> ConvertResult:
+    """Convert `source` as `spec` says; every MPI rank calls this with its own `source`.
+
+    Returns on every rank; only rank 0's result carries the params file and
+    the verification.
+    """
+    comm = comm or world
+    rank, size = comm.Get_rank(), comm.Get_size()
+    started = time.monotonic()
+    plan, warnings = _agree_on_plan(source, spec, comm)
+    for warning in warnings if rank == 0 else []:
+        print_and_log([warning], "warning")
+    reporter = _Reporter(plan.nb_chunks, progress if rank == 0 else None,
+                         size if plan.parallel else 1)
+    write = _write_parallel if plan.parallel else _write_funnel
+    source.open("r")
+    try:
+        with cancellable():
+            write(source, plan, comm, reporter)
+            if rank == 0:
+                os.replace(plan.temp, plan.output)
+    except BaseException as error:
+        if size > 1:
+            _abort_others(comm, plan, error)
+        discard(plan.temp)
+        raise
+    reporter.finish()
+    result = ConvertResult(plan.output, None, plan.nb_samples, int(plan.out_params["nb_channels"]),
+                           time.monotonic() - started, size, warnings=warnings)
+    if rank == 0:
+        result.params_file = _write_params_file(plan, spec, source, result.warnings)
+        if spec.verify:
+            result.max_difference, result.tolerance = verify(source, plan)
+        result.seconds = time.monotonic() - started
+    comm.Barrier()
+    return result
+
+
+def _write_params_file(plan: Plan, spec: ConvertSpec, source: DataFile, warnings: list[str]) -> str | None:
+    """The output's .params, unless that would replace the input's own params file."""
+    if not spec.write_params:
+        return None
+    target = params_path_for(plan.output)
+    protected = [params_path_for(s.file_name) for s in source.streams] + [spec.base_params or ""]
+    if any(os.path.abspath(p) == target for p in protected if p):
+        warnings.append(f"{target}: not written, it is the input's params file; write the output's "
+                        f"with `wavescope params {plan.output}`.")
+        print_and_log([warnings[-1]], "warning")
+        return None
+    try:
+        from app.io.params import write_params
+    except ImportError:
+        warnings.append(f"{target}: not written (app.io.params is not available in this build).")
+        print_and_log([warnings[-1]], "warning")
+        return None
+    from app.io.registry import get_format
+    description = get_format(plan.to_format)(plan.output, dict(plan.out_params)).get_description()
+    write_params(target, description, probe=None, base=spec.base_params)
+    return target
+
+
+def verify(source: DataFile, plan: Plan) -> tuple[float, float]:
+    """(largest |output - source|, what the target dtype's quantisation allows), over all chunks."""
+    from app.io.registry import get_format
+    out = get_format(plan.to_format)(plan.output, dict(plan.out_params))
+    dtype = np.dtype(plan.out_params["data_dtype"])
+    step = float(out.gain) if dtype.kind in "iu" else 0.0
+    worst, tolerance = 0.0, 0.0
+    with out:
+        for k in range(plan.nb_chunks):
+            lo, hi = plan.bounds(k)
+            expected = read_converted(source, plan, k)
+            written = out.read_range(lo - plan.t0, hi - plan.t0)
+            if expected.size == 0:
+                continue
+            scale = float(np.max(np.abs(expected)))
+            tolerance = max(tolerance, step / 2 + 4 * float(np.finfo(np.float32).eps) * scale)
+            worst = max(worst, float(np.max(np.abs(written.astype(np.float64) - expected))))
+    return worst, tolerance

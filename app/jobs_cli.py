@@ -1,0 +1,209 @@
+"""`wavescope convert` and `wavescope sort`: the job commands.
+
+`add_job_commands(subparsers)` adds both to the main parser; `python -m
+app.jobs_cli convert ...` runs them alone, which is what the GUI and
+`mpiexec -n N` launch (every rank runs the same command line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+CONVERT_EXAMPLES = """examples:
+  wavescope convert rec.dat --set nb_channels=64 --set data_dtype=int16 --set sampling_rate=30000 \\
+      -o rec_hp.dat --to raw_binary --filter highpass:300
+  mpiexec -n 4 wavescope convert session_0.dat --stream-mode multi-files --params session.params \\
+      -o all.h5 --to hdf5 --progress json
+"""
+
+SORT_EXAMPLES = """examples:
+  wavescope sort rec.params --cpus 4 --dry-run      print the exact command only
+  wavescope sort rec.params --steps filtering,whitening,clustering,fitting --cpus 8 --hostfile nodes.hosts
+"""
+
+
+def add_job_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `convert` and `sort` sub-commands (each sets `func`)."""
+    _add_convert_parser(subparsers)
+    _add_sort_parser(subparsers)
+
+
+# -- convert --------------------------------------------------------------------------------------
+def _add_convert_parser(subparsers: argparse._SubParsersAction) -> None:
+    from app.cli import _add_open_options
+    parser = subparsers.add_parser(
+        "convert", help="convert a recording to another format (chunked, MPI-parallel)",
+        epilog=CONVERT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_open_options(parser)
+    parser.add_argument("-o", "--output", required=True, help="the file to write")
+    parser.add_argument("--to", dest="to_format", default="raw_binary",
+                        help="the output format (default raw_binary; see `wavescope formats`)")
+    parser.add_argument("--out-set", action="append", metavar="KEY=VALUE", default=[],
+                        help="a field of the output format, e.g. --out-set h5_key=data (repeatable)")
+    parser.add_argument("--channels", help="channels to keep, e.g. 0-31 or 0,4,8-11 (default all)")
+    parser.add_argument("--start", type=float, help="first second to convert (default 0)")
+    parser.add_argument("--stop", type=float, help="second to stop at (default the end)")
+    parser.add_argument("--dtype", help="output sample type (default the input's)")
+    parser.add_argument("--filter", help="highpass:CUTOFF_HZ, zero-phase Butterworth (order 3)")
+    parser.add_argument("--chunk-seconds", type=float, help="seconds per chunk (default: about 16 MB)")
+    parser.add_argument("--progress", choices=["json", "bar", "none"],
+                        help="json: one line per chunk for the GUI (default: a bar on a terminal)")
+    parser.add_argument("--force", action="store_true", help="replace an existing output")
+    parser.add_argument("--verify", action="store_true",
+                        help="re-read the output and compare it with the source")
+    parser.set_defaults(func=cmd_convert)
+
+
+def _progress_printer(mode: str):
+    """(callback, close) for --progress; the GUI reads the json lines."""
+    if mode == "json":
+        def emit(done, total, elapsed):
+            print(json.dumps({"done": done, "total": total, "elapsed": round(elapsed, 3)}), flush=True)
+        return emit, lambda: None
+    if mode == "bar":
+        from tqdm import tqdm
+        bar = tqdm(unit="chunk", file=sys.stderr)
+
+        def update(done, total, elapsed):
+            bar.total = total
+            bar.update(done - bar.n)
+        return update, bar.close
+    return None, lambda: None
+
+
+def cmd_convert(args) -> int:
+    from app.cli import _open_from_args, _parse_sets
+    from app.io.convert import ConvertSpec, convert, parse_channels, parse_filter
+    from app.io.mpi import comm
+    spec = ConvertSpec(
+        output=args.output, to_format=args.to_format,
+        channels=parse_channels(args.channels) if args.channels else None,
+        start=args.start, stop=args.stop, dtype=args.dtype,
+        highpass=parse_filter(args.filter) if args.filter else None,
+        chunk_seconds=args.chunk_seconds, force=args.force, verify=args.verify,
+        base_params=args.params, out_settings=_parse_sets(args.out_set))
+    source = _open_from_args(args)
+    mode = args.progress or ("bar" if sys.stderr.isatty() else "none")
+    progress, close = _progress_printer(mode) if comm.Get_rank() == 0 else (None, lambda: None)
+    try:
+        result = convert(source, spec, progress)
+    finally:
+        close()
+    if comm.Get_rank() != 0:
+        return 0
+    return _report_conversion(result, mode == "json")
+
+
+def _report_conversion(result, as_json: bool) -> int:
+    rate_mb = result.nb_samples * result.nb_channels * 4 / 1e6 / max(result.seconds, 1e-9)
+    summary = {"output": result.output, "params": result.params_file, "samples": result.nb_samples,
+               "channels": result.nb_channels, "seconds": round(result.seconds, 3), "ranks": result.ranks,
+               "max_difference": result.max_difference, "tolerance": result.tolerance,
+               "verified": result.verified}
+    if as_json:
+        print(json.dumps({"result": summary}), flush=True)
+    else:
+        print(f"wrote {result.output}: {result.nb_samples} samples x {result.nb_channels} channels in "
+              f"{result.seconds:.2f} s on {result.ranks} rank(s) ({rate_mb:.0f} MB/s as float32)")
+        if result.params_file:
+            print(f"wrote {result.params_file}")
+        if result.verified is not None:
+            verdict = "ok" if result.verified else "FAILED"
+            print(f"verify {verdict}: max difference {result.max_difference:.6g} "
+                  f"(allowed {result.tolerance:.6g})")
+    return 0 if result.verified in (None, True) else 1
+
+
+# -- sort -----------------------------------------------------------------------------------------
+def _add_sort_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sort", help="run a spike sorter (SpyKING CIRCUS, ...) on a recording",
+        epilog=SORT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("params", help="the recording's .params file (or its data file)")
+    parser.add_argument("--sorter", default="spyking-circus", help="sorter template name")
+    parser.add_argument("--steps", help="comma-separated steps (sorter-specific)")
+    parser.add_argument("--cpus", type=int, help="number of CPUs (MPI processes)")
+    parser.add_argument("--gpus", type=int, help="number of GPUs, where the sorter takes it")
+    parser.add_argument("--hostfile", help="MPI hostfile")
+    parser.add_argument("--preview", action="store_true", help="the sorter's preview mode")
+    parser.add_argument("--extension", help="result extension (merging/converting steps)")
+    parser.add_argument("--output", help="output option of the sorter")
+    parser.add_argument("--dry-run", action="store_true", help="print the command, do not run it")
+    parser.set_defaults(func=cmd_sort)
+
+
+def cmd_sort(args) -> int:
+    from app.model.jobs import JobHistory, JobRunner, SortJob, sorter_template
+    template = sorter_template(args.sorter)
+    job = SortJob(params_file=os.path.abspath(args.params), sorter=args.sorter,
+                  steps=args.steps.split(",") if args.steps else None, cpus=args.cpus, gpus=args.gpus,
+                  hostfile=args.hostfile, preview=args.preview, extension=args.extension,
+                  output=args.output)
+    command = job.command()
+    print(" ".join(_quote(part) for part in command), flush=True)
+    if args.dry_run:
+        return 0
+    missing = template.missing_message()
+    if missing:
+        print(f"wavescope: {missing}", file=sys.stderr)
+        return 1
+    return _run_live(job, JobRunner, JobHistory())
+
+
+def _run_live(job, runner_class, history) -> int:
+    """Run with the output shown as it comes; Ctrl-C stops the whole process tree."""
+    in_place = sys.stderr.isatty()
+
+    def show_progress(text: str) -> None:
+        if in_place:
+            print("\r" + text[-200:], end="", file=sys.stderr, flush=True)
+
+    runner = runner_class(job, on_line=lambda line: print(line, flush=True),
+                          on_progress_line=show_progress, on_change=history.record)
+    runner.start()
+    try:
+        code = runner.wait()
+    except KeyboardInterrupt:
+        runner.stop()
+        code = runner.wait()
+        print("\nwavescope: stopped", file=sys.stderr)
+    if in_place:
+        print(file=sys.stderr)
+    print(f"{job.describe()}: {job.status} (exit {job.exit_code}, {job.duration or 0:.1f} s)", file=sys.stderr)
+    return code if code >= 0 else 128 - code
+
+
+def _quote(part: str) -> str:
+    import shlex
+    return shlex.quote(part)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wavescope", description="Wavescope job commands.")
+    add_job_commands(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from app.io.convert import ConversionCancelled
+    from app.io.errors import DataFileError
+    try:
+        return int(args.func(args) or 0)
+    except DataFileError as error:
+        print(f"wavescope: {error}", file=sys.stderr)
+        return 1
+    except (ConversionCancelled, KeyboardInterrupt) as error:
+        print(f"wavescope: {error or 'interrupted'}", file=sys.stderr)
+        return 130
+    except (OSError, ValueError) as error:
+        print(f"wavescope: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
