@@ -1,0 +1,171 @@
+"""SpyKING CIRCUS 1.1.0 reads the params files `wavescope params` writes, and sees our samples.
+
+SpyKING CIRCUS lives in its own venv, built once and cached in
+``~/.cache/wavescope-tests/sc-venv`` (or give an interpreter that has it with
+``WAVESCOPE_SC_PYTHON``). Building it needs PyPI; without it the test skips and
+says why. SpyKING CIRCUS runs as a child process, never imported here.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from app.io import open_datafile
+
+pytestmark = pytest.mark.integration
+
+SC_VERSION = "1.1.0"
+CACHE = Path(os.environ.get("WAVESCOPE_TEST_CACHE", Path.home() / ".cache" / "wavescope-tests"))
+INSTALL_STEPS = [
+    ["-m", "pip", "install", "--quiet", "setuptools<70", "wheel", "numpy", "mpi4py", "mpich"],
+    ["-m", "pip", "install", "--quiet", "--no-build-isolation", f"spyking-circus=={SC_VERSION}"],
+]
+
+# Run by SpyKING CIRCUS's interpreter: open the recording through its own parser and reader.
+SC_READER = """
+import json, sys
+import numpy as np
+from circus.shared.parser import CircusParser
+
+parser = CircusParser(sys.argv[1])
+data = parser.get_data_file()
+data.open()
+whole, _ = data.get_data(0, data.duration)
+padded, t_offset = data.get_data(1, 7000, padding=(-250, 250), nodes=np.roll(np.arange(16), 5))
+np.save(sys.argv[2], whole)
+np.save(sys.argv[3], padded)
+print("WAVESCOPE-JSON:" + json.dumps({
+    "nb_channels": int(data.nb_channels), "sampling_rate": float(data.sampling_rate),
+    "data_dtype": str(data.data_dtype), "dtype_offset": float(data.dtype_offset),
+    "gain": float(data.gain), "duration": int(data.duration), "t_offset": int(t_offset),
+    "chunk_size": parser.getint("data", "chunk_size"), "N_t": parser.getint("detection", "N_t"),
+    "cut_off": parser.get("filtering", "cut_off"), "N_e": parser.getint("data", "N_e"),
+}))
+data.close()
+"""
+
+
+def _run(command: list[str], timeout: float, **options) -> subprocess.CompletedProcess:
+    """Run without a terminal: stdin closed, so a prompt fails instead of waiting forever."""
+    return subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout, check=False, **options)
+
+
+def _tail(text: str, lines: int = 6) -> str:
+    useful = [line for line in text.splitlines() if line.strip() and "is ignored" not in line]
+    return " | ".join(useful[-lines:])
+
+
+def _has_circus(python: Path) -> bool:
+    probe = _run([str(python), "-c", "import circus; print(circus.__version__)"], timeout=120)
+    return probe.returncode == 0 and probe.stdout.strip() == SC_VERSION
+
+
+def _build_venv(venv: Path) -> str | None:
+    """Create the venv and install SpyKING CIRCUS; the reason it failed, or None."""
+    shutil.rmtree(venv, ignore_errors=True)
+    created = _run([sys.executable, "-m", "venv", str(venv)], timeout=300)
+    if created.returncode:
+        return f"python -m venv failed: {_tail(created.stderr)}"
+    for step in INSTALL_STEPS:
+        try:
+            done = _run([str(venv / "bin" / "python"), *step], timeout=1800)
+        except subprocess.TimeoutExpired:
+            return f"`pip {' '.join(step[2:])}` did not finish in 30 min"
+        if done.returncode:
+            return f"`pip {' '.join(step[2:])}` failed (no network to PyPI?): {_tail(done.stderr)}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def sc_python() -> Path:
+    """An interpreter with SpyKING CIRCUS 1.1.0: the given one, the cached venv, or a new venv."""
+    given = os.environ.get("WAVESCOPE_SC_PYTHON")
+    if given:
+        if not _has_circus(Path(given)):
+            pytest.fail(f"WAVESCOPE_SC_PYTHON={given} cannot import circus {SC_VERSION}")
+        return Path(given)
+    venv = CACHE / "sc-venv"
+    python, ready = venv / "bin" / "python", venv / ".wavescope-ready"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "sc-venv.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)          # one builder when several test runs start at once
+        if ready.exists() and _has_circus(python):
+            return python
+        started = time.perf_counter()
+        failure = _build_venv(venv)
+        if failure is None and not _has_circus(python):
+            failure = f"the new venv cannot import circus {SC_VERSION}"
+        if failure:
+            shutil.rmtree(venv, ignore_errors=True)
+            pytest.skip(f"SpyKING CIRCUS venv unavailable: {failure}")
+        ready.write_text(f"built in {time.perf_counter() - started:.0f} s\n")
+        print(f"\nSpyKING CIRCUS venv built in {time.perf_counter() - started:.1f} s at {venv}")
+    return python
+
+
+def write_recording(folder: Path, dtype: str, header_bytes: int, seed: int) -> np.ndarray:
+    """16 channels, 3 s at 20 kHz, interleaved after a header of junk bytes, like the layout says."""
+    rng = np.random.default_rng(seed)
+    info = np.iinfo(dtype)
+    data = rng.integers(info.min, info.max, (60000, 16), endpoint=True).astype(dtype)
+    with open(folder / "rec.dat", "wb") as handle:
+        handle.write(b"\x5a" * header_bytes)
+        handle.writelines(row.astype(np.dtype(dtype).newbyteorder("<")).tobytes() for row in data)
+    (folder / "probe.prb").write_text(
+        "total_nb_channels = 16\nradius = 100\n"
+        "channel_groups = {1: {'channels': list(range(16)), 'graph': [],\n"
+        "                      'geometry': {c: (0, 25 * c) for c in range(16)}}}\n")
+    return data
+
+
+@pytest.mark.parametrize("dtype, gain, header_bytes", [("int16", 0.195, 0), ("uint16", 0.5, 72)])
+def test_spyking_circus_reads_our_params_and_samples(sc_python, tmp_path, capsys, dtype, gain, header_bytes):
+    write_recording(tmp_path, dtype, header_bytes, seed=11)
+    status = main(["params", str(tmp_path / "rec.dat"), "--format", "raw_binary",
+                   "--probe", str(tmp_path / "probe.prb"), "--set", f"data_dtype={dtype}",
+                   "--set", "nb_channels=16", "--set", "sampling_rate=20000", "--set", f"gain={gain}",
+                   "--set", f"data_offset={header_bytes}"])
+    assert status == 0, capsys.readouterr().err
+    with open_datafile(str(tmp_path / "rec.params")) as ours:
+        expected_whole = ours.read_range(0, ours.duration)
+        expected_padded, expected_offset = ours.get_data(1, 7000, padding=(-250, 250),
+                                                         nodes=np.roll(np.arange(16), 5))
+        expected_offset_value = ours.dtype_offset
+
+    script = tmp_path / "sc_reader.py"
+    script.write_text(SC_READER)
+    started = time.perf_counter()
+    result = _run([str(sc_python), str(script), str(tmp_path / "rec.dat"), str(tmp_path / "sc_whole.npy"),
+                   str(tmp_path / "sc_padded.npy")], timeout=300, cwd=tmp_path,
+                  env={**os.environ, "PYTHONNOUSERSITE": "1", "PYTHONPATH": ""})
+    print(f"SpyKING CIRCUS read the recording in {time.perf_counter() - started:.1f} s")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    reply = [line for line in result.stdout.splitlines() if line.startswith("WAVESCOPE-JSON:")]
+    assert reply, f"SpyKING CIRCUS printed no result: {result.stdout[-2000:]} {result.stderr[-2000:]}"
+    seen = json.loads(reply[0].split(":", 1)[1])
+
+    assert seen["nb_channels"] == 16 and seen["N_e"] == 16
+    assert seen["sampling_rate"] == 20000.0
+    assert seen["data_dtype"] == dtype
+    assert seen["dtype_offset"] == expected_offset_value == (32768 if dtype == "uint16" else 0)
+    assert seen["gain"] == gain
+    assert seen["duration"] == 60000
+    assert seen["t_offset"] == expected_offset == 7000
+    # Other sections came through: SpyKING CIRCUS converts these to samples with our rate.
+    assert seen["chunk_size"] == 30 * 20000
+    assert seen["N_t"] == 61
+    assert seen["cut_off"] == "300, auto"
+    np.testing.assert_array_equal(np.load(tmp_path / "sc_whole.npy"), expected_whole)
+    np.testing.assert_array_equal(np.load(tmp_path / "sc_padded.npy"), expected_padded)
