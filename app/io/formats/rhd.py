@@ -1,0 +1,219 @@
+"""rhd: Intan RHD2000 traditional format (`.rhd`), header and data blocks in one file.
+
+The recording is the amplifier channels. Data follow the header in fixed-size blocks
+(60 samples per block for major version 1, 128 from version 2); inside a block every
+signal group is stored channel by channel, so a window is read block by block with a
+structured dtype over a memmap and only the amplifier field is kept.
+Layout: Intan's "RHD2000 Application Note: Data File Formats".
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import BinaryIO
+
+import numpy as np
+
+from app.io.datafile import DataFile
+from app.io.errors import HeaderError
+from app.io.messages import print_and_log
+
+MAGIC = 0xC6912702
+AMPLIFIER_GAIN = 0.195          # µV per bit
+AMPLIFIER, AUX, SUPPLY, ADC, DIGITAL_IN, DIGITAL_OUT = range(6)
+SIGNAL_TYPES = (AMPLIFIER, AUX, SUPPLY, ADC, DIGITAL_IN, DIGITAL_OUT)
+
+
+class _HeaderReader:
+    """Sequential little-endian reads that raise HeaderError naming the file and the field."""
+
+    def __init__(self, handle: BinaryIO, file_name: str):
+        self.handle = handle
+        self.file_name = file_name
+        self.size = os.fstat(handle.fileno()).st_size
+
+    def _take(self, count: int, field: str) -> bytes:
+        raw = self.handle.read(count)
+        if len(raw) != count:
+            raise HeaderError(f"{self.file_name}: the RHD header ends inside {field} (offset "
+                              f"{self.handle.tell()} of a {self.size}-byte file); the file is "
+                              "truncated or not an Intan .rhd file.", self.file_name)
+        return raw
+
+    def values(self, fmt: str, field: str) -> tuple:
+        return struct.unpack("<" + fmt, self._take(struct.calcsize("<" + fmt), field))
+
+    def value(self, fmt: str, field: str):
+        return self.values(fmt, field)[0]
+
+    def qstring(self, field: str) -> str:
+        length = self.value("I", field)
+        if length == 0xFFFFFFFF:
+            return ""
+        left = self.size - self.handle.tell()
+        if length > left:
+            raise HeaderError(f"{self.file_name}: QString {field} claims {length} bytes but only "
+                              f"{left} remain in the file; the header is corrupt.", self.file_name)
+        if length % 2:
+            raise HeaderError(f"{self.file_name}: QString {field} has an odd length {length}; UTF-16 "
+                              "text has an even number of bytes, the header is corrupt.", self.file_name)
+        return self._take(length, field).decode("utf-16-le", errors="replace")
+
+    def tell(self) -> int:
+        return self.handle.tell()
+
+
+def _read_global(reader: _HeaderReader, file_name: str) -> dict:
+    magic = reader.value("I", "the magic number")
+    if magic != MAGIC:
+        raise HeaderError(f"{file_name}: magic number 0x{magic:08X} is not Intan RHD2000's "
+                          f"0x{MAGIC:08X}; this is not an .rhd file (an .rhs file needs another reader).",
+                          file_name)
+    major, minor = reader.values("hh", "the version")
+    if not (1 <= major <= 3 and 0 <= minor < 100):
+        raise HeaderError(f"{file_name}: RHD version {major}.{minor} is unknown (1.0 to 3.x exist); "
+                          "the header is corrupt or from a newer Intan release.", file_name)
+    info = {"version": (major, minor)}
+    info["sampling_rate"] = reader.value("f", "sample_rate")
+    reader.values("h6fh2f", "the filter settings")
+    info["notes"] = [reader.qstring(f"note {k}") for k in (1, 2, 3)]
+    info["num_temp_sensors"] = reader.value("h", "num_temp_sensor_channels") if (major, minor) >= (1, 1) else 0
+    info["eval_board_mode"] = reader.value("h", "eval_board_mode") if (major, minor) >= (1, 3) else 0
+    info["reference_channel"] = reader.qstring("reference_channel") if major >= 2 else ""
+    if not (info["sampling_rate"] > 0 and np.isfinite(info["sampling_rate"])):
+        raise HeaderError(f"{file_name}: sample_rate {info['sampling_rate']} is not a positive rate; "
+                          "the header is corrupt.", file_name)
+    if info["num_temp_sensors"] < 0:
+        raise HeaderError(f"{file_name}: num_temp_sensor_channels is {info['num_temp_sensors']}; "
+                          "the header is corrupt.", file_name)
+    return info
+
+
+def _read_channels(reader: _HeaderReader, file_name: str) -> list[dict]:
+    """Enabled channels of enabled groups, in file order (the order of the data)."""
+    nb_groups = reader.value("h", "number_of_signal_groups")
+    if nb_groups < 0:
+        raise HeaderError(f"{file_name}: number_of_signal_groups is {nb_groups}; the header is corrupt.",
+                          file_name)
+    channels = []
+    for group in range(nb_groups):
+        reader.qstring(f"group {group} name")
+        reader.qstring(f"group {group} prefix")
+        enabled, count, _ = reader.values("hhh", f"group {group} channel counts")
+        if count < 0:
+            raise HeaderError(f"{file_name}: signal group {group} has {count} channels; the header "
+                              "is corrupt.", file_name)
+        if not (enabled and count):
+            continue
+        for _ in range(count):
+            native = reader.qstring(f"group {group} channel name")
+            custom = reader.qstring(f"group {group} custom channel name")
+            fields = reader.values("hhhhhhhhhh2f", f"channel {native} fields")
+            signal_type, channel_enabled = fields[2], fields[3]
+            if signal_type not in SIGNAL_TYPES:
+                raise HeaderError(f"{file_name}: channel {native} has signal type {signal_type} "
+                                  "(0 to 5 exist); the header is corrupt.", file_name)
+            if channel_enabled:
+                channels.append({"native_name": native, "custom_name": custom, "signal_type": signal_type})
+    return channels
+
+
+def block_dtype(version: tuple[int, int], counts: dict[int, int], num_temp: int) -> tuple[np.dtype, int]:
+    """The numpy dtype of one data block and its number of samples."""
+    samples = 128 if version[0] >= 2 else 60
+    stamp = "<i4" if version >= (1, 2) else "<u4"
+    fields = [("timestamp", stamp, (samples,)), ("amplifier", "<u2", (counts[AMPLIFIER], samples))]
+    if counts[AUX]:
+        fields.append(("aux", "<u2", (counts[AUX], samples // 4)))
+    if counts[SUPPLY]:
+        fields.append(("supply", "<u2", (counts[SUPPLY],)))
+    if num_temp:
+        fields.append(("temperature", "<i2", (num_temp,)))
+    if counts[ADC]:
+        fields.append(("adc", "<u2", (counts[ADC], samples)))
+    if counts[DIGITAL_IN]:
+        fields.append(("digital_in", "<u2", (samples,)))
+    if counts[DIGITAL_OUT]:
+        fields.append(("digital_out", "<u2", (samples,)))
+    return np.dtype(fields), samples
+
+
+class RHDFile(DataFile):
+    """Intan RHD2000 `.rhd`: amplifier channels as uint16, 0.195 µV per bit around 32768."""
+
+    description = "rhd"
+    title = "Intan RHD2000 (.rhd)"
+    extension = [".rhd"]
+    parallel_write = False
+    is_writable = False
+    _required_fields = {}
+    _default_values = {}
+
+    @classmethod
+    def sniff(cls, path: str) -> tuple[float, str] | None:
+        if not os.path.isfile(path):
+            return None
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+        if len(head) == 8 and struct.unpack("<I", head[:4])[0] == MAGIC:
+            major, minor = struct.unpack("<hh", head[4:])
+            return 1.0, f"Intan RHD2000 magic number, version {major}.{minor}"
+        return None
+
+    def _read_from_header(self) -> dict:
+        with open(self.file_name, "rb") as handle:
+            reader = _HeaderReader(handle, self.file_name)
+            info = _read_global(reader, self.file_name)
+            channels = _read_channels(reader, self.file_name)
+            self._data_offset = reader.tell()
+        counts = {kind: sum(c["signal_type"] == kind for c in channels) for kind in SIGNAL_TYPES}
+        if counts[AMPLIFIER] == 0:
+            raise HeaderError(f"{self.file_name}: no enabled amplifier channel in the header; the "
+                              "recording has nothing to read (enable amplifier channels when saving).",
+                              self.file_name)
+        self._block, self._block_samples = block_dtype(info["version"], counts, info["num_temp_sensors"])
+        self.channel_names = [c["custom_name"] or c["native_name"] for c in channels
+                              if c["signal_type"] == AMPLIFIER]
+        self.version = info["version"]
+        nb_blocks = self._count_blocks()
+        self._shape = (nb_blocks * self._block_samples, counts[AMPLIFIER])
+        self._t_start = self._first_timestamp() if nb_blocks else 0
+        return {"nb_channels": counts[AMPLIFIER], "sampling_rate": float(info["sampling_rate"]),
+                "data_dtype": "uint16", "dtype_offset": 32768, "gain": AMPLIFIER_GAIN}
+
+    def _count_blocks(self) -> int:
+        payload = os.path.getsize(self.file_name) - self._data_offset
+        nb_blocks, rest = divmod(payload, self._block.itemsize)
+        if rest:
+            print_and_log(f"{self.file_name}: the last {rest} bytes are not a whole data block of "
+                          f"{self._block.itemsize} bytes (file truncated?); they are ignored.", "warning")
+        return nb_blocks
+
+    def _first_timestamp(self) -> int:
+        with open(self.file_name, "rb") as handle:
+            handle.seek(self._data_offset)
+            kind = "<i" if self.version >= (1, 2) else "<I"
+            return int(struct.unpack(kind, handle.read(4))[0])
+
+    def _open(self, mode: str = "r") -> None:
+        nb_blocks = self._shape[0] // self._block_samples
+        self._blocks = (np.memmap(self.file_name, dtype=self._block, mode="r", offset=self._data_offset,
+                                  shape=(nb_blocks,)) if nb_blocks else None)
+
+    def _close(self) -> None:
+        self._blocks = None
+
+    def read_chunk(self, idx, chunk_size, padding=(0, 0), nodes=None):
+        t_start, t_stop = self._get_t_start_t_stop(idx, chunk_size, padding)
+        width = self.nb_channels if nodes is None else len(nodes)
+        if t_stop <= t_start:
+            return np.zeros((0, width), dtype=np.float32)
+        size = self._block_samples
+        first, last = t_start // size, (t_stop - 1) // size + 1
+        amplifier = self._blocks[first:last]["amplifier"]          # (blocks, channels, samples)
+        if nodes is not None:
+            amplifier = amplifier[:, np.asarray(nodes, dtype=np.intp), :]
+        rows = amplifier.transpose(0, 2, 1).reshape(-1, width)
+        rows = rows[t_start - first * size: t_stop - first * size]
+        return self._scale_data_to_float32(rows, nodes)
