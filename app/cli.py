@@ -197,7 +197,8 @@ def cmd_params(args) -> int:
                 raise
             read_probe = None
         if read_probe is not None:
-            read_probe(args.probe).validate(datafile.nb_channels)
+            for warning in read_probe(args.probe).validate(datafile.nb_channels):
+                print(f"warning: {warning}", file=sys.stderr)
     data_path = Path(datafile.file_name)
     out = Path(args.output) if args.output else data_path.with_suffix(".params")
     # Editing an existing params file keeps its other sections.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import configparser
 
 import numpy as np
+import pytest
 
 from app.cli import EXIT_MISSING_FIELDS, main
 from app.io import open_datafile
@@ -81,3 +82,16 @@ def test_a_missing_probe_file_is_an_error(make_raw, tmp_path, capsys):
     status = main(["params", path, "--format", "raw_binary", "--probe", str(tmp_path / "no.prb"), *FIELDS])
     assert status == 1
     assert "no.prb: no such probe file" in capsys.readouterr().err
+
+
+def test_a_probe_that_does_not_fit_the_recording_writes_nothing(make_raw, tmp_path, capsys):
+    pytest.importorskip("app.io.probe", reason="the probe reader is not installed")
+    path = make_raw("rec.dat", synthetic_int16(100, 5))
+    probe = tmp_path / "big.prb"
+    probe.write_text("total_nb_channels = 8\nradius = 50\n"
+                     "channel_groups = {0: {'channels': [0, 7], 'graph': [],"
+                     " 'geometry': {0: (0, 0), 7: (0, 20)}}}\n")
+    status = main(["params", path, "--format", "raw_binary", "--probe", str(probe), *FIELDS])
+    assert status == 1
+    assert "big.prb" in capsys.readouterr().err
+    assert not (tmp_path / "rec.params").exists()
