@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.io import open_datafile
 from app.io.errors import ParamsError
@@ -294,3 +296,22 @@ def test_open_datafile_reads_a_params_file(recording, tmp_path):
     with datafile:
         chunk = datafile.read_range(100, 400)
     np.testing.assert_array_equal(chunk, data[100:400].astype(np.float32) * 0.5)
+
+
+# -- property: our reading always agrees with SpyKING CIRCUS's --------------------------------------
+
+_names = st.from_regex(r"[a-z][a-z0-9_]{0,12}", fullmatch=True)
+_values = st.from_regex(r"[A-Za-z0-9_.,/() -]{0,20}", fullmatch=True).map(str.strip)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["data", "detection", "extra"]), _names, _values), max_size=12))
+def test_any_sequence_of_sets_reads_back_the_same_through_configparser(edits):
+    params = ParamsFile.from_template()
+    expected = {section: {key.lower(): value for key, value in keys.items()}
+                for section, keys in params.as_dict().items()}
+    for section, key, value in edits:
+        params.set(section, key, value)
+        expected.setdefault(section, {})[key.lower()] = value
+    assert independent_reading(params.text()) == expected
+    assert ParamsFile.from_text(params.text()).text() == params.text()
