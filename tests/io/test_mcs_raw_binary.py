@@ -122,4 +122,3 @@ def test_sniffing_prefers_mcs_for_its_files_only(tmp_path, make_raw):
     assert rank_formats(str(mcs))[0].score > 0.5
     assert guess_format(str(unmarked)) == "mcs_raw_binary"
     assert "mcs_raw_binary" not in [c.name for c in rank_formats(plain)]
-    assert guess_format(plain) == "raw_binary"

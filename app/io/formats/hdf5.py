@@ -110,11 +110,15 @@ class Hdf5File(DataFile):
         if dtype.kind not in "iuf" or dtype.itemsize > 8:
             raise HeaderError(f"{self.file_name}: dataset {self._dataset_path()} holds {dtype} values, "
                               "not samples; choose another h5_key.", self.file_name)
-        self._time_axis = 1 if len(shape) == 2 and shape[1] > shape[0] else 0
+        self._time_axis = self._choose_time_axis(shape)
         n_samples = shape[self._time_axis]
         n_channels = 1 if len(shape) == 1 else shape[1 - self._time_axis]
         self._shape = (n_samples, n_channels)
         return {"nb_channels": n_channels, "data_dtype": dtype.str, **header}
+
+    def _choose_time_axis(self, shape: tuple[int, ...]) -> int:
+        """The longer axis is time; a square dataset reads as (time, channels)."""
+        return 1 if len(shape) == 2 and shape[1] > shape[0] else 0
 
     def _header_from(self, handle: h5py.File, dataset: h5py.Dataset) -> dict:
         """Extra params a subclass reads from the file's metadata."""
