@@ -1,0 +1,159 @@
+"""Pure maths of drawing traces: screen columns, min/max decimation, rasterisation.
+
+Drawing cost follows screen pixels, not samples. Column ``j`` of a zoom level
+with ``spc`` samples per column covers the timeline samples
+``[floor(j * spc), floor((j + 1) * spc))``: the grid is absolute, so scrolling by
+whole columns reuses every column already computed.
+
+Arrays of traces are channel-major, ``(channels, time)``: reductions along time
+then run over contiguous rows, which is what keeps them fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def column_edges(first_column: int, n_columns: int, spc: float) -> np.ndarray:
+    """Timeline sample edges (n_columns + 1, int64) of columns [first_column, first_column + n_columns)."""
+    index = np.arange(first_column, first_column + n_columns + 1, dtype=np.float64)
+    return np.floor(index * float(spc) + 1e-9).astype(np.int64)
+
+
+def minmax_columns(data: np.ndarray, edges: np.ndarray,
+                   maxima: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max of ``data[:, edges[k]:edges[k+1]]`` per column k, as (channels, columns).
+
+    `edges` are local indices into `data` (channel-major), non-decreasing, within
+    [0, data.shape[1]]; empty columns come back as NaN. When `maxima` is given
+    (a summary's per-bin maxima beside `data`'s minima), the max comes from it.
+    """
+    maxima = data if maxima is None else maxima
+    edges = np.asarray(edges, dtype=np.int64)
+    n_channels, n_columns = data.shape[0], len(edges) - 1
+    lo = np.full((n_channels, n_columns), np.nan, dtype=np.float32)
+    hi = np.full((n_channels, n_columns), np.nan, dtype=np.float32)
+    filled = np.flatnonzero(edges[1:] > edges[:-1])
+    if len(filled) == 0 or data.shape[1] == 0:
+        return lo, hi
+    starts = edges[filled]
+    lo[:, filled] = np.minimum.reduceat(data, starts, axis=1)
+    hi[:, filled] = np.maximum.reduceat(maxima, starts, axis=1)
+    # reduceat runs each segment to the next start: a column followed by a gap
+    # would swallow the gap, so fix the columns whose true end is earlier.
+    ends = edges[filled + 1]
+    next_starts = np.append(starts[1:], data.shape[1])
+    for k in np.flatnonzero(ends < next_starts):
+        column = filled[k]
+        lo[:, column] = data[:, starts[k]:ends[k]].min(axis=1)
+        hi[:, column] = maxima[:, starts[k]:ends[k]].max(axis=1)
+    return lo, hi
+
+
+def minmax_pieces(pieces: Sequence[tuple[int, np.ndarray]], edges: np.ndarray,
+                  n_channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column min/max over data held in several timeline pieces (start, (channels, n)).
+
+    A column straddling two pieces takes the min/max of both parts; columns that
+    no piece covers are NaN.
+    """
+    edges = np.asarray(edges, dtype=np.int64)
+    n_columns = len(edges) - 1
+    lo = np.full((n_channels, n_columns), np.nan, dtype=np.float32)
+    hi = np.full((n_channels, n_columns), np.nan, dtype=np.float32)
+    for start, data in pieces:
+        stop = start + data.shape[1]
+        first = max(int(np.searchsorted(edges, start, side="right")) - 1, 0)
+        last = min(int(np.searchsorted(edges, stop, side="left")), n_columns)
+        if first >= last:
+            continue
+        local = np.clip(edges[first:last + 1] - start, 0, data.shape[1])
+        part_lo, part_hi = minmax_columns(data, local)
+        lo[:, first:last] = np.fmin(lo[:, first:last], part_lo)
+        hi[:, first:last] = np.fmax(hi[:, first:last], part_hi)
+    return lo, hi
+
+
+def interpolate_columns(data: np.ndarray, first_sample: int, positions: np.ndarray) -> np.ndarray:
+    """Linear interpolation of channel-major `data` (first column at timeline sample
+    `first_sample`) at fractional timeline `positions`; clamped at the ends."""
+    if data.shape[1] == 0:
+        return np.full((data.shape[0], len(positions)), np.nan, dtype=np.float32)
+    x = np.clip(np.asarray(positions, dtype=np.float64) - first_sample, 0, data.shape[1] - 1)
+    left = np.minimum(np.floor(x).astype(np.int64), data.shape[1] - 1)
+    right = np.minimum(left + 1, data.shape[1] - 1)
+    fraction = (x - left).astype(np.float32)
+    return data[:, left] * (1 - fraction) + data[:, right] * fraction
+
+
+def pixel_intervals(lo: np.ndarray, hi: np.ndarray, baselines: np.ndarray, scales: np.ndarray,
+                    height: int, previous: tuple[np.ndarray, np.ndarray] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel rows [top, bottom] that each (channel, column) value interval covers.
+
+    Values map to ``row = baseline - value * scale`` (rows grow downwards). Each
+    interval is stretched to reach its left neighbour's so a trace stays one
+    connected line (the join is drawn in the right column); `previous` = (lo, hi) of the column just left of the block.
+    Empty columns (NaN) get an empty interval (top > bottom).
+    """
+    b = np.asarray(baselines, dtype=np.float32)[:, None]
+    s = np.asarray(scales, dtype=np.float32)[:, None]
+    top = np.rint(b - hi * s)
+    bottom = np.rint(b - lo * s)
+    if previous is not None:
+        left_top = np.rint(b - previous[1][:, None] * s)
+        left_bottom = np.rint(b - previous[0][:, None] * s)
+    else:
+        left_top, left_bottom = top[:, :1], bottom[:, :1]
+    prev_top = np.hstack([left_top, top[:, :-1]])
+    prev_bottom = np.hstack([left_bottom, bottom[:, :-1]])
+    prev_top = np.where(np.isnan(prev_top), top, prev_top)
+    prev_bottom = np.where(np.isnan(prev_bottom), bottom, prev_bottom)
+    joined_top = np.fmin(top, prev_bottom)
+    joined_bottom = np.fmax(bottom, prev_top)
+    empty = np.isnan(top)
+    joined_top = np.where(empty, height, np.clip(joined_top, -1, height))
+    joined_bottom = np.where(empty, -1, np.clip(joined_bottom, -1, height))
+    return joined_top.astype(np.int64), joined_bottom.astype(np.int64)
+
+
+def rasterize(top: np.ndarray, bottom: np.ndarray, height: int) -> np.ndarray:
+    """Coverage image (height, columns), bool: pixel (y, x) is lit when some channel's
+    interval [top, bottom] in column x contains y.
+
+    One vectorised pass: +1 at each interval's top row, -1 just below its bottom,
+    then a running sum down each column (a difference array).
+    """
+    n_columns = top.shape[1]
+    top = np.clip(top, 0, height)
+    bottom = np.clip(bottom, -1, height - 1)
+    valid = bottom >= top
+    columns = np.broadcast_to(np.arange(n_columns), top.shape)
+    size = (height + 1) * n_columns
+    starts = (top * n_columns + columns)[valid]
+    stops = ((bottom + 1) * n_columns + columns)[valid]
+    counts = np.bincount(starts, minlength=size)
+    counts -= np.bincount(stops, minlength=size)
+    coverage = np.cumsum(counts.reshape(height + 1, n_columns)[:height], axis=0)
+    return coverage > 0
+
+
+def lane_colours(baselines: np.ndarray, colours: np.ndarray, height: int) -> np.ndarray:
+    """Colour index (uint8) of each pixel row: the colour of the channel whose baseline is nearest."""
+    order = np.argsort(baselines)
+    sorted_lines = np.asarray(baselines, dtype=np.float64)[order]
+    if len(sorted_lines) == 0:
+        return np.zeros(height, dtype=np.uint8)
+    rows = np.arange(height, dtype=np.float64)
+    right = np.clip(np.searchsorted(sorted_lines, rows), 0, len(sorted_lines) - 1)
+    left = np.clip(right - 1, 0, len(sorted_lines) - 1)
+    nearest = np.where(np.abs(sorted_lines[left] - rows) <= np.abs(sorted_lines[right] - rows), left, right)
+    return np.asarray(colours, dtype=np.uint8)[order][nearest]
+
+
+def robust_std(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Noise level per row: 1.4826 * median absolute deviation (spikes barely move it)."""
+    median = np.nanmedian(values, axis=axis, keepdims=True)
+    return 1.4826 * np.nanmedian(np.abs(values - median), axis=axis)

@@ -1,0 +1,186 @@
+"""A recording as the browser sees it: a DataFile, its streams, its probe.
+
+This is the data behind the stream tree: Recording -> segments (one per stream,
+placed on the global timeline the DataFile concatenates) -> channel groups (from
+the probe, else one group of every channel) -> channels.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.io import open_datafile
+from app.io.errors import DataFileError
+
+try:
+    from app.io.probe import read_probe
+except ImportError:         # the probe parser is optional: index order without it
+    read_probe = None
+
+log = logging.getLogger("wavescope")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One stream of the recording, placed on the global timeline (samples)."""
+
+    index: int
+    file_name: str
+    start: int
+    stop: int
+    sampling_rate: float
+    t_start: int
+
+    @property
+    def duration(self) -> int:
+        return self.stop - self.start
+
+    @property
+    def start_s(self) -> float:
+        return self.start / self.sampling_rate
+
+    @property
+    def duration_s(self) -> float:
+        return self.duration / self.sampling_rate
+
+
+@dataclass
+class Group:
+    """A channel group: a shank, a tetrode, or every channel when there is no probe."""
+
+    id: object
+    channels: list[int]
+    positions: dict[int, tuple[float, float]] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"group {self.id}"
+
+
+class Recording:
+    """A DataFile, its segments and its channel groups; owns the open DataFile."""
+
+    def __init__(self, datafile, probe=None):
+        self.datafile = datafile
+        self.probe = probe
+        self.sampling_rate = float(datafile.sampling_rate)
+        self.nb_channels = int(datafile.nb_channels)
+        self.duration = int(datafile.duration)
+        self.segments = self._segments()
+        self.groups = self._groups()
+        self.units = str(datafile.params.get("units", "µV"))
+
+    @classmethod
+    def open(cls, file_name: str, params: dict | None = None, file_format: str | None = None,
+             stream_mode: str | None = None, mapping: str | None = None) -> Recording:
+        """Open a data or .params file; `mapping` (a .prb path) overrides the params' probe."""
+        settings = dict(params or {})
+        mapping = mapping or settings.pop("mapping", None)
+        file_format = file_format or settings.pop("file_format", None)
+        stream_mode = stream_mode or settings.pop("stream_mode", None)
+        settings.pop("file_format", None)
+        settings.pop("stream_mode", None)
+        if mapping is None and str(file_name).endswith(".params"):
+            mapping = _probe_from_params(file_name)
+        datafile = open_datafile(file_name, settings, file_format, stream_mode)
+        return cls(datafile, load_probe(mapping, int(datafile.nb_channels)))
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.datafile.file_name)
+
+    @property
+    def duration_s(self) -> float:
+        return self.duration / self.sampling_rate
+
+    def _segments(self) -> list[Segment]:
+        offsets = self.datafile.stream_offsets()
+        return [Segment(k, stream.file_name, int(offsets[k]), int(offsets[k + 1]),
+                        float(stream.sampling_rate), int(stream.t_start))
+                for k, stream in enumerate(self.datafile.streams)]
+
+    def _groups(self) -> list[Group]:
+        if self.probe is None:
+            return [Group(0, list(range(self.nb_channels)))]
+        groups = []
+        for group_id, group in self.probe.channel_groups.items():
+            channels = [int(c) for c in group.channels if 0 <= int(c) < self.nb_channels]
+            positions = {int(c): tuple(map(float, xy)) for c, xy in group.geometry.items()}
+            groups.append(Group(group_id, channels, positions))
+        return groups
+
+    @property
+    def channels(self) -> list[int]:
+        """Every channel a group holds, groups in order (dead channels of a probe are left out)."""
+        return [c for group in self.groups for c in group.channels]
+
+    def positions(self) -> dict[int, tuple[float, float]]:
+        """Site (x, y) in µm of every channel the probe places."""
+        where: dict[int, tuple[float, float]] = {}
+        for group in self.groups:
+            where.update(group.positions)
+        return where
+
+    def depth_order(self) -> list[int]:
+        """Channels ordered by depth (y, then x), as on the probe; index order without one."""
+        where = self.positions()
+        channels = self.channels
+        if not where or any(c not in where for c in channels):
+            return channels
+        return sorted(channels, key=lambda c: (where[c][1], where[c][0], c))
+
+    def segment_at(self, sample: int) -> Segment:
+        for segment in self.segments:
+            if segment.start <= sample < segment.stop:
+                return segment
+        return self.segments[-1]
+
+    def close(self) -> None:
+        self.datafile.close()
+
+
+def load_probe(mapping: str | None, nb_channels: int):
+    """The probe in `mapping`, or None (logged) when absent, unreadable or not fitting."""
+    if not mapping or read_probe is None:
+        return None
+    if not os.path.exists(mapping):
+        log.warning("probe file %s not found; channels are shown in index order", mapping)
+        return None
+    try:
+        probe = read_probe(mapping)
+        if hasattr(probe, "validate"):
+            for warning in probe.validate(nb_channels) or []:
+                log.warning("%s", warning)
+    except DataFileError as error:
+        log.warning("%s; channels are shown in index order", error)
+        return None
+    return probe
+
+
+def _probe_from_params(params_path: str) -> str | None:
+    """The probe a .params file names ([probe] mapping), resolved beside the file."""
+    try:
+        from app.io.params import ParamsFile
+    except ImportError:
+        return None
+    try:
+        params = ParamsFile.read(params_path)
+        value = params.get("probe", "mapping") if "probe" in params.sections() else None
+    except (DataFileError, OSError):
+        return None
+    if not value:
+        return None
+    value = os.path.expanduser(str(value))
+    return value if os.path.isabs(value) else os.path.join(os.path.dirname(params_path), value)
+
+
+def channel_colours(recording: Recording, palette_size: int) -> np.ndarray:
+    """A colour class (1..palette_size) per channel: its group's position in the group list."""
+    colours = np.ones(recording.nb_channels, dtype=np.uint8)
+    for k, group in enumerate(recording.groups):
+        colours[group.channels] = 1 + k % palette_size
+    return colours
