@@ -47,8 +47,9 @@ def read_block(dataset: h5py.Dataset, t_start: int, t_stop: int, nodes, time_axi
     """Samples [t_start, t_stop) of `nodes` (all when None) as (time, channels) raw values.
 
     h5py selects channels only in increasing order, so the distinct channels are
-    read sorted and put back in the order asked; a dense selection reads the
-    contiguous channel range instead, which HDF5 does much faster.
+    read sorted and put back in the order asked. A dense selection, or a chunked
+    dataset whose chunks span every channel (HDF5 reads whole chunks anyway),
+    reads the contiguous channel range instead, which HDF5 does much faster.
     """
     if dataset.ndim == 1:
         block = dataset[t_start:t_stop][:, None]
@@ -60,7 +61,9 @@ def read_block(dataset: h5py.Dataset, t_start: int, t_stop: int, nodes, time_axi
         return np.zeros((t_stop - t_start, 0), dtype=dataset.dtype)
     wanted, inverse = np.unique(nodes, return_inverse=True)
     low, high = int(wanted[0]), int(wanted[-1]) + 1
-    if 2 * len(wanted) >= high - low:
+    channel_axis = 1 - time_axis
+    whole_chunks = dataset.chunks is not None and dataset.chunks[channel_axis] >= dataset.shape[channel_axis]
+    if whole_chunks or 2 * len(wanted) >= high - low:
         channels, pick = slice(low, high), nodes - low
     else:
         channels, pick = list(wanted), inverse

@@ -28,11 +28,16 @@ def recording_numbers(handle: h5py.File) -> list[int]:
                   and isinstance(item.get("data"), h5py.Dataset))
 
 
+def _as_float(value) -> float:
+    """A Python float; a float32 attribute keeps its short decimal form (0.195, not 0.19499999...)."""
+    return float(str(value)) if isinstance(value, np.float32) else float(value)
+
+
 def _common_value(values) -> float | None:
     """The value every entry shares, or None when they differ or there are none."""
-    values = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    values = np.atleast_1d(np.asarray(values))
     if values.size and np.all(values == values[0]):
-        return float(values[0])
+        return _as_float(values[0])
     return None
 
 
@@ -113,18 +118,18 @@ class KwdFile(Hdf5File):
                               f"({sorted(set(np.atleast_1d(rates).tolist()))}); one timeline needs one "
                               "rate, so this recording cannot be read as a whole.", self.file_name)
         if "sample_rate" in attrs:
-            return float(attrs["sample_rate"])
+            return _as_float(attrs["sample_rate"])
         return _common_value(rates) if rates is not None else None
 
     def _set_channel_gains(self, bit_volts, n_channels: int) -> float:
         """Keep per-channel gains when they differ; the `gain` param is the first (or common) one."""
-        gains = np.atleast_1d(np.asarray(bit_volts, dtype=np.float64))
+        gains = np.atleast_1d(np.asarray(bit_volts))
         if len(gains) != n_channels:
             raise HeaderError(f"{self.file_name}: channel_bit_volts of recording {self.recording_number} "
                               f"has {len(gains)} values for {n_channels} channels; the file is "
                               "inconsistent.", self.file_name)
-        self._channel_gains = None if _common_value(gains) is not None else gains
-        return float(gains[0])
+        self._channel_gains = None if _common_value(gains) is not None else gains.astype(np.float64)
+        return _as_float(gains[0])
 
     @staticmethod
     def _start_sample(attrs: dict, app_attrs: dict, rate: float) -> int:
