@@ -33,7 +33,7 @@ LIBRARY_DIR = Path(__file__).resolve().parent.parent / "resources" / "probes"
 
 HINT = ("a .prb file is data: use numbers, strings, lists, tuples, dicts, names assigned above, "
         "arithmetic, comprehensions, for loops and the built-ins range, list, tuple, dict, zip, "
-        "enumerate, len, int, float, abs, min, max, sum, round, sorted")
+        "enumerate, len, int, float, abs, min, max, sum, round, sorted, reversed")
 
 GroupId = int | str
 
@@ -252,12 +252,19 @@ class _Checker:
         self.file_name = file_name
         self.functions = set(functions)
 
-    def check(self, node: ast.AST, line: int | None = None) -> None:
-        line = getattr(node, "lineno", line)
-        self._check_node(node, line)
-        for child in ast.iter_child_nodes(node):
-            if not (isinstance(node, ast.Call) and child is node.func and isinstance(child, ast.Name)):
-                self.check(child, line)
+    def check(self, tree: ast.AST) -> None:
+        """Visits every node in source order (an explicit stack: big files are mostly constants)."""
+        stack: list[tuple[ast.AST, int | None]] = [(tree, None)]
+        while stack:
+            node, line = stack.pop()
+            if type(node) is ast.Constant and isinstance(node.value, _SCALARS):
+                continue
+            line = getattr(node, "lineno", line)
+            self._check_node(node, line)
+            children = [child for child in ast.iter_child_nodes(node) if not isinstance(child, ast.expr_context)]
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                children.remove(node.func)
+            stack.extend((child, line) for child in reversed(children))
 
     def _check_node(self, node: ast.AST, line: int | None) -> None:
         if not isinstance(node, _ALLOWED):
@@ -313,7 +320,7 @@ class _Evaluator:
             "range": self._range, "list": self._list, "tuple": self._tuple, "dict": self._dict,
             "zip": self._zip, "enumerate": self._enumerate, "len": len, "int": int, "float": float,
             "abs": self._abs, "min": self._min, "max": self._max, "sum": self._sum, "round": self._round,
-            "sorted": self._sorted,
+            "sorted": self._sorted, "reversed": self._reversed,
         }
         self.handlers: dict[type, Callable[[Any], Any]] = {
             ast.Constant: lambda node: node.value, ast.Name: self._name, ast.Tuple: self._tuple_display,
@@ -761,6 +768,9 @@ class _Evaluator:
 
     def _sorted(self, iterable: Any, reverse: bool = False) -> list:
         return sorted(self._comparables((iterable,)), reverse=bool(reverse))
+
+    def _reversed(self, sequence: Any) -> Iterator:
+        return iter(self.materialize(sequence)[::-1])
 
     def _sum(self, iterable: Any, start: Any = 0) -> Any:
         items = self.materialize(iterable)

@@ -101,6 +101,16 @@ radius = 99
 radius += 1
 channel_groups = {0: {'channels': tuple(range(total_nb_channels)), 'geometry': geometry}}
 """,
+    "docstring_and_groups_filled_item_by_item": """
+\"\"\"A probe described in a docstring; the groups are filled in after.\"\"\"
+total_nb_channels = 8 ; radius = 100
+channel_groups = {0: dict()}
+shank = list(reversed(range(8)))[::-1]
+coordinates = [[0, 0], [20, 0], [0, 20], [20, 20], [0, 40], [20, 40], [0, 60], [20, 60]]
+channel_groups[0]["channels"] = shank
+channel_groups[0]["geometry"] = dict(zip(shank, coordinates))
+channel_groups[0]["graph"] = []
+""",
 }
 
 
