@@ -123,10 +123,13 @@ def test_later_experiment_files_and_multi_files(tmp_path):
     second = make(path, n_records=3, seed=1, suffix="_2")
     only_second = open_datafile(str(path / "100_CH1_2.continuous"), {}, "openephys")
     np.testing.assert_array_equal(only_second.read_range(0, 3072), second[:, ORDER] * np.float32(0.195))
-    both = open_datafile(str(path / "100_CH1.continuous"), {}, "openephys", "multi-files")
-    assert both.nb_streams == 2 and both.duration == 5120
-    np.testing.assert_array_equal(both.read_range(2000, 2100),
-                                  np.concatenate([first, second])[2000:2100][:, ORDER] * np.float32(0.195))
+    settings = open_datafile(str(path / "Continuous_Data_2.openephys"), {}, "openephys")
+    assert settings.duration == 3072
+    for entry in ("100_CH1.continuous", "Continuous_Data.openephys"):
+        both = open_datafile(str(path / entry), {}, "openephys", "multi-files")
+        assert both.nb_streams == 2 and both.duration == 5120
+        np.testing.assert_array_equal(both.read_range(2000, 2100),
+                                      np.concatenate([first, second])[2000:2100][:, ORDER] * np.float32(0.195))
 
 
 def test_uneven_files_read_the_common_whole_records(folder, caplog):

@@ -93,6 +93,9 @@ def test_np2_fixed_gain_and_im_max_int(tmp_path):
     df = open_datafile(str(write_spikeglx(tmp_path / "np2.imec0.ap.bin", data, meta)), {}, "spikeglx")
     assert df.gain == pytest.approx(0.62 / 8192 / 80 * 1e6)
     np.testing.assert_allclose(df.channel_gains[-1], 1.0)
+    meta.pop("imMaxInt")                                # older 2.0 metadata: 14-bit ADC assumed
+    df = open_datafile(str(write_spikeglx(tmp_path / "old.imec0.ap.bin", data, meta)), {}, "spikeglx")
+    assert df.gain == pytest.approx(0.62 / 8192 / 80 * 1e6)
 
 
 def test_nidq_gains_and_digital_word(tmp_path):

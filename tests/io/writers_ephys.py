@@ -69,7 +69,7 @@ def write_legacy_recording(folder: Path, data: np.ndarray, timestamps: list[int]
         paths.append(path)
     channels = "".join(f'<CHANNEL name="{k}" bitVolts="{b!r}" filename="{p.name}" position="0"/>'
                        for k, b, p in zip(kinds, bit_volts, paths))
-    (folder / "Continuous_Data.openephys").write_text(
+    (folder / f"Continuous_Data{suffix}.openephys").write_text(
         f'<?xml version="1.0"?><EXPERIMENT format_version="0.4"><RECORDING number="1" samplerate="{sample_rate:g}">'
         f'<PROCESSOR id="{processor}">{channels}</PROCESSOR></RECORDING></EXPERIMENT>')
     return paths

@@ -93,7 +93,7 @@ class OpenEphysFile(DataFile):
                               self.file_name)
         processors = sorted({m["processor"] for m in found}, key=natural_key)
         processor = self._params.get("processor") or (given["processor"] if given else processors[0])
-        experiment = given["experiment"] if given else None
+        experiment = given["experiment"] if given else settings_experiment(path)
         mine = [m for m in found if m["processor"] == processor and m["experiment"] == experiment]
         if not mine:
             raise HeaderError(f"{self.file_name}: no .continuous files of processor {processor!r}; set "
@@ -224,6 +224,12 @@ class OpenEphysFile(DataFile):
         given = {k: v for k, v in self._params.items() if k not in self.header_fields}
         given["processor"] = self.processor
         return [type(self)(self.file_name, {**given, "segment_index": k}) for k in range(self.nb_segments)]
+
+
+def settings_experiment(path: str) -> str | None:
+    """`Continuous_Data_2.openephys` describes experiment 2, whose files end in `_2`."""
+    found = re.fullmatch(r".*_(\d+)\.openephys", os.path.basename(path))
+    return found.group(1) if found else None
 
 
 def segment_starts(timestamps: np.ndarray, recordings: np.ndarray) -> list[int]:

@@ -22,7 +22,9 @@ from app.io.errors import HeaderError
 from app.io.messages import print_and_log
 
 NP2_FIXED_GAIN = 80.0
-DEFAULT_IM_MAX_INT = 512          # Neuropixels 1.0 metadata written before imMaxInt existed
+# imMaxInt when the .meta predates the key: 10-bit ADC on 1.0-style probes, 14-bit on 2.0.
+NP1_MAX_INT = 512
+NP2_MAX_INT = 8192
 DEFAULT_NI_MAX_INT = 32768
 TRIGGER_NAME = re.compile(r"(?P<run>.*_g\d+)_t(?P<trigger>\d+)(?P<rest>\..+)")
 
@@ -195,7 +197,7 @@ class SpikeGLXFile(DataFile):
         n_ap, n_lf, _ = counts = self._counts(meta, "snsApLfSy", 3)
         ids = self._channel_ids(meta, nb_channels)
         self._check_total("snsApLfSy", counts, ids, nb_channels)
-        ap_gains, lf_gains = self._imro_gains(meta, max(n_ap, n_lf))
+        ap_gains, lf_gains, max_int = self._imro_gains(meta, max(n_ap, n_lf))
         probe = len(ap_gains)
         if ids is None:
             # The stream's own order (AP, then LF, then SY) mapped onto the probe's numbering:
@@ -206,7 +208,7 @@ class SpikeGLXFile(DataFile):
             raise HeaderError(f"{self.meta_path}: imroTbl has {probe} entries for {max(n_ap, n_lf)} "
                               "channels.", self.meta_path)
         volts_per_bit = (self._meta_number(meta, "imAiRangeMax", 0.6)
-                         / self._meta_number(meta, "imMaxInt", DEFAULT_IM_MAX_INT))
+                         / self._meta_number(meta, "imMaxInt", max_int))
         gains = np.ones(nb_channels)
         sync = None
         for index, channel in enumerate(ids):
@@ -218,8 +220,8 @@ class SpikeGLXFile(DataFile):
                 sync = index
         return gains, sync
 
-    def _imro_gains(self, meta: dict, nb_probe_channels: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per-channel AP and LF amplifier gains from `imroTbl`."""
+    def _imro_gains(self, meta: dict, nb_probe_channels: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """Per-channel AP and LF amplifier gains from `imroTbl`, and the probe's default imMaxInt."""
         if "imroTbl" not in meta:
             raise HeaderError(f"{self.meta_path}: imroTbl is missing; the gains of an imec stream "
                               "come from it.", self.meta_path)
@@ -235,15 +237,15 @@ class SpikeGLXFile(DataFile):
             raise HeaderError(f"{self.meta_path}: imroTbl has no channel entries.", self.meta_path)
         if probe_type in (21, 24) or probe_type >= 2000:
             fixed = self._meta_number(meta, "imChan0apGain", NP2_FIXED_GAIN)
-            return np.full(len(entries), fixed), np.full(len(entries), fixed)
+            return np.full(len(entries), fixed), np.full(len(entries), fixed), NP2_MAX_INT
         if probe_type == 1110 and len(head) >= 5:
             # UHD2 programmable: one gain pair for the whole probe, in the table's header.
             ap, lf = head[3], head[4]
-            return np.full(nb_probe_channels, ap), np.full(nb_probe_channels, lf)
+            return np.full(nb_probe_channels, ap), np.full(nb_probe_channels, lf), NP1_MAX_INT
         if any(len(entry) < 5 for entry in entries) or any(e[3] <= 0 or e[4] <= 0 for e in entries):
             raise HeaderError(f"{self.meta_path}: imroTbl entries must be (chan bank ref apGain lfGain "
                               f"...) with positive gains for probe type {probe_type}.", self.meta_path)
-        return np.array([e[3] for e in entries]), np.array([e[4] for e in entries])
+        return np.array([e[3] for e in entries]), np.array([e[4] for e in entries]), NP1_MAX_INT
 
     def _nidq_gains(self, meta: dict, nb_channels: int) -> tuple[np.ndarray, int | None]:
         n_mn, n_ma, n_xa, n_dw = counts = self._counts(meta, "snsMnMaXaDw", 4)
