@@ -1,0 +1,516 @@
+"""Conversion and sorting jobs: specs, exact command lines, a history, and a runner.
+
+A job is plain data (a dataclass) that knows its command line; `JobRunner`
+runs it as a child process in its own session, streams its output as lines,
+follows its progress, and stops the whole process tree (MPI ranks included).
+No Qt here: the jobs panel observes a runner through callbacks.
+"""
+
+from __future__ import annotations
+
+import codecs
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import psutil
+
+SORTERS_DIR = Path(__file__).resolve().parent.parent / "resources" / "sorters"
+FINISHED = ("done", "failed", "stopped", "interrupted")
+
+
+class JobError(ValueError):
+    """A job cannot be built as asked (unknown sorter, unsupported option, missing file)."""
+
+
+# -- sorter templates -----------------------------------------------------------------------------
+@dataclass
+class SorterTemplate:
+    """A sorter's command line, from `resources/sorters/<name>.json`.
+
+    `command` items may use {executable}, {python} and {input}; `options` maps a
+    SortJob field to its flag (`join` for lists, flags without value for booleans);
+    `unsupported` maps a field to the reason it cannot be given.
+    """
+
+    name: str
+    title: str
+    command: list[str]
+    install: str
+    executable: str | None = None
+    module: str | None = None
+    input: str = "data_file"
+    options: dict[str, dict] = field(default_factory=dict)
+    unsupported: dict[str, str] = field(default_factory=dict)
+    steps: list[str] = field(default_factory=list)
+    default_steps: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> SorterTemplate:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def is_installed(self) -> bool:
+        if self.module:
+            return importlib.util.find_spec(self.module) is not None
+        return shutil.which(self.executable or "") is not None
+
+    def missing_message(self) -> str | None:
+        """None when installed, else what is missing and how to install it."""
+        if self.is_installed():
+            return None
+        what = f"the Python module {self.module}" if self.module else f"{self.executable} (not on PATH)"
+        return f"{self.title} is not installed: {what}. Install it with: {self.install}"
+
+    def command_for(self, job: SortJob) -> list[str]:
+        values = {"executable": shutil.which(self.executable or "") or self.executable or "",
+                  "python": sys.executable,
+                  "input": job.data_file() if self.input == "data_file" else job.params_file}
+        command = [part.format(**values) for part in self.command]
+        for name, reason in self.unsupported.items():
+            if _given(getattr(job, name)):
+                raise JobError(f"{self.title}: --{name} is not supported: {reason}")
+        unknown = [step for step in job.steps or [] if self.steps and step not in self.steps]
+        if unknown:
+            raise JobError(f"{self.title}: unknown step(s) {', '.join(unknown)}; "
+                           f"the steps are {', '.join(self.steps)}.")
+        for name, option in self.options.items():
+            command += _option_args(option, getattr(job, name))
+        return command
+
+
+def _given(value: Any) -> bool:
+    return value not in (None, False, "", [])
+
+
+def _option_args(option: dict, value: Any) -> list[str]:
+    if not _given(value):
+        return []
+    if value is True:
+        return [option["flag"]]
+    if isinstance(value, (list, tuple)):
+        value = option.get("join", ",").join(str(v) for v in value)
+    return [option["flag"], str(value)]
+
+
+def sorter_names() -> list[str]:
+    return sorted(path.stem for path in SORTERS_DIR.glob("*.json"))
+
+
+def sorter_template(name: str) -> SorterTemplate:
+    path = SORTERS_DIR / f"{name}.json"
+    if not path.is_file():
+        raise JobError(f"no sorter template named {name!r}; known sorters: {', '.join(sorter_names())}.")
+    return SorterTemplate.load(path)
+
+
+# -- job specs ------------------------------------------------------------------------------------
+@dataclass
+class Job:
+    """What every job records: identity, state, outcome."""
+
+    kind: ClassVar[str] = "job"
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    status: str = "pending"
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    ended: float | None = None
+    exit_code: int | None = None
+    pid: int | None = None
+    argv: list[str] | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.ended or time.time()) - self.started
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **asdict(self)}
+
+    @staticmethod
+    def from_dict(data: dict) -> Job:
+        classes = {klass.kind: klass for klass in (ConvertJob, SortJob)}
+        klass = classes.get(data.get("kind", ""))
+        if klass is None:
+            raise JobError(f"unknown job kind {data.get('kind')!r} in the job history")
+        known = {f.name for f in fields(klass)}
+        return klass(**{k: v for k, v in data.items() if k in known})
+
+
+def mpiexec_path() -> str:
+    """The mpiexec next to this Python (the mpich wheel), else the one on PATH."""
+    beside = Path(sys.executable).parent / "mpiexec"
+    return str(beside) if beside.exists() else (shutil.which("mpiexec") or "mpiexec")
+
+
+@dataclass
+class ConvertJob(Job):
+    """`wavescope convert`, as one process or under mpiexec (`ranks` > 1)."""
+
+    kind: ClassVar[str] = "convert"
+    source: str = ""
+    output: str = ""
+    to_format: str = "raw_binary"
+    file_format: str | None = None
+    stream_mode: str | None = None
+    params_file: str | None = None
+    settings: dict = field(default_factory=dict)
+    out_settings: dict = field(default_factory=dict)
+    channels: str | None = None
+    start: float | None = None
+    stop: float | None = None
+    dtype: str | None = None
+    highpass: float | None = None
+    chunk_seconds: float | None = None
+    force: bool = False
+    verify: bool = False
+    ranks: int = 1
+    hostfile: str | None = None
+
+    def command(self) -> list[str]:
+        command: list[str] = []
+        if self.ranks > 1:
+            command += [mpiexec_path(), "-n", str(self.ranks)]
+            command += ["-f", self.hostfile] if self.hostfile else []
+        command += [sys.executable, "-m", "app.jobs_cli", "convert", self.source, "-o", self.output,
+                    "--to", self.to_format, "--progress", "json"]
+        pairs = [("--format", self.file_format), ("--stream-mode", self.stream_mode),
+                 ("--params", self.params_file), ("--channels", self.channels), ("--start", self.start),
+                 ("--stop", self.stop), ("--dtype", self.dtype), ("--chunk-seconds", self.chunk_seconds),
+                 ("--filter", f"highpass:{self.highpass:g}" if self.highpass else None)]
+        for flag, value in pairs:
+            command += [flag, str(value)] if value is not None else []
+        for key, value in self.settings.items():
+            command += ["--set", f"{key}={value}"]
+        for key, value in self.out_settings.items():
+            command += ["--out-set", f"{key}={value}"]
+        command += ["--force"] if self.force else []
+        command += ["--verify"] if self.verify else []
+        return command
+
+    def describe(self) -> str:
+        extra = f" on {self.ranks} ranks" if self.ranks > 1 else ""
+        filt = f", high-pass {self.highpass:g} Hz" if self.highpass else ""
+        return f"convert {Path(self.source).name} -> {Path(self.output).name} ({self.to_format}{filt}){extra}"
+
+
+@dataclass
+class SortJob(Job):
+    """A spike sorter run on a recording, from the sorter's JSON template."""
+
+    kind: ClassVar[str] = "sort"
+    params_file: str = ""
+    sorter: str = "spyking-circus"
+    steps: list[str] | None = None
+    cpus: int | None = None
+    gpus: int | None = None
+    hostfile: str | None = None
+    preview: bool = False
+    extension: str | None = None
+    output: str | None = None
+
+    def template(self) -> SorterTemplate:
+        return sorter_template(self.sorter)
+
+    def data_file(self) -> str:
+        """The recording the params file describes (SpyKING CIRCUS is launched on the data file)."""
+        return resolve_data_file(self.params_file)
+
+    def command(self) -> list[str]:
+        return self.template().command_for(self)
+
+    def describe(self) -> str:
+        steps = ",".join(self.steps) if self.steps else "default steps"
+        cpus = f", {self.cpus} CPUs" if self.cpus else ""
+        return f"{self.sorter} on {Path(self.params_file).name} ({steps}{cpus})"
+
+
+def resolve_data_file(path: str) -> str:
+    """A data file given as such, or the one a .params file names (else its same-stem sibling)."""
+    if not path.endswith(".params"):
+        return path
+    try:
+        from app.io.params import datafile_settings
+        data_file, _ = datafile_settings(path)
+        return os.fspath(data_file)
+    except (ImportError, OSError, ValueError, KeyError):
+        pass
+    stem = Path(path).with_suffix("")
+    siblings = sorted(p for p in stem.parent.glob(stem.name + ".*") if p.suffix != ".params")
+    if not siblings:
+        raise JobError(f"{path}: no data file found beside it; give the data file instead.")
+    return str(siblings[0])
+
+
+# -- history --------------------------------------------------------------------------------------
+def default_history_path() -> Path:
+    import platformdirs
+    return Path(platformdirs.user_data_dir("wavescope")) / "jobs.json"
+
+
+class JobHistory:
+    """The jobs of past sessions in a JSON file, written atomically.
+
+    A job still marked running whose process is gone was cut short: it loads as
+    `interrupted`.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, keep: int = 200):
+        self.path = Path(path) if path else default_history_path()
+        self.keep = keep
+        self._lock = threading.Lock()
+
+    def load(self) -> list[Job]:
+        try:
+            entries = json.loads(self.path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return []
+        jobs = []
+        for entry in entries if isinstance(entries, list) else []:
+            try:
+                job = Job.from_dict(entry)
+            except (JobError, TypeError):
+                continue
+            if job.status in ("running", "pending") and job.started and not _alive(job.pid, job.started):
+                job.status = "interrupted"
+            jobs.append(job)
+        return jobs
+
+    def save(self, jobs: list[Job]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps([job.to_dict() for job in jobs[-self.keep:]], indent=1)
+        handle, temp = tempfile.mkstemp(prefix=".jobs-", suffix=".json", dir=self.path.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, self.path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+    def record(self, job: Job) -> None:
+        """Add or update `job` (by id)."""
+        with self._lock:
+            jobs = [j for j in self.load() if j.id != job.id]
+            jobs.append(job)
+            self.save(jobs)
+
+
+def _alive(pid: int | None, started: float) -> bool:
+    if not pid:
+        return False
+    try:
+        process = psutil.Process(pid)
+        return process.create_time() <= started + 1 and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+# -- output parsing -------------------------------------------------------------------------------
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s?%")
+
+
+def strip_ansi(text: str) -> str:
+    return ANSI.sub("", text)
+
+
+def parse_progress(text: str) -> float | None:
+    """A fraction in [0, 1] from our JSON progress lines or a tqdm-like 'NN%'; else None."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+            return min(max(data["done"] / data["total"], 0.0), 1.0) if data.get("total") else None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+    found = PERCENT.findall(text)
+    if not found:
+        return None
+    return min(float(found[-1]) / 100.0, 1.0)
+
+
+class OutputSplitter:
+    """Bytes of a terminal program -> (text, in_place) pieces, colour codes removed.
+
+    A piece ending in newline is a line; one ending in a lone carriage return
+    is an in-place update (a progress bar), superseded by the next piece.
+    """
+
+    def __init__(self):
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+
+    def feed(self, data: bytes, final: bool = False) -> list[tuple[str, bool]]:
+        text = self._pending + self._decoder.decode(data, final)
+        pieces, start = [], 0
+        for match in re.finditer(r"\r\n|\n|\r", text):
+            if match.group() == "\r" and match.end() == len(text) and not final:
+                break
+            piece = strip_ansi(text[start:match.start()])
+            in_place = match.group() == "\r"
+            if piece or not in_place:
+                pieces.append((piece, in_place))
+            start = match.end()
+        self._pending = text[start:]
+        if final and self._pending:
+            pieces.append((strip_ansi(self._pending), False))
+            self._pending = ""
+        return pieces
+
+
+# -- running --------------------------------------------------------------------------------------
+def stop_tree(pid: int, grace: float = 5.0, root: subprocess.Popen | None = None) -> None:
+    """SIGTERM `pid` and every descendant, SIGKILL what is left after `grace` seconds.
+
+    The root is waited through `root` when given, so its exit status stays with
+    the Popen object.
+    """
+    try:
+        descendants = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
+    _signal_all(pid, descendants, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    if root is not None:
+        try:
+            root.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+    _, alive = psutil.wait_procs(descendants, timeout=max(deadline - time.monotonic(), 0.05))
+    root_alive = root.poll() is None if root is not None else psutil.pid_exists(pid)
+    if alive or root_alive:
+        _signal_all(pid if root_alive else None, alive, signal.SIGKILL)
+        psutil.wait_procs(alive, timeout=2)
+        if root is not None:
+            root.wait(timeout=5)
+
+
+def _signal_all(pid: int | None, processes: list[psutil.Process], signum: int) -> None:
+    if pid is not None:
+        try:
+            os.killpg(os.getpgid(pid), signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for process in processes:
+        try:
+            process.send_signal(signum)
+        except psutil.Error:
+            pass
+
+
+class JobRunner:
+    """Runs one job as a child process in its own session and follows it.
+
+    Callbacks run on the reader thread: `on_line(text)` for each complete line,
+    `on_progress_line(text)` for in-place updates, `on_progress(fraction)`,
+    `on_change(job)` when the job starts and ends.
+    """
+
+    def __init__(self, job: Job, on_line: Callable[[str], None] | None = None,
+                 on_progress_line: Callable[[str], None] | None = None,
+                 on_progress: Callable[[float], None] | None = None,
+                 on_change: Callable[[Job], None] | None = None,
+                 env: dict | None = None, cwd: str | None = None, max_lines: int = 10000):
+        self.job = job
+        self.on_line, self.on_progress_line = on_line, on_progress_line
+        self.on_progress, self.on_change = on_progress, on_change
+        self.env, self.cwd = env, cwd
+        self.lines: deque[str] = deque(maxlen=max_lines)
+        self.progress_line = ""
+        self.progress: float | None = None
+        self.process: subprocess.Popen | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        command = self.job.command()
+        self.job.argv = command
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True,
+                                        env=self.env, cwd=self.cwd)
+        self.job.pid, self.job.started, self.job.status = self.process.pid, time.time(), "running"
+        self._notify_change()
+        self._thread = threading.Thread(target=self._pump, name=f"job-{self.job.id}", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        splitter = OutputSplitter()
+        stream = self.process.stdout
+        while True:
+            data = os.read(stream.fileno(), 65536)
+            for text, in_place in splitter.feed(data, final=not data):
+                self._handle(text, in_place)
+            if not data:
+                break
+        stream.close()
+        code = self.process.wait()
+        self._finish(code)
+
+    def _handle(self, text: str, in_place: bool) -> None:
+        fraction = parse_progress(text)
+        if fraction is not None:
+            self.progress = fraction
+            if self.on_progress:
+                self.on_progress(fraction)
+        if in_place:
+            self.progress_line = text
+            if self.on_progress_line:
+                self.on_progress_line(text)
+            return
+        self.lines.append(text)
+        if self.on_line:
+            self.on_line(text)
+
+    def _finish(self, code: int) -> None:
+        job = self.job
+        job.exit_code, job.ended = code, time.time()
+        job.status = "stopped" if self._stopping else ("done" if code == 0 else "failed")
+        self._notify_change()
+
+    def _notify_change(self) -> None:
+        if self.on_change:
+            self.on_change(self.job)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """The exit code once the process ended and its output is read; None on timeout."""
+        if self._thread is None:
+            raise RuntimeError("the job was not started")
+        self._thread.join(timeout)
+        return None if self._thread.is_alive() else self.job.exit_code
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Terminate the job's whole process tree (SIGTERM, then SIGKILL after `grace` s)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self._stopping = True
+        stop_tree(self.process.pid, grace, root=self.process)
