@@ -31,6 +31,15 @@ def datasets_2d(handle: h5py.File) -> list[tuple[str, tuple[int, ...]]]:
     return found
 
 
+def first_2d_dataset(handle: h5py.File) -> str | None:
+    """Path of the first 2-D dataset met, without walking the rest of a large file."""
+
+    def visit(name: str, item) -> str | None:
+        return name if isinstance(item, h5py.Dataset) and item.ndim == 2 else None
+
+    return handle.visititems(visit)
+
+
 def open_hdf5(file_name: str, mode: str = "r") -> h5py.File:
     """h5py.File, or HeaderError naming the file when it is not (or no longer) valid HDF5."""
     if not is_hdf5(file_name):
@@ -93,13 +102,13 @@ class Hdf5File(DataFile):
             return 0.0, "not an HDF5 file"
         try:
             with h5py.File(path, "r") as handle:
-                candidates = datasets_2d(handle)
+                first = first_2d_dataset(handle)
         except OSError:
             return 0.0, "an HDF5 signature but h5py cannot open it"
-        if not candidates:
+        if first is None:
             return 0.0, "an HDF5 file without 2-D datasets"
         generic = os.path.splitext(path)[1].lower() in GENERIC_EXTENSIONS
-        return (0.6 if generic else 0.3), f"HDF5 with 2-D dataset(s), e.g. {candidates[0][0]}"
+        return (0.6 if generic else 0.3), f"HDF5 with 2-D dataset(s), e.g. {first}"
 
     def _dataset_path(self) -> str:
         return str(self.h5_key)
