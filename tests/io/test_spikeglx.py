@@ -207,3 +207,20 @@ def test_opening_a_large_sparse_file_reads_no_samples(tmp_path):
     df = open_datafile(str(path), {}, "spikeglx")
     assert df.duration == 30000 * 600
     assert not df.read_range(df.duration // 2, df.duration // 2 + 100).any()
+
+
+def test_neo_nidq_gains_are_volts_ours_microvolts(tmp_path):
+    """neo gives nidq channels in V and scales the digital word too; we give µV and leave words raw."""
+    neo_rawio = pytest.importorskip("neo.rawio")
+    data = synthetic_int16(400, 6)
+    path = write_spikeglx(tmp_path / "run_g0_t0.nidq.bin", data, nidq_meta(2, 1, 2, 1))
+    reader = neo_rawio.SpikeGLXRawIO(dirname=str(tmp_path))
+    reader.parse_header()
+    index = list(reader.header["signal_streams"]["id"]).index("nidq")
+    raw = reader.get_analogsignal_chunk(0, 0, None, None, stream_index=index)
+    channels = reader.header["signal_channels"]
+    neo_gains = channels[channels["stream_id"] == "nidq"]["gain"]
+    ours = open_datafile(str(path), {}, "spikeglx")
+    np.testing.assert_array_equal(raw, data)
+    np.testing.assert_allclose(neo_gains[:5] * 1e6, ours.channel_gains[:5], rtol=1e-12)
+    assert ours.channel_gains[5] == 1.0 and ours.sync_channel == 5        # XD0: a bit field
