@@ -176,3 +176,9 @@ def test_truncated_record_is_dropped_and_unequal_channels_refused(tmp_path):
     write_ncs(tmp_path / "CSC2.ncs", "CSC2", 1, ncs_records([(0, samples)], RATE))
     with pytest.raises(ShapeMismatchError, match="CSC2.ncs: 3 records but CSC1.ncs has 2"):
         open_datafile(path)
+
+
+def test_folder_without_ncs_is_a_header_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("no channels here")
+    with pytest.raises(HeaderError, match="no .ncs file in this folder"):
+        open_datafile(str(tmp_path), {}, "neuralynx")
