@@ -21,6 +21,7 @@ from app.io.formats.nwb import (
     chain_in_time,
     check_streams_agree,
     open_h5,
+    read_columns,
     read_window,
     sampled_read,
     scalar,
@@ -172,11 +173,7 @@ class ArfFile(DataFile):
     def _read_raw(self, t_start: int, t_stop: int, nodes: Sequence[int] | None) -> np.ndarray:
         if self._multichannel:
             return read_window(self._channels[0], t_start, t_stop, nodes)
-        wanted = range(len(self._channels)) if nodes is None else [int(k) for k in nodes]
-        out = np.empty((t_stop - t_start, len(wanted)), dtype=self._channels[0].dtype)
-        for column, channel in enumerate(wanted):
-            out[:, column] = self._channels[channel][t_start:t_stop]
-        return out
+        return read_columns(self._channels, t_start, t_stop, nodes)
 
     def read_chunk(self, idx: int, chunk_size: int, padding: tuple[int, int] = (0, 0),
                    nodes: Sequence[int] | None = None) -> np.ndarray:

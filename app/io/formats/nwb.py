@@ -81,6 +81,17 @@ def read_window(dataset: h5py.Dataset, start: int, stop: int, nodes: Sequence[in
     return block[:, order.reshape(-1)]
 
 
+def read_columns(datasets: Sequence[h5py.Dataset], start: int, stop: int,
+                 nodes: Sequence[int] | None = None) -> np.ndarray:
+    """Raw samples [start, stop) as (time, channels) from one 1-D dataset per channel, reading
+    only the channels in `nodes` (formats that store each channel on its own: arf, nix)."""
+    wanted = range(len(datasets)) if nodes is None else [int(k) for k in nodes]
+    out = np.empty((int(stop) - int(start), len(wanted)), dtype=datasets[0].dtype)
+    for column, channel in enumerate(wanted):
+        out[:, column] = datasets[channel][int(start):int(stop)]
+    return out
+
+
 def chain_in_time(sources: list[DataFile]) -> list[DataFile]:
     """Streams of one file on one timeline: each keeps its own t_start unless it would overlap
     the previous stream, in which case it starts where the previous one stops."""
@@ -315,5 +326,5 @@ class NWBFile(DataFile):
         return data
 
 
-__all__ = ["NWBFile", "chain_in_time", "check_streams_agree", "electrical_series", "open_h5", "read_window", "sampled_read",
-           "scalar", "text"]
+__all__ = ["NWBFile", "chain_in_time", "check_streams_agree", "electrical_series", "open_h5", "read_columns",
+           "read_window", "sampled_read", "scalar", "text"]
