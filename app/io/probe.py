@@ -16,6 +16,7 @@ import ast
 import math
 import operator
 import os
+import reprlib
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
@@ -449,7 +450,7 @@ class _Evaluator:
 
     def _python_error(self, node: ast.AST, error: Exception) -> ProbeError:
         if isinstance(error, KeyError):
-            return self.error(node, f"{self._snippet(node)}: no key {error.args[0]!r}")
+            return self.error(node, f"{self._snippet(node)}: no key {_show(error.args[0])}")
         return self.error(node, f"{self._snippet(node)}: {error}")
 
     def _snippet(self, node: ast.AST) -> str:
@@ -892,9 +893,13 @@ def _is_whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 2, 40, 40
+
+
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """A short repr that stays cheap for huge or deeply nested values from a hostile file."""
+    return _SHORT.repr(value)
 
 
 # ---------------------------------------------------------------------------------- public API
@@ -906,13 +911,13 @@ def parse_probe_text(text: str, file_name: str = "<text>", *, max_steps: int = M
     try:
         _Checker(text, file_name, evaluator.functions).check(tree)
         evaluator.run(tree)
+        return _Builder(evaluator.names, evaluator.lines, file_name).build()
     except RecursionError:
         raise _located(file_name, getattr(evaluator.node, "lineno", None),
                        "expressions nested too deeply; a .prb file is data: flatten it") from None
     except MemoryError:
         raise _located(file_name, getattr(evaluator.node, "lineno", None),
                        "the file asks for more memory than a probe needs") from None
-    return _Builder(evaluator.names, evaluator.lines, file_name).build()
 
 
 def _syntax_tree(text: str, file_name: str) -> ast.Module:

@@ -257,6 +257,13 @@ def test_a_self_extending_loop_is_stopped():
         parse_probe_text(text, "grow.prb", max_steps=50_000)
 
 
+def test_deeply_nested_data_gives_a_short_error():
+    text = ("a = 0\nfor i in range(50000):\n    a = [a]\n"
+            "total_nb_channels = 1\nradius = 1\nchannel_groups = {0: {'channels': a, 'geometry': {}}}")
+    with pytest.raises(ProbeError, match=re.escape("line 6: channel_groups[0]['channels']: [[[...]]] is not")):
+        parse_probe_text(text)
+
+
 def test_nothing_runs_before_the_whole_file_is_checked(tmp_path):
     marker = tmp_path / "touched"
     text = f"x = 1\nopen({str(marker)!r}, 'w')\nimport os"
