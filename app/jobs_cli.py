@@ -192,9 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from app.io.convert import ConversionCancelled
     from app.io.errors import DataFileError
+    from app.model.jobs import JobError
     try:
         return int(args.func(args) or 0)
-    except DataFileError as error:
+    except (DataFileError, JobError) as error:
         print(f"wavescope: {error}", file=sys.stderr)
         return 1
     except (ConversionCancelled, KeyboardInterrupt) as error:

@@ -233,3 +233,22 @@ def test_stop_reaches_mpi_ranks(tmp_path):
     assert job.status == "stopped"
     assert all(_gone(pid) for pid in tree)
     assert sorted(os.listdir(tmp_path)) == ["rec.dat"]
+
+
+# -- the `sort` command ---------------------------------------------------------------------------
+def test_sort_command_dry_run_and_live_run(fake_sorter, capsys, monkeypatch):
+    from app.jobs_cli import main
+    script, data = fake_sorter
+    params = str(data.with_suffix(".params"))
+    assert main(["sort", params, "--cpus", "2", "--steps", "filtering", "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{script} {data} -m filtering -c 2"]
+    monkeypatch.setenv("FAKE_SC_EXIT", "4")
+    assert main(["sort", params, "--steps", "filtering,whitening"]) == 4
+    out = capsys.readouterr()
+    assert out.out.splitlines()[1] == "##### Welcome to the SpyKING CIRCUS (stand-in) #####"
+    assert "failed (exit 4" in out.err
+    (recorded,) = JobHistory().load()
+    assert recorded.status == "failed" and recorded.steps == ["filtering", "whitening"]
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert main(["sort", params]) == 1
+    assert "pip install spyking-circus" in capsys.readouterr().err
