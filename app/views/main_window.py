@@ -1,0 +1,418 @@
+"""The browser window: stream tree, trace view, probe view and log, around one recording.
+
+`run(files, params, screenshot)` is what `wavescope FILE`, `wavescope gui` and
+`wavescope demo` call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from app.io.errors import DataFileError, MissingFieldsError
+from app.model.recording import Recording
+from app.model.traces import TraceSource
+from app.views.log_panel import LogPanel
+from app.views.probe_view import ProbeView
+from app.views.stream_tree import StreamTree
+from app.views.trace_view import TracePanel
+
+log = logging.getLogger("wavescope")
+MAX_RECENT = 10
+OVERVIEW_AUTO_BYTES = 20 << 30          # build the summary by itself for recordings up to 20 GB
+OPEN_KEYS = ("file_format", "stream_mode", "mapping")
+
+
+class MissingFieldsDialog(QtWidgets.QDialog):
+    """Lists the fields the file does not give, with their types, and lets the user type them."""
+
+    def __init__(self, error: MissingFieldsError, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Missing fields")
+        layout = QtWidgets.QVBoxLayout(self)
+        name = os.path.basename(error.file_name or "the file")
+        text = QtWidgets.QLabel(f"<b>{name}</b> does not say these values"
+                                f"{' for format ' + error.file_format if error.file_format else ''}. "
+                                "Type them to open it:")
+        text.setWordWrap(True)
+        layout.addWidget(text)
+        form = QtWidgets.QFormLayout()
+        self.editors: dict[str, QtWidgets.QLineEdit] = {}
+        for field, type_name in error.missing.items():
+            editor = QtWidgets.QLineEdit()
+            editor.setPlaceholderText(type_name)
+            editor.setObjectName(field)
+            form.addRow(f"{field} ({type_name})", editor)
+            self.editors[field] = editor
+        layout.addLayout(form)
+        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
+                                             | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def values(self) -> dict[str, str]:
+        return {k: e.text().strip() for k, e in self.editors.items() if e.text().strip()}
+
+    @classmethod
+    def ask(cls, error: MissingFieldsError, parent: QtWidgets.QWidget | None = None) -> dict | None:
+        dialog = cls(error, parent)
+        if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
+            return None
+        return dialog.values() or None
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """One recording at a time; panels are docks whose layout persists."""
+
+    overviewProgress = QtCore.pyqtSignal(float)
+    overviewDone = QtCore.pyqtSignal(bool)
+
+    def __init__(self, settings: QtCore.QSettings | None = None, restore: bool = True):
+        super().__init__()
+        self.setWindowTitle("Wavescope")
+        self.settings = settings or QtCore.QSettings("Wavescope", "wavescope")
+        self.recording: Recording | None = None
+        self.source: TraceSource | None = None
+        self.ask_missing_fields = lambda error: MissingFieldsDialog.ask(error, self)
+        self.show_error = lambda title, text: QtWidgets.QMessageBox.critical(self, title, text)
+        self.panel = TracePanel(self)
+        self.view = self.panel.view
+        self.setCentralWidget(self.panel)
+        self.tree = StreamTree()
+        self.probe = ProbeView()
+        self.log_panel = LogPanel()
+        self.docks = {name: self._dock(name, widget, area) for name, widget, area in [
+            ("Streams", self.tree, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea),
+            ("Probe", self.probe, QtCore.Qt.DockWidgetArea.RightDockWidgetArea),
+            ("Log", self.log_panel, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)]}
+        self.resize(1400, 900)
+        self.resizeDocks([self.docks["Streams"], self.docks["Probe"]], [280, 240],
+                         QtCore.Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["Log"]], [110], QtCore.Qt.Orientation.Vertical)
+        self._build_status_bar()
+        self._build_toolbar()
+        self._build_menus()
+        self._connect()
+        self.setAcceptDrops(True)
+        if restore:
+            self._restore_settings()
+
+    # -- construction -----------------------------------------------------------------------------
+    def _dock(self, name: str, widget: QtWidgets.QWidget, area) -> QtWidgets.QDockWidget:
+        dock = QtWidgets.QDockWidget(name, self)
+        dock.setObjectName(f"dock-{name.lower()}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_status_bar(self) -> None:
+        self.cursor_label = QtWidgets.QLabel("")
+        self.window_label = QtWidgets.QLabel("")
+        self.progress_label = QtWidgets.QLabel("")
+        bar = self.statusBar()
+        bar.addWidget(self.cursor_label, 1)
+        bar.addPermanentWidget(self.progress_label)
+        bar.addPermanentWidget(self.window_label)
+
+    def _build_toolbar(self) -> None:
+        bar = self.addToolBar("View")
+        bar.setObjectName("toolbar-view")
+        bar.addWidget(QtWidgets.QLabel(" Window "))
+        self.width_box = QtWidgets.QDoubleSpinBox(decimals=3, minimum=0.001, maximum=1e7, suffix=" s")
+        self.width_box.setValue(1.0)
+        self.width_box.setKeyboardTracking(False)
+        bar.addWidget(self.width_box)
+        bar.addWidget(QtWidgets.QLabel("  Go to "))
+        self.goto_box = QtWidgets.QDoubleSpinBox(decimals=3, minimum=0.0, maximum=1e9, suffix=" s")
+        self.goto_box.setKeyboardTracking(False)
+        bar.addWidget(self.goto_box)
+        bar.addSeparator()
+        self.filter_box = QtWidgets.QCheckBox("High-pass")
+        bar.addWidget(self.filter_box)
+        self.cutoff_box = QtWidgets.QDoubleSpinBox(decimals=1, minimum=0.1, maximum=20000, suffix=" Hz")
+        self.cutoff_box.setValue(300.0)
+        self.cutoff_box.setKeyboardTracking(False)
+        bar.addWidget(self.cutoff_box)
+        self.car_box = QtWidgets.QCheckBox("CAR")
+        bar.addWidget(self.car_box)
+        self.order_box = QtWidgets.QComboBox()
+        self.order_box.addItems(["by depth", "by index"])
+        bar.addWidget(self.order_box)
+        bar.addSeparator()
+        self.autoscale_action = bar.addAction("Auto-scale", self.view.autoscale)
+        self.autoscale_action.setShortcut("A")
+
+    def _build_menus(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        menu.addAction("&Open…", QtGui.QKeySequence.StandardKey.Open, self.open_dialog)
+        self.recent_menu = menu.addMenu("Open &recent")
+        menu.addAction("&Export view…", QtGui.QKeySequence("Ctrl+E"), self.export_dialog)
+        menu.addSeparator()
+        menu.addAction("&Quit", QtGui.QKeySequence.StandardKey.Quit, self.close)
+        view = self.menuBar().addMenu("&View")
+        view.addAction("Toggle high-pass", QtGui.QKeySequence("F"), self.filter_box.toggle)
+        view.addAction("Toggle CAR", QtGui.QKeySequence("C"), self.car_box.toggle)
+        view.addAction("Order by depth / index", QtGui.QKeySequence("O"),
+                       lambda: self.order_box.setCurrentIndex(1 - self.order_box.currentIndex()))
+        view.addAction("Build summary for zoomed-out views", self.build_overview)
+        view.addSeparator()
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+        go = self.menuBar().addMenu("&Go")
+        go.addAction("Go to time…", QtGui.QKeySequence("Ctrl+G"), self._focus_goto)
+        go.addAction("Start", QtGui.QKeySequence("Ctrl+Home"), lambda: self.view.set_window(0))
+        go.addAction("End", QtGui.QKeySequence("Ctrl+End"), lambda: self.view.set_window(float("inf")))
+        self._update_recent_menu()
+
+    def _connect(self) -> None:
+        self.view.cursorMoved.connect(self._show_cursor)
+        self.view.windowChanged.connect(self._window_changed)
+        self.width_box.valueChanged.connect(lambda s: self.view.set_window(self.view.t0, s * self.view.sampling_rate)
+                                            if self.recording else None)
+        self.goto_box.valueChanged.connect(lambda s: self.view.set_window_seconds(s) if self.recording else None)
+        self.filter_box.toggled.connect(lambda on: self.view.set_filter(on, self.cutoff_box.value()))
+        self.cutoff_box.valueChanged.connect(lambda hz: self.view.set_filter(self.filter_box.isChecked(), hz))
+        self.car_box.toggled.connect(self.view.set_car)
+        self.order_box.currentIndexChanged.connect(lambda i: self.view.set_order_by_depth(i == 0))
+        self.tree.segmentSelected.connect(self.go_to_segment)
+        self.tree.channelsSelected.connect(self.select_channels)
+        self.probe.channelsClicked.connect(self.select_channels)
+        self.overviewProgress.connect(lambda f: self.progress_label.setText(f"summary {f:.0%}"))
+        self.overviewDone.connect(self._overview_done)
+
+    # -- opening ----------------------------------------------------------------------------------
+    def open_file(self, path: str, params: dict | None = None) -> bool:
+        """Open `path` (data or .params); ask for missing fields; errors go to a dialog. True if opened."""
+        params = dict(params or {})
+        for _attempt in range(5):
+            try:
+                recording = Recording.open(str(path), params)
+            except MissingFieldsError as error:
+                given = self.ask_missing_fields(error)
+                if not given:
+                    log.warning("%s", error)
+                    return False
+                params.update(given)
+                continue
+            except (DataFileError, OSError, ValueError) as error:
+                log.error("%s", error)
+                self.show_error("Cannot open the recording", str(error))
+                return False
+            self._show_recording(recording)
+            self._remember(str(path))
+            return True
+        return False
+
+    def _show_recording(self, recording: Recording) -> None:
+        self.close_recording()
+        self.recording = recording
+        self.source = TraceSource(recording.datafile, cache_bytes=self._cache_bytes())
+        self.source.cutoff = self.cutoff_box.value()
+        self.view.set_recording(recording, self.source)
+        self.view.apply_settings(self._saved_view_settings())
+        self._sync_controls()
+        self.tree.set_recording(recording)
+        self.probe.set_recording(recording)
+        self.setWindowTitle(f"Wavescope — {recording.name}")
+        self.goto_box.setMaximum(recording.duration_s)
+        self.width_box.setMaximum(max(recording.duration_s, 0.001))
+        log.info("opened %s: %d channels, %.3f s, %d segment(s)", recording.datafile.file_name,
+                 recording.nb_channels, recording.duration_s, len(recording.segments))
+        if self.source.overview is None and self._data_bytes(recording) <= OVERVIEW_AUTO_BYTES:
+            self.build_overview()
+
+    def build_overview(self) -> None:
+        if self.source is None or self.source.overview is not None:
+            return
+        source = self.source
+        self.source.build_overview(on_done=lambda result: self.overviewDone.emit(result is not None)
+                                   if self.source is source else None,
+                                   on_progress=self.overviewProgress.emit)
+
+    def _overview_done(self, ok: bool) -> None:
+        self.progress_label.setText("summary ready" if ok else "")
+        if ok:
+            self.view.refresh()
+
+    def close_recording(self) -> None:
+        if self.source is not None:
+            self.source.close()
+        if self.recording is not None:
+            self.recording.close()
+        self.source, self.recording = None, None
+        self.view.clear()
+
+    @staticmethod
+    def _data_bytes(recording: Recording) -> int:
+        return sum(os.path.getsize(s.file_name) for s in recording.segments if os.path.exists(s.file_name))
+
+    def _cache_bytes(self) -> int:
+        return int(self.settings.value("cache_mb", 1024)) << 20
+
+    def open_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a recording", self._last_dir())
+        if path:
+            self.settings.setValue("last_dir", os.path.dirname(path))
+            self.open_file(path)
+
+    def export_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export the view", self._last_dir(),
+                                                        "PNG image (*.png);;SVG drawing (*.svg)")
+        if path:
+            try:
+                self.view.export(path)
+            except OSError as error:
+                self.show_error("Export failed", str(error))
+
+    def _last_dir(self) -> str:
+        return str(self.settings.value("last_dir", str(Path.home())))
+
+    def _remember(self, path: str) -> None:
+        recent = [p for p in self.recent_files() if p != os.path.abspath(path)]
+        self.settings.setValue("recent_files", [os.path.abspath(path)] + recent[:MAX_RECENT - 1])
+        self._update_recent_menu()
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent_files", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _update_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent_files():
+            self.recent_menu.addAction(path, lambda p=path: self.open_file(p))
+        self.recent_menu.setEnabled(bool(self.recent_files()))
+
+    # -- reactions --------------------------------------------------------------------------------
+    def go_to_segment(self, index: int) -> None:
+        if self.recording is not None:
+            self.view.set_window(self.recording.segments[index].start)
+
+    def select_channels(self, channels: list) -> None:
+        """Highlight `channels` in the traces and on the probe; a group shows only its channels."""
+        if self.recording is None:
+            return
+        channels = [int(c) for c in channels]
+        if len(channels) > 1:
+            self.view.show_only(channels)
+        self.view.set_selected(channels)
+        self.probe.set_selected(channels)
+
+    def _show_cursor(self, info: dict) -> None:
+        value = "" if info["value"] is None else f"  value {info['value']:.2f} {info['units']}"
+        channel = "" if info["channel"] is None else f"  ch {info['channel']}"
+        self.cursor_label.setText(f"t = {info['time_s']:.4f} s (sample {info['sample']}){channel}{value}")
+
+    def _window_changed(self, t0: float, t1: float) -> None:
+        self.window_label.setText(f"window {t0:.3f} – {t1:.3f} s ({(t1 - t0) * 1000:.4g} ms)")
+        for box, value in ((self.goto_box, t0), (self.width_box, t1 - t0)):
+            box.blockSignals(True)
+            box.setValue(value)
+            box.blockSignals(False)
+
+    def _focus_goto(self) -> None:
+        self.goto_box.setFocus()
+        self.goto_box.selectAll()
+
+    def _sync_controls(self) -> None:
+        for box, value in ((self.filter_box, self.view.filter_on), (self.car_box, self.view.car_on)):
+            box.blockSignals(True)
+            box.setChecked(value)
+            box.blockSignals(False)
+        self.order_box.blockSignals(True)
+        self.order_box.setCurrentIndex(0 if self.view.order_by_depth else 1)
+        self.order_box.blockSignals(False)
+
+    # -- persistence ------------------------------------------------------------------------------
+    def _saved_view_settings(self) -> dict:
+        self.settings.beginGroup("view")
+        values = {key: self.settings.value(key) for key in self.settings.childKeys()}
+        self.settings.endGroup()
+        return {k: v for k, v in values.items() if v is not None}
+
+    def save_settings(self) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        if self.recording is not None:
+            self.settings.beginGroup("view")
+            for key, value in self.view.view_settings().items():
+                self.settings.setValue(key, value)
+            self.settings.endGroup()
+        self.settings.sync()
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window_state")
+        if state is not None:
+            self.restoreState(state)
+        saved = self._saved_view_settings()
+        if "cutoff" in saved:
+            self.cutoff_box.setValue(float(saved["cutoff"]))
+        self.view.apply_settings(saved)
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        self.save_settings()
+        self.close_recording()
+        self.log_panel.detach()
+        super().closeEvent(event)
+
+    # -- drag and drop ----------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QtGui.QDropEvent) -> None:
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            self.open_file(paths[0])
+            event.acceptProposedAction()
+
+
+def wait_for_frame(app: QtWidgets.QApplication, window: MainWindow, timeout: float = 20.0) -> bool:
+    """Process events until the trace view has painted a frame of data (bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if window.view.frame is not None and window.view._painted_request == window.view.frame.request_id:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def run(files: list[str], params: dict | None = None, screenshot: str | None = None) -> int:
+    """Open the browser on `files` (the first is shown); with `screenshot`, render offscreen, save, exit."""
+    if screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app.setOrganizationName("Wavescope")
+    app.setApplicationName("wavescope")
+    window = MainWindow(restore=screenshot is None)
+    if screenshot:
+        window.resize(1600, 1000)
+    window.show()
+    params = dict(params or {})
+    opened = False
+    if files:
+        opened = window.open_file(files[0], params)
+        for extra in files[1:]:
+            log.info("one recording at a time: %s not opened", extra)
+    if screenshot:
+        if opened:
+            window.view.setFocus()
+            wait_for_frame(app, window)
+        app.processEvents()
+        ok = window.grab().save(str(screenshot))
+        window.close()
+        if not ok:
+            print(f"wavescope: could not write {screenshot}", file=sys.stderr)
+            return 1
+        print(f"wrote {screenshot}", file=sys.stderr)
+        return 0 if opened or not files else 1
+    return app.exec()

@@ -1,0 +1,75 @@
+"""The stream tree: Recording -> segments -> channel groups -> channels.
+
+Selecting a segment asks to move the view there; selecting groups or channels
+asks to show or highlight them. The tree emits; the main window decides.
+"""
+
+from __future__ import annotations
+
+from PyQt6 import QtCore, QtWidgets
+
+from app.model.recording import Recording
+
+ROLE = QtCore.Qt.ItemDataRole.UserRole
+
+
+class StreamTree(QtWidgets.QTreeWidget):
+    segmentSelected = QtCore.pyqtSignal(int)           # segment index
+    channelsSelected = QtCore.pyqtSignal(list)         # channel ids
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.setHeaderLabels(["Recording", "Info"])
+        self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.itemSelectionChanged.connect(self._selection_changed)
+        self.recording: Recording | None = None
+
+    def set_recording(self, recording: Recording | None) -> None:
+        self.clear()
+        self.recording = recording
+        if recording is None:
+            return
+        root = QtWidgets.QTreeWidgetItem([recording.name, (f"{recording.duration_s:.1f} s · "
+                                          f"{recording.nb_channels} ch · {recording.sampling_rate:g} Hz")])
+        root.setData(0, ROLE, ("recording", None))
+        self.addTopLevelItem(root)
+        segments = QtWidgets.QTreeWidgetItem(root, ["Segments", str(len(recording.segments))])
+        segments.setData(0, ROLE, ("none", None))
+        for segment in recording.segments:
+            item = QtWidgets.QTreeWidgetItem(segments, [
+                f"segment {segment.index}: {segment.file_name.rsplit('/', 1)[-1]}",
+                f"{segment.start_s:.2f} s + {segment.duration_s:.2f} s"])
+            item.setToolTip(0, segment.file_name)
+            item.setData(0, ROLE, ("segment", segment.index))
+        groups = QtWidgets.QTreeWidgetItem(root, ["Channel groups", str(len(recording.groups))])
+        groups.setData(0, ROLE, ("channels", recording.channels))
+        for group in recording.groups:
+            item = QtWidgets.QTreeWidgetItem(groups, [group.label, f"{len(group.channels)} ch"])
+            item.setData(0, ROLE, ("channels", list(group.channels)))
+            for channel in group.channels:
+                where = group.positions.get(channel)
+                info = f"({where[0]:g}, {where[1]:g}) µm" if where else ""
+                leaf = QtWidgets.QTreeWidgetItem(item, [f"ch {channel}", info])
+                leaf.setData(0, ROLE, ("channels", [channel]))
+        root.setExpanded(True)
+        segments.setExpanded(True)
+        groups.setExpanded(True)
+        self.resizeColumnToContents(0)
+
+    def item_for_segment(self, index: int) -> QtWidgets.QTreeWidgetItem | None:
+        for item in self.findItems("segment", QtCore.Qt.MatchFlag.MatchStartsWith
+                                   | QtCore.Qt.MatchFlag.MatchRecursive):
+            if item.data(0, ROLE) == ("segment", index):
+                return item
+        return None
+
+    def _selection_changed(self) -> None:
+        channels: list[int] = []
+        for item in self.selectedItems():
+            kind, value = item.data(0, ROLE) or ("none", None)
+            if kind == "segment":
+                self.segmentSelected.emit(int(value))
+            elif kind == "channels":
+                channels.extend(c for c in value if c not in channels)
+        if channels:
+            self.channelsSelected.emit(channels)

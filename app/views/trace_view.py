@@ -1,0 +1,619 @@
+"""The trace viewer: hundreds of channels drawn as one image, at any zoom.
+
+The widget asks `TraceSource` for per-column value intervals and rasterises
+them with numpy (`decimate.rasterize`) into one 8-bit indexed image whose pixels
+map 1:1 to the screen; axes, labels, scale bar, cursor and measure tool are
+painted on top with QPainter. Painting lines is what costs; this keeps the cost
+to a few passes over the screen's pixels. Scrolling by whole columns re-uses the
+previous image and rasterises only the new columns.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from app.model.decimate import lane_colours, pixel_intervals, rasterize
+from app.model.recording import Recording, channel_colours
+from app.model.traces import TraceFrame, TraceSource
+
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 10, 8, 30
+GROUP_COLOURS = ["#1b1b1b", "#1f3f8f", "#8f1f1f", "#1f6f2f", "#6a2c8a", "#7a4a12", "#136a6a", "#a04a00"]
+HIGHLIGHT = len(GROUP_COLOURS) + 1
+BACKGROUND = "#ffffff"
+MIN_WINDOW_S = 0.001
+
+
+def nice_step(span: float, target: int) -> float:
+    """A 1-2-5 step that cuts `span` into about `target` pieces."""
+    if span <= 0:
+        return 1.0
+    raw = span / max(target, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 5, 10):
+        if factor * power >= raw:
+            return factor * power
+    return 10 * power
+
+
+def format_seconds(value: float, step: float) -> str:
+    decimals = max(0, -math.floor(math.log10(step))) if step > 0 else 0
+    return f"{value:.{min(decimals, 6)}f}"
+
+
+class TraceView(QtWidgets.QWidget):
+    """Stacked traces of the shown channels over a time window; keyboard and mouse navigation."""
+
+    windowChanged = QtCore.pyqtSignal(float, float)          # t0, t1 in seconds
+    cursorMoved = QtCore.pyqtSignal(dict)
+    framePainted = QtCore.pyqtSignal(int, float)             # request id, seconds since the request
+    _frameArrived = QtCore.pyqtSignal(object)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
+        self.setMouseTracking(True)
+        self.setMinimumSize(320, 200)
+        self.recording: Recording | None = None
+        self.source: TraceSource | None = None
+        self.t0 = 0.0
+        self.window = 1.0                  # samples; set from `window_s` when a recording opens
+        self.window_s = 1.0
+        self.filter_on = False
+        self.car_on = False
+        self.order_by_depth = True
+        self.lane_units = 200.0            # data units spanned by one channel lane
+        self.channel_gains: np.ndarray = np.ones(0)
+        self.min_spacing = 0.0             # pixels per channel; 0 fits every shown channel
+        self.top_row = 0
+        self.hidden: set[int] = set()
+        self.selected: set[int] = set()
+        self.frame: TraceFrame | None = None
+        self.pending_autoscale = True
+        self._image: QtGui.QImage | None = None
+        self._index: np.ndarray | None = None
+        self._raster_key = None
+        self._latest = 0
+        self._requested_at: dict[int, float] = {}
+        self._painted_request = -1
+        self._cursor: QtCore.QPointF | None = None
+        self._measure: tuple[QtCore.QPointF, QtCore.QPointF] | None = None
+        self._colour_table = [QtGui.QColor(BACKGROUND).rgb()] + \
+            [QtGui.QColor(c).rgb() for c in GROUP_COLOURS] + [QtGui.QColor("#e0441b").rgb()]
+        self._frameArrived.connect(self._on_frame)
+
+    # -- model ------------------------------------------------------------------------------------
+    def set_recording(self, recording: Recording, source: TraceSource) -> None:
+        self.recording, self.source = recording, source
+        self.channel_gains = np.ones(recording.nb_channels)
+        self.hidden, self.selected = set(), set()
+        self.frame, self._image, self._raster_key = None, None, None
+        self.t0 = 0.0
+        rate = recording.sampling_rate
+        self.window = float(np.clip(self.window_s * rate, MIN_WINDOW_S * rate, max(recording.duration, 1)))
+        self.pending_autoscale = True
+        self.refresh()
+
+    def clear(self) -> None:
+        self.recording, self.source, self.frame, self._image = None, None, None, None
+        self.update()
+
+    @property
+    def sampling_rate(self) -> float:
+        return self.recording.sampling_rate if self.recording else 1.0
+
+    def channel_order(self) -> list[int]:
+        """Every channel in display order (top first): by probe depth, shallowest on top, or by index."""
+        if self.recording is None:
+            return []
+        if self.order_by_depth:
+            return list(reversed(self.recording.depth_order()))
+        return sorted(self.recording.channels)
+
+    def shown_channels(self) -> list[int]:
+        return [c for c in self.channel_order() if c not in self.hidden]
+
+    def plot_rect(self) -> QtCore.QRect:
+        return QtCore.QRect(MARGIN_LEFT, MARGIN_TOP, max(self.width() - MARGIN_LEFT - MARGIN_RIGHT, 1),
+                            max(self.height() - MARGIN_TOP - MARGIN_BOTTOM, 1))
+
+    def spacing(self) -> float:
+        shown = max(len(self.shown_channels()), 1)
+        return max(self.plot_rect().height() / shown, self.min_spacing)
+
+    def visible_rows(self) -> list[int]:
+        """The channels on screen now (the shown ones from `top_row`, as many as fit)."""
+        shown = self.shown_channels()
+        fit = max(int(self.plot_rect().height() // self.spacing()), 1)
+        self.top_row = int(np.clip(self.top_row, 0, max(len(shown) - fit, 0)))
+        return shown[self.top_row:self.top_row + fit]
+
+    # -- navigation -------------------------------------------------------------------------------
+    def set_window(self, t0: float, window: float | None = None) -> None:
+        """Show samples [t0, t0 + window), clamped to the recording."""
+        if self.recording is None:
+            return
+        duration = self.recording.duration
+        if window is not None:
+            self.window = float(np.clip(window, MIN_WINDOW_S * self.sampling_rate, max(duration, 1)))
+        self.t0 = float(np.clip(t0, 0, max(duration - self.window, 0)))
+        self.refresh()
+
+    def set_window_seconds(self, t0_s: float, width_s: float | None = None) -> None:
+        rate = self.sampling_rate
+        self.set_window(t0_s * rate, None if width_s is None else width_s * rate)
+
+    def scroll_by(self, fraction: float) -> None:
+        self.set_window(self.t0 + fraction * self.window)
+
+    def zoom_time(self, factor: float, anchor: float | None = None) -> None:
+        """Multiply the window width by `factor`, keeping timeline sample `anchor` in place."""
+        anchor = self.t0 + self.window / 2 if anchor is None else anchor
+        position = (anchor - self.t0) / self.window
+        window = float(np.clip(self.window * factor, MIN_WINDOW_S * self.sampling_rate,
+                               max(self.recording.duration, 1)))
+        self.set_window(anchor - position * window, window)
+
+    def scale_gain(self, factor: float) -> None:
+        self.lane_units /= factor
+        self._raster_key = None
+        self._redraw()
+
+    def autoscale(self) -> None:
+        """Set the amplitude so the median channel's noise (MAD) fills about an eighth of a lane."""
+        self.pending_autoscale = True
+        self.refresh()
+
+    def set_filter(self, on: bool, cutoff: float | None = None) -> None:
+        if cutoff is not None and self.source is not None and cutoff != self.source.cutoff:
+            self.source.cutoff = float(cutoff)
+            self.source._columns = {}
+        self.filter_on = bool(on)
+        self.pending_autoscale = True
+        self.refresh()
+
+    def set_car(self, on: bool) -> None:
+        self.car_on = bool(on)
+        self.refresh()
+
+    def set_order_by_depth(self, on: bool) -> None:
+        self.order_by_depth = bool(on)
+        self.refresh()
+
+    def set_hidden(self, channels) -> None:
+        self.hidden = {int(c) for c in channels}
+        self.refresh()
+
+    def show_only(self, channels) -> None:
+        keep = {int(c) for c in channels}
+        self.set_hidden([c for c in range(self.recording.nb_channels) if c not in keep])
+
+    def set_selected(self, channels) -> None:
+        self.selected = {int(c) for c in channels}
+        self._raster_key = None
+        self._redraw()
+
+    # -- frames -----------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Ask the source for the current window; the answer arrives on `_on_frame`."""
+        if self.source is None:
+            return
+        rows = self.visible_rows()
+        rect = self.plot_rect()
+        self._latest = -1
+        future = self.source.request(self.t0, self.t0 + self.window, rows, rect.width(),
+                                     self.filter_on, self.car_on, want_noise=self.pending_autoscale)
+        request_id = self.source._latest
+        self._latest = request_id
+        self._requested_at[request_id] = time.perf_counter()
+        future.add_done_callback(self._deliver)
+        rate = self.sampling_rate
+        self.windowChanged.emit(self.t0 / rate, (self.t0 + self.window) / rate)
+
+    def _deliver(self, future) -> None:
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is not None:
+            self._frameArrived.emit(error)
+            return
+        self._frameArrived.emit(future.result())
+
+    def _on_frame(self, frame) -> None:
+        if isinstance(frame, BaseException):
+            import logging
+            logging.getLogger("wavescope").error("reading the traces failed: %s", frame)
+            return
+        if frame is None or frame.request_id != self._latest:
+            return
+        if frame.noise is not None and self.pending_autoscale:
+            noise = float(np.median(frame.noise[np.isfinite(frame.noise)])) if frame.noise.size else 0.0
+            if noise > 0:
+                self.lane_units = 8.0 * noise
+                self._raster_key = None
+            self.pending_autoscale = False
+        self.frame = frame
+        self._redraw()
+
+    def _lanes(self, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        spacing = self.spacing()
+        baselines = (np.arange(len(channels)) + 0.5) * spacing
+        scales = spacing / self.lane_units * self.channel_gains[channels]
+        return baselines, scales
+
+    def _redraw(self) -> None:
+        frame = self.frame
+        if frame is None:
+            self.update()
+            return
+        rect = self.plot_rect()
+        height, width = rect.height(), frame.n_columns
+        baselines, scales = self._lanes(frame.channels)
+        key = (frame.spc, frame.mode, frame.filter_on, frame.car_on, frame.channels.tobytes(), height,
+               width, float(self.lane_units), self.channel_gains.tobytes(), tuple(sorted(self.selected)),
+               self.spacing())
+        shift = self._reusable_shift(key, frame)
+        if shift is None:
+            self._index = self._raster(frame, 0, width, baselines, scales, height)
+        elif shift != 0:
+            self._shift_raster(frame, shift, baselines, scales, height)
+        self._raster_key = (key, frame.first_column, frame.lo, frame.hi)
+        self._image = QtGui.QImage(self._index.data, width, height, width, QtGui.QImage.Format.Format_Indexed8)
+        self._image.setColorTable(self._colour_table)
+        self.update()
+
+    def _reusable_shift(self, key, frame: TraceFrame) -> int | None:
+        if self._raster_key is None or self._index is None or self._raster_key[0] != key:
+            return None
+        _, first, lo, hi = self._raster_key
+        shift = frame.first_column - first
+        width = frame.n_columns
+        if abs(shift) >= width // 2:
+            return None
+        new, old = (slice(0, width - shift), slice(shift, width)) if shift >= 0 else \
+            (slice(-shift, width), slice(0, width + shift))
+        same = (np.array_equal(frame.lo[:, new], lo[:, old], equal_nan=True)
+                and np.array_equal(frame.hi[:, new], hi[:, old], equal_nan=True))
+        return shift if same else None
+
+    def _shift_raster(self, frame: TraceFrame, shift: int, baselines, scales, height: int) -> None:
+        width = frame.n_columns
+        index = np.empty_like(self._index)
+        if shift > 0:
+            index[:, :width - shift] = self._index[:, shift:]
+            index[:, width - shift:] = self._raster(frame, width - shift, width, baselines, scales, height)
+        else:
+            index[:, -shift + 1:] = self._index[:, 1:width + shift]
+            index[:, :-shift + 1] = self._raster(frame, 0, -shift + 1, baselines, scales, height)
+        self._index = index
+
+    def _raster(self, frame: TraceFrame, start: int, stop: int, baselines, scales, height: int) -> np.ndarray:
+        """Colour-index image (height, stop - start) of columns [start, stop) of `frame`."""
+        previous = (frame.lo[:, start - 1], frame.hi[:, start - 1]) if start > 0 else None
+        top, bottom = pixel_intervals(frame.lo[:, start:stop], frame.hi[:, start:stop], baselines, scales,
+                                      height, previous)
+        coverage = rasterize(top, bottom, height)
+        colours = channel_colours(self.recording, len(GROUP_COLOURS))[frame.channels]
+        if self.selected:
+            colours = np.where(np.isin(frame.channels, list(self.selected)), HIGHLIGHT, colours)
+        rows = lane_colours(baselines, colours, height)
+        return np.ascontiguousarray(coverage * rows[:, None], dtype=np.uint8)
+
+    # -- painting ---------------------------------------------------------------------------------
+    def paintEvent(self, event) -> None:
+        painter = QtGui.QPainter(self)
+        self.paint(painter)
+        painter.end()
+        frame = self.frame
+        if frame is not None and frame.request_id != self._painted_request:
+            self._painted_request = frame.request_id
+            started = self._requested_at.pop(frame.request_id, None)
+            if started is not None:
+                self.framePainted.emit(frame.request_id, time.perf_counter() - started)
+
+    def paint(self, painter: QtGui.QPainter) -> None:
+        """Draw everything; also used to export to PNG and SVG."""
+        painter.fillRect(self.rect(), QtGui.QColor(BACKGROUND))
+        rect = self.plot_rect()
+        if self.recording is None:
+            painter.setPen(QtGui.QColor("#777"))
+            painter.drawText(self.rect(), QtCore.Qt.AlignmentFlag.AlignCenter,
+                             "Open a recording: File > Open, drag a file here, or `wavescope demo`.")
+            return
+        if self._image is not None:
+            painter.drawImage(rect.topLeft(), self._image)
+        self._paint_segments(painter, rect)
+        self._paint_time_axis(painter, rect)
+        self._paint_channel_labels(painter, rect)
+        self._paint_scale_bar(painter, rect)
+        self._paint_status(painter, rect)
+        self._paint_cursor(painter, rect)
+
+    def _x_of(self, sample: float, rect: QtCore.QRect) -> float:
+        frame = self.frame
+        spc = frame.spc if frame is not None else self.window / max(rect.width(), 1)
+        first = frame.first_column if frame is not None else self.t0 / spc
+        return rect.left() + sample / spc - first
+
+    def _sample_at(self, x: float) -> float:
+        rect = self.plot_rect()
+        frame = self.frame
+        spc = frame.spc if frame is not None else self.window / max(rect.width(), 1)
+        first = frame.first_column if frame is not None else self.t0 / spc
+        return (x - rect.left() + first) * spc
+
+    def _paint_time_axis(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
+        rate = self.sampling_rate
+        start, stop = self._sample_at(rect.left()) / rate, self._sample_at(rect.right() + 1) / rate
+        step = nice_step(stop - start, max(rect.width() // 110, 2))
+        painter.setPen(QtGui.QPen(QtGui.QColor("#444"), 1))
+        painter.drawLine(rect.left(), rect.bottom() + 1, rect.right(), rect.bottom() + 1)
+        painter.setFont(_small_font())
+        tick = math.ceil(start / step) * step
+        while tick <= stop:
+            x = self._x_of(tick * rate, rect)
+            painter.drawLine(QtCore.QPointF(x, rect.bottom() + 1), QtCore.QPointF(x, rect.bottom() + 5))
+            painter.drawText(QtCore.QRectF(x - 50, rect.bottom() + 6, 100, 16),
+                             QtCore.Qt.AlignmentFlag.AlignHCenter, format_seconds(tick, step))
+            tick += step
+        painter.drawText(QtCore.QRectF(0, rect.bottom() + 6, MARGIN_LEFT - 6, 16),
+                         QtCore.Qt.AlignmentFlag.AlignRight, "time (s)")
+
+    def _paint_channel_labels(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
+        channels = self.frame.channels if self.frame is not None else np.asarray(self.visible_rows())
+        spacing = self.spacing()
+        every = max(1, math.ceil(12 / spacing))
+        painter.setFont(_small_font())
+        for row in range(0, len(channels), every):
+            y = rect.top() + (row + 0.5) * spacing
+            colour = HIGHLIGHT if int(channels[row]) in self.selected else 0
+            painter.setPen(QtGui.QColor("#e0441b" if colour else "#333"))
+            painter.drawText(QtCore.QRectF(0, y - 8, MARGIN_LEFT - 6, 16),
+                             QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter,
+                             f"ch {int(channels[row])}")
+
+    def _paint_segments(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
+        pen = QtGui.QPen(QtGui.QColor("#2a7ab0"), 1, QtCore.Qt.PenStyle.DashLine)
+        painter.setPen(pen)
+        for segment in self.recording.segments[1:]:
+            x = self._x_of(segment.start, rect)
+            if rect.left() <= x <= rect.right():
+                painter.drawLine(QtCore.QPointF(x, rect.top()), QtCore.QPointF(x, rect.bottom()))
+                painter.drawText(QtCore.QPointF(x + 3, rect.top() + 12), f"segment {segment.index}")
+
+    def _paint_scale_bar(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
+        rate = self.sampling_rate
+        seconds = nice_step(self.window / rate, 8)
+        length = seconds * rate / (self.frame.spc if self.frame is not None else self.window / rect.width())
+        spacing = self.spacing()
+        amplitude = nice_step(self.lane_units * 0.8, 1)
+        height = amplitude * spacing / self.lane_units
+        right, bottom = rect.right() - 16, rect.bottom() - 14
+        painter.setPen(QtGui.QPen(QtGui.QColor("#000"), 2))
+        painter.fillRect(QtCore.QRectF(right - length - 70, bottom - height - 6, length + 82, height + 24),
+                         QtGui.QColor(255, 255, 255, 215))
+        painter.drawLine(QtCore.QPointF(right - length, bottom), QtCore.QPointF(right, bottom))
+        painter.drawLine(QtCore.QPointF(right, bottom), QtCore.QPointF(right, bottom - height))
+        painter.setFont(_small_font())
+        painter.drawText(QtCore.QRectF(right - length - 40, bottom + 1, length + 40, 14),
+                         QtCore.Qt.AlignmentFlag.AlignHCenter, _duration_text(seconds))
+        painter.drawText(QtCore.QRectF(right - length - 70, bottom - height - 2, 66, 16),
+                         QtCore.Qt.AlignmentFlag.AlignRight, f"{amplitude:g} {self.recording.units}")
+
+    def _paint_status(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
+        notes = []
+        if self.frame is None:
+            notes.append("loading…")
+        elif self.frame.mode == "preview":
+            notes.append("preview (summary not built yet)")
+        elif self.frame.approximate:
+            notes.append("summary of unfiltered data")
+        if self.filter_on:
+            notes.append(f"high-pass {self.source.cutoff:g} Hz")
+        if self.car_on:
+            notes.append("CAR")
+        if notes:
+            painter.setFont(_small_font())
+            painter.setPen(QtGui.QColor("#a04a00"))
+            painter.drawText(QtCore.QPointF(rect.left() + 6, rect.top() + 12), " · ".join(notes))
+
+    def _paint_cursor(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
+        if self._measure is not None:
+            start, stop = self._measure
+            painter.setPen(QtGui.QPen(QtGui.QColor("#e0441b"), 1, QtCore.Qt.PenStyle.DashLine))
+            painter.drawRect(QtCore.QRectF(start, stop).normalized())
+            dt, dv = self.measure(start, stop)
+            painter.drawText(stop + QtCore.QPointF(8, -6), f"dt = {dt * 1000:.3g} ms   dV = {dv:.4g} "
+                             f"{self.recording.units}")
+        elif self._cursor is not None and rect.contains(self._cursor.toPoint()):
+            painter.setPen(QtGui.QPen(QtGui.QColor(224, 68, 27, 120), 1))
+            painter.drawLine(QtCore.QPointF(self._cursor.x(), rect.top()),
+                             QtCore.QPointF(self._cursor.x(), rect.bottom()))
+
+    # -- readout ----------------------------------------------------------------------------------
+    def channel_at(self, y: float) -> int | None:
+        if self.frame is None or len(self.frame.channels) == 0:
+            return None
+        row = int((y - self.plot_rect().top()) // self.spacing())
+        return int(self.frame.channels[row]) if 0 <= row < len(self.frame.channels) else None
+
+    def value_per_pixel(self, channel: int) -> float:
+        return self.lane_units / (self.spacing() * self.channel_gains[channel])
+
+    def measure(self, start: QtCore.QPointF, stop: QtCore.QPointF) -> tuple[float, float]:
+        """(dt in s, dV in data units) between two points, dV on the start point's channel."""
+        dt = (self._sample_at(stop.x()) - self._sample_at(start.x())) / self.sampling_rate
+        channel = self.channel_at(start.y())
+        dv = (start.y() - stop.y()) * self.value_per_pixel(channel) if channel is not None else 0.0
+        return dt, dv
+
+    def readout(self, point: QtCore.QPointF) -> dict:
+        """Cursor time (s, sample), channel and value (exact when the chunk is cached)."""
+        sample = int(self._sample_at(point.x()))
+        channel = self.channel_at(point.y())
+        info = {"time_s": sample / self.sampling_rate, "sample": sample, "channel": channel, "value": None,
+                "units": self.recording.units if self.recording else ""}
+        if channel is not None and self.source is not None and not self.car_on:
+            info["value"] = self.source.cached_value(sample, channel, self.filter_on)
+        return info
+
+    # -- export -----------------------------------------------------------------------------------
+    def export(self, path: str) -> None:
+        """The visible view as PNG (pixels) or SVG (vector axes, the traces as an embedded image)."""
+        if str(path).lower().endswith(".svg"):
+            from PyQt6 import QtSvg
+            generator = QtSvg.QSvgGenerator()
+            generator.setFileName(str(path))
+            generator.setSize(self.size())
+            generator.setViewBox(self.rect())
+            generator.setTitle("Wavescope traces")
+            painter = QtGui.QPainter(generator)
+            self.paint(painter)
+            painter.end()
+        else:
+            if not self.grab().save(str(path)):
+                raise OSError(f"{path}: could not write the picture; check the folder and the extension.")
+
+    # -- settings ---------------------------------------------------------------------------------
+    def view_settings(self) -> dict:
+        return {"window_s": self.window / self.sampling_rate, "filter_on": self.filter_on,
+                "cutoff": self.source.cutoff if self.source else 300.0, "car_on": self.car_on,
+                "order_by_depth": self.order_by_depth, "min_spacing": self.min_spacing}
+
+    def apply_settings(self, settings: dict) -> None:
+        self.filter_on = _as_bool(settings.get("filter_on", self.filter_on))
+        self.car_on = _as_bool(settings.get("car_on", self.car_on))
+        self.order_by_depth = _as_bool(settings.get("order_by_depth", self.order_by_depth))
+        self.min_spacing = float(settings.get("min_spacing", self.min_spacing))
+        if self.source is not None and "cutoff" in settings:
+            self.source.cutoff = float(settings["cutoff"])
+        if "window_s" in settings:
+            self.window_s = float(settings["window_s"])
+            if self.recording is not None:
+                self.window = self.window_s * self.sampling_rate
+        if self.recording is not None:
+            self.set_window(self.t0, self.window)
+
+    # -- input ------------------------------------------------------------------------------------
+    def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
+        key, modifiers = event.key(), event.modifiers()
+        ctrl = bool(modifiers & QtCore.Qt.KeyboardModifier.ControlModifier)
+        Key = QtCore.Qt.Key
+        actions = {
+            Key.Key_Right: lambda: self.scroll_by(0.1), Key.Key_Left: lambda: self.scroll_by(-0.1),
+            Key.Key_PageDown: lambda: self.scroll_by(1.0), Key.Key_PageUp: lambda: self.scroll_by(-1.0),
+            Key.Key_Home: lambda: self.set_window(0), Key.Key_End: lambda: self.set_window(float("inf")),
+            Key.Key_Plus: lambda: self.zoom_time(0.5), Key.Key_Equal: lambda: self.zoom_time(0.5),
+            Key.Key_Minus: lambda: self.zoom_time(2.0),
+            Key.Key_Up: (lambda: self.scale_gain(1.25)) if ctrl else (lambda: self._scroll_rows(-1)),
+            Key.Key_Down: (lambda: self.scale_gain(0.8)) if ctrl else (lambda: self._scroll_rows(1)),
+        }
+        action = actions.get(key)
+        if action is None or self.recording is None:
+            super().keyPressEvent(event)
+            return
+        action()
+
+    def _scroll_rows(self, rows: int) -> None:
+        self.top_row += rows
+        self.refresh()
+
+    def wheelEvent(self, event: QtGui.QWheelEvent) -> None:
+        if self.recording is None:
+            return
+        notches = event.angleDelta().y() / 120 or event.angleDelta().x() / 120
+        modifiers = event.modifiers()
+        if modifiers & QtCore.Qt.KeyboardModifier.ControlModifier:
+            self.scale_gain(1.25 ** notches)
+        elif modifiers & QtCore.Qt.KeyboardModifier.ShiftModifier:
+            self.zoom_time(0.8 ** notches, self._sample_at(event.position().x()))
+        else:
+            self.scroll_by(-0.1 * notches)
+        event.accept()
+
+    def mousePressEvent(self, event: QtGui.QMouseEvent) -> None:
+        if event.button() == QtCore.Qt.MouseButton.LeftButton and self.recording is not None:
+            self._measure = (event.position(), event.position())
+            self.update()
+
+    def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:
+        self._cursor = event.position()
+        if self._measure is not None:
+            self._measure = (self._measure[0], event.position())
+        if self.recording is not None and self.frame is not None:
+            self.cursorMoved.emit(self.readout(event.position()))
+        self.update()
+
+    def mouseReleaseEvent(self, event: QtGui.QMouseEvent) -> None:
+        if self._measure is not None:
+            start, stop = self._measure
+            if (stop - start).manhattanLength() < 3:
+                self._measure = None
+        self.update()
+
+    def mouseDoubleClickEvent(self, event: QtGui.QMouseEvent) -> None:
+        self._measure = None
+        self.update()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._raster_key = None
+        if self.source is not None:
+            self.refresh()
+
+
+class TracePanel(QtWidgets.QWidget):
+    """The trace view with its time scrollbar over the whole recording."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.view = TraceView(self)
+        self.scrollbar = QtWidgets.QScrollBar(QtCore.Qt.Orientation.Horizontal, self)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.scrollbar)
+        self._syncing = False
+        self.scrollbar.valueChanged.connect(self._scrolled)
+        self.view.windowChanged.connect(self._window_changed)
+
+    def _window_changed(self, t0: float, t1: float) -> None:
+        recording = self.view.recording
+        if recording is None:
+            return
+        self._syncing = True
+        total_ms = int(recording.duration_s * 1000)
+        page = max(int((t1 - t0) * 1000), 1)
+        self.scrollbar.setRange(0, max(total_ms - page, 0))
+        self.scrollbar.setPageStep(page)
+        self.scrollbar.setSingleStep(max(page // 10, 1))
+        self.scrollbar.setValue(int(t0 * 1000))
+        self._syncing = False
+
+    def _scrolled(self, value: int) -> None:
+        if not self._syncing and self.view.recording is not None:
+            self.view.set_window(value / 1000 * self.view.sampling_rate)
+
+
+def _small_font() -> QtGui.QFont:
+    font = QtGui.QFont()
+    font.setPointSizeF(8.0)
+    return font
+
+
+def _duration_text(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:g} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:g} ms"
+    return f"{seconds * 1e6:g} µs"
+
+
+def _as_bool(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
