@@ -163,3 +163,19 @@ def test_truncated_file_raises_header_error(scaled_nwb, tmp_path):
         cut.write_bytes(source.read(3000))
     with pytest.raises(HeaderError, match="cut.nwb"):
         open_datafile(str(cut), {}, "nwb")
+
+
+@pytest.mark.parametrize("chunks", [None, (64, 4)])
+@pytest.mark.parametrize("time_axis", [0, 1])
+def test_read_window_any_channel_order(tmp_path, chunks, time_axis):
+    """The shared HDF5 window reader: slab or point selection, any order, repeats, both layouts."""
+    from app.io.formats.nwb import read_window
+    data = synthetic_int16(500, 40)
+    stored = data if time_axis == 0 else data.T.copy()
+    with h5py.File(tmp_path / "w.h5", "w") as h5file:
+        h5file.create_dataset("d", data=stored, chunks=None if chunks is None else chunks[::1 - 2 * time_axis])
+    with h5py.File(tmp_path / "w.h5", "r") as h5file:
+        dataset = h5file["d"]
+        for nodes in ([39, 0], [5, 30, 5, 2], list(range(0, 40, 9))[::-1], [17], None):
+            expected = data[100:180] if nodes is None else data[100:180][:, nodes]
+            np.testing.assert_array_equal(read_window(dataset, 100, 180, nodes, time_axis), expected)
