@@ -179,3 +179,16 @@ def test_read_window_any_channel_order(tmp_path, chunks, time_axis):
         for nodes in ([39, 0], [5, 30, 5, 2], list(range(0, 40, 9))[::-1], [17], None):
             expected = data[100:180] if nodes is None else data[100:180][:, nodes]
             np.testing.assert_array_equal(read_window(dataset, 100, 180, nodes, time_axis), expected)
+
+
+def test_hdf5_sniffers_leave_other_layouts_alone(tmp_path):
+    """A plain HDF5 dataset is none of nwb/arf/brw/maxwell/nix; a damaged one makes no sniffer fail."""
+    from app.io.sniff import rank_formats
+    plain = tmp_path / "plain.h5"
+    with h5py.File(plain, "w") as h5file:
+        h5file.create_dataset("traces", data=np.zeros((100, 4), dtype=np.int16))
+    mine = {"nwb", "arf", "brw", "maxwell", "nix"}
+    assert not mine & {c.name for c in rank_formats(str(plain)) if c.score > 0.5}
+    damaged = tmp_path / "damaged.nwb"
+    damaged.write_bytes(plain.read_bytes()[:1500])
+    assert all(c.score <= 0.5 for c in rank_formats(str(damaged)) if c.name in mine)

@@ -21,13 +21,13 @@ from app.io.formats.nwb import (
     chain_in_time,
     check_streams_agree,
     open_h5,
+    peek_h5,
     read_columns,
     read_window,
     sampled_read,
     scalar,
     text,
 )
-from app.io.sniff import is_hdf5
 
 # µV per unit of the `units` attribute; unknown or empty units keep raw values (gain 1).
 MICROVOLTS_PER_UNIT = {"v": 1e6, "volts": 1e6, "mv": 1e3, "uv": 1.0, "µv": 1.0, "μv": 1.0, "nv": 1e-3}
@@ -80,12 +80,13 @@ class ArfFile(DataFile):
 
     @classmethod
     def sniff(cls, path: str) -> tuple[float, str] | None:
-        if not is_hdf5(path):
-            return None
-        with h5py.File(path, "r") as h5file:
-            found = entries(h5file)
-            if found and ("arf_version" in h5file.attrs or "uuid" in h5file[found[0]].attrs):
-                return 0.9, f"HDF5 with {len(found)} ARF entries ({found[0]})"
+        return peek_h5(path, cls._sniff_layout)
+
+    @staticmethod
+    def _sniff_layout(h5file: h5py.File) -> tuple[float, str] | None:
+        found = entries(h5file)
+        if found and ("arf_version" in h5file.attrs or "uuid" in h5file[found[0]].attrs):
+            return 0.9, f"HDF5 with {len(found)} ARF entries ({found[0]})"
         return None
 
     # -- header -----------------------------------------------------------------------------------

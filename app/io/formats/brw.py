@@ -17,8 +17,7 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
-from app.io.formats.nwb import H5_ERRORS, open_h5, read_window, sampled_read, scalar
-from app.io.sniff import is_hdf5
+from app.io.formats.nwb import H5_ERRORS, open_h5, peek_h5, read_window, sampled_read, scalar
 
 REC_VARS = "3BRecInfo/3BRecVars"
 RAW = "3BData/Raw"
@@ -50,13 +49,14 @@ class BrwFile(DataFile):
 
     @classmethod
     def sniff(cls, path: str) -> tuple[float, str] | None:
-        if not is_hdf5(path):
-            return None
-        with h5py.File(path, "r") as h5file:
-            if "3BRecInfo" in h5file and "3BData" in h5file:
-                return 0.95, "HDF5 with 3BRecInfo and 3BData (3Brain BRW 3.x)"
-            if _is_brw4(h5file):
-                return 0.6, "HDF5 with Well_ groups / ExperimentSettings (3Brain BRW 4.x)"
+        return peek_h5(path, cls._sniff_layout)
+
+    @staticmethod
+    def _sniff_layout(h5file: h5py.File) -> tuple[float, str] | None:
+        if "3BRecInfo" in h5file and "3BData" in h5file:
+            return 0.95, "HDF5 with 3BRecInfo and 3BData (3Brain BRW 3.x)"
+        if _is_brw4(h5file):
+            return 0.6, "HDF5 with Well_ groups / ExperimentSettings (3Brain BRW 4.x)"
         return None
 
     # -- header -----------------------------------------------------------------------------------

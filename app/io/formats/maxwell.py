@@ -28,12 +28,12 @@ from app.io.formats.nwb import (
     chain_in_time,
     check_streams_agree,
     open_h5,
+    peek_h5,
     read_window,
     sampled_read,
     scalar,
     text,
 )
-from app.io.sniff import is_hdf5
 
 LEGACY_VERSION = 20160704
 LEGACY_RATE = 20000.0
@@ -92,14 +92,15 @@ class MaxwellFile(DataFile):
 
     @classmethod
     def sniff(cls, path: str) -> tuple[float, str] | None:
-        if not is_hdf5(path):
-            return None
-        with h5py.File(path, "r") as h5file:
-            version = _version(h5file)
-            if version == LEGACY_VERSION and "sig" in h5file:
-                return 0.95, f"HDF5 with version {version} and sig (legacy MaxOne)"
-            if version and any(name in h5file for name in ("recordings", "wells", "data_store")):
-                return 0.95, f"HDF5 with version {version} and wells/recordings (MaxWell)"
+        return peek_h5(path, cls._sniff_layout)
+
+    @staticmethod
+    def _sniff_layout(h5file: h5py.File) -> tuple[float, str] | None:
+        version = _version(h5file)
+        if version == LEGACY_VERSION and "sig" in h5file:
+            return 0.95, f"HDF5 with version {version} and sig (legacy MaxOne)"
+        if version and any(name in h5file for name in ("recordings", "wells", "data_store")):
+            return 0.95, f"HDF5 with version {version} and wells/recordings (MaxWell)"
         return None
 
     # -- header -----------------------------------------------------------------------------------

@@ -26,13 +26,13 @@ from app.io.formats.nwb import (
     chain_in_time,
     check_streams_agree,
     open_h5,
+    peek_h5,
     read_columns,
     read_window,
     sampled_read,
     scalar,
     text,
 )
-from app.io.sniff import is_hdf5
 
 SECONDS = {"s": 1.0, "sec": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ns": 1e-9, "min": 60.0}
 HERTZ = {"hz": 1.0, "khz": 1e3, "mhz": 1e6}
@@ -142,11 +142,12 @@ class NixFile(DataFile):
 
     @classmethod
     def sniff(cls, path: str) -> tuple[float, str] | None:
-        if not is_hdf5(path):
-            return None
-        with h5py.File(path, "r") as h5file:
-            if text(h5file.attrs.get("format", "")) == "nix" and "data" in h5file:
-                return 0.95, "HDF5 with format = nix"
+        return peek_h5(path, cls._sniff_layout)
+
+    @staticmethod
+    def _sniff_layout(h5file: h5py.File) -> tuple[float, str] | None:
+        if text(h5file.attrs.get("format", "")) == "nix" and "data" in h5file:
+            return 0.95, "HDF5 with format = nix"
         return None
 
     # -- header -----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ chaining the streams of one file on a single timeline.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import h5py
@@ -32,6 +32,17 @@ def open_h5(file_name: str, what: str) -> h5py.File:
     except H5_ERRORS as error:
         raise HeaderError(f"{file_name}: cannot open as {what} (HDF5): {error}; the file is not HDF5 "
                           "or is truncated.", file_name) from None
+
+
+def peek_h5(path: str, inspect: Callable[[h5py.File], Any]) -> Any:
+    """For ``sniff``: `inspect(h5file)` on an HDF5 file, None when it is not HDF5 or is damaged."""
+    if not is_hdf5(path):
+        return None
+    try:
+        with h5py.File(path, "r") as h5file:
+            return inspect(h5file)
+    except H5_ERRORS:
+        return None
 
 
 def text(value: Any) -> str:
@@ -192,12 +203,13 @@ class NWBFile(DataFile):
 
     @classmethod
     def sniff(cls, path: str) -> tuple[float, str] | None:
-        if not is_hdf5(path):
+        return peek_h5(path, cls._sniff_layout)
+
+    @staticmethod
+    def _sniff_layout(h5file: h5py.File) -> tuple[float, str] | None:
+        if "nwb_version" not in h5file.attrs and "acquisition" not in h5file:
             return None
-        with h5py.File(path, "r") as h5file:
-            if "nwb_version" not in h5file.attrs and "acquisition" not in h5file:
-                return None
-            series = electrical_series(h5file)
+        series = electrical_series(h5file)
         if series:
             return 0.95, f"NWB file with {len(series)} ElectricalSeries ({series[0]})"
         return 0.4, "NWB file without an ElectricalSeries"
@@ -343,5 +355,5 @@ class NWBFile(DataFile):
         return data
 
 
-__all__ = ["NWBFile", "chain_in_time", "check_streams_agree", "electrical_series", "open_h5", "read_columns",
-           "read_window", "sampled_read", "scalar", "text"]
+__all__ = ["NWBFile", "chain_in_time", "check_streams_agree", "electrical_series", "open_h5", "peek_h5",
+           "read_columns", "read_window", "sampled_read", "scalar", "text"]
