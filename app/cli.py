@@ -70,6 +70,14 @@ def _report_missing(error, as_json: bool) -> int:
     return EXIT_MISSING_FIELDS
 
 
+def _distinct_gains(datafile) -> list[float] | None:
+    """Per-channel gains when they differ between channels, else None."""
+    gains = datafile.channel_gains
+    if len(gains) and not (gains == gains[0]).all():
+        return [float(g) for g in gains]
+    return None
+
+
 def describe(datafile) -> dict:
     """What `info` shows, as plain data."""
     rate = float(datafile.sampling_rate)
@@ -96,6 +104,7 @@ def describe(datafile) -> dict:
         "streams": streams,
         "from_header": sorted(datafile.header_fields),
         "from_params": sorted(datafile.given_fields - datafile.header_fields),
+        "channel_gains": _distinct_gains(datafile),
         "params": {k: v for k, v in params.items() if k not in mandatory},
     }
 
@@ -127,6 +136,9 @@ def cmd_info(args) -> int:
     print(f"format        {info['format']}" + (f" (stream mode {info['stream_mode']})" if info["stream_mode"] else ""))
     for key in ("nb_channels", "sampling_rate", "data_dtype", "dtype_offset", "gain"):
         print(f"{key:<13} {info[key]!s:<14} from {source(key)}")
+    if info["channel_gains"]:
+        low, high = min(info["channel_gains"]), max(info["channel_gains"])
+        print(f"{'':<13} per-channel gains from {low:.6g} to {high:.6g} (unit per bit)")
     print(f"duration      {info['duration']} samples = {info['duration_s']:.3f} s "
           f"({_format_duration(info['duration_s'])})")
     print(f"t_start       {info['t_start']} samples ({info['t_start_s']:.6f} s), t_stop {info['t_stop']}")
@@ -179,10 +191,32 @@ def cmd_formats(args) -> int:
     return 0
 
 
+def cmd_suggest(args) -> int:
+    """Ranked guesses of the layout of a headerless file, with their evidence."""
+    from app.io.sniff import suggest_raw_layout
+    if not os.path.isfile(args.file):
+        print(f"wavescope: {args.file}: no such file", file=sys.stderr)
+        return 1
+    candidates = suggest_raw_layout(args.file)
+    if args.json:
+        print(json.dumps(candidates))
+        return 0
+    if not candidates:
+        print(f"{args.file}: no channel count and dtype divide this file into plausible signals.")
+        return 1
+    print(f"{'rank':<5}{'nb_channels':<13}{'data_dtype':<12}{'data_offset':<13}{'score':<8}evidence")
+    for rank, c in enumerate(candidates, 1):
+        print(f"{rank:<5}{c['nb_channels']:<13}{c['data_dtype']:<12}{c['data_offset']:<13}"
+              f"{c['score']:<8.3f}{c['evidence']}")
+    return 0
+
+
 def cmd_params(args) -> int:
     from app.io import MissingFieldsError
     from app.io.errors import ProbeError
     from app.io.params import write_params
+    if args.suggest:
+        return cmd_suggest(args)
     try:
         datafile = _open_from_args(args)
     except MissingFieldsError as error:
@@ -287,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_open_options(params)
     params.add_argument("--probe", help="the .prb file (checked against nb_channels)")
     params.add_argument("-o", "--output", help="where to write (default: next to the data)")
+    params.add_argument("--suggest", action="store_true",
+                        help="for a headerless file: print ranked nb_channels/data_dtype/data_offset guesses")
+    params.add_argument("--json", action="store_true", help="with --suggest: machine-readable output")
     params.set_defaults(func=cmd_params)
 
     check = sub.add_parser("check-format", help="run the wrapper conformance kit on a file")

@@ -38,7 +38,12 @@ class MissingFieldsError(DataFileError):
 
 
 class HeaderError(DataFileError):
-    """The file's header is missing, truncated or inconsistent."""
+    """The file's header is missing, truncated or inconsistent; `candidates` lists valid choices
+    (e.g. the datasets of an HDF5 file when a key is wrong)."""
+
+    def __init__(self, message: str, file_name: str | None = None, candidates: Iterable | None = None):
+        self.candidates = list(candidates or [])
+        super().__init__(message, file_name)
 
 
 class UnsupportedStreamMode(DataFileError):
@@ -69,4 +74,9 @@ class ParamsError(DataFileError):
 
 
 class ProbeError(DataFileError):
-    """A probe (.prb) file is malformed, unsafe, or does not fit the recording."""
+    """A probe (.prb) file is malformed, unsafe, or does not fit the recording; `line` is the
+    line of the .prb at fault when known."""
+
+    def __init__(self, message: str, file_name: str | None = None, line: int | None = None):
+        self.line = line
+        super().__init__(message, file_name)

@@ -22,7 +22,7 @@ from app.io.messages import print_and_log
 ENTRY_POINT_GROUP = "wavescope.formats"
 
 # Built-ins come first in listings, in this order; any other module in app/io/formats follows.
-PREFERRED_ORDER = ["raw_binary", "mcs_raw_binary", "numpy", "hdf5", "kwd"]
+PREFERRED_ORDER = ["raw_binary", "mcs_raw_binary", "numpy_file", "hdf5", "kwd"]
 
 plugin_errors: list[str] = []
 _cache: dict[str, type[DataFile]] | None = None
@@ -58,8 +58,8 @@ def _load_builtins(found: dict) -> None:
     for module_name in _builtin_modules():
         try:
             module = importlib.import_module(f"app.io.formats.{module_name}")
-        except ImportError as error:
-            _report(f"built-in format {module_name} is unavailable: {error}")
+        except Exception as error:  # noqa: BLE001 - one broken module must not hide every format
+            _report(f"built-in format {module_name} is unavailable: {type(error).__name__}: {error}")
             continue
         for klass in _classes_in(module):
             found[klass.description] = klass

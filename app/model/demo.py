@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from app.io.probe import linear_probe, write_probe
 
-DEMO_VERSION = 1
+
+DEMO_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,8 @@ def write_demo(folder: str | os.PathLike, spec: DemoSpec = DemoSpec()) -> Path:
     waveforms, footprints, rates = _units(spec, rng)
     for part in range(spec.parts):
         _write_part(folder / f"demo_{part}.dat", spec, rng, waveforms, footprints, rates)
-    (folder / "demo.prb").write_text(_probe_text(probe_geometry(spec)))
+    write_probe(linear_probe(spec.nb_channels, pitch=20.0, columns=2, column_pitch=20.0, radius=100),
+                folder / "demo.prb")
     stamp.write_text(json.dumps(description, indent=1))
     return first
 
@@ -95,10 +98,15 @@ def _write_part(path: Path, spec: DemoSpec, rng, waveforms, footprints, rates) -
     temporary = path.with_suffix(".dat.partial")
     lfp_phase = rng.uniform(0, 2 * np.pi, 3)
     depth_profile = np.linspace(1.0, -0.6, spec.nb_channels, dtype=np.float32)
+    carry = rng.standard_normal((2, spec.nb_channels), dtype=np.float32)
     with open(temporary, "wb") as handle:
         for start in range(0, n, block):
             stop = min(n, start + block)
-            signal = rng.standard_normal((stop - start, spec.nb_channels), dtype=np.float32) * 12.0
+            white = np.concatenate([carry, rng.standard_normal((stop - start, spec.nb_channels),
+                                                               dtype=np.float32)])
+            carry = white[-2:]
+            # amplifiers low-pass well below Nyquist: a 3-tap smoother keeps the noise band-limited
+            signal = (0.25 * white[:-2] + 0.5 * white[1:-1] + 0.25 * white[2:]) * np.float32(12.0 / 0.6124)
             t = (np.arange(start, stop) / spec.sampling_rate).astype(np.float32)
             lfp = (40 * np.sin(2 * np.pi * 7.0 * t + lfp_phase[0])
                    + 25 * np.sin(2 * np.pi * 1.3 * t + lfp_phase[1])).astype(np.float32)
@@ -119,11 +127,3 @@ def _add_spikes(signal, spec, rng, waveforms, footprints, rates) -> None:
         for t in times:
             signal[t:t + length] += shape
 
-
-def _probe_text(geometry: np.ndarray) -> str:
-    lines = [f"total_nb_channels = {len(geometry)}", "radius = 100", "", "channel_groups = {", "    0: {",
-             f"        'channels': list(range({len(geometry)})),", "        'graph': [],",
-             "        'geometry': {"]
-    lines += [f"            {i}: ({x:g}, {y:g})," for i, (x, y) in enumerate(geometry)]
-    lines += ["        },", "    },", "}", ""]
-    return "\n".join(lines)

@@ -458,10 +458,11 @@ def test_library_layouts_match_the_generators():
     assert library_probe("mea_8x8") == grid_probe(8, 8, pitch=200.0, radius=250, drop_corners=True)
 
 
-def test_linear_64_2col_is_the_demo_layout():
-    from app.model.demo import DemoSpec, _probe_text, probe_geometry
-    demo = parse_probe_text(_probe_text(probe_geometry(DemoSpec())), "demo.prb")
+def test_linear_64_2col_is_the_demo_layout(tmp_path):
+    from app.model.demo import DemoSpec, probe_geometry, write_demo
+    demo = read_probe(write_demo(tmp_path, DemoSpec(seconds_per_part=0.2)).with_name("demo.prb"))
     assert replace(demo, file_name=None) == library_probe("linear_64_2col")
+    np.testing.assert_array_equal(demo.positions(), probe_geometry(DemoSpec()))
 
 
 def test_neuropixels_1_bank_0_checkerboard():
