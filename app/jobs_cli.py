@@ -66,12 +66,13 @@ def _progress_printer(mode: str):
         return emit, lambda: None
     if mode == "bar":
         from tqdm import tqdm
-        bar = tqdm(unit="chunk", file=sys.stderr)
+        bars = []
 
         def update(done, total, elapsed):
-            bar.total = total
-            bar.update(done - bar.n)
-        return update, bar.close
+            if not bars:
+                bars.append(tqdm(total=total, unit="chunk", file=sys.stderr))
+            bars[0].update(done - bars[0].n)
+        return update, lambda: [bar.close() for bar in bars]
     return None, lambda: None
 
 

@@ -354,15 +354,28 @@ def _write_parallel(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter
     comm.Barrier()
 
 
+def _send_chunk(comm: Any, data: np.ndarray) -> None:
+    """The shape as a small message, then the samples as a raw buffer (no pickling)."""
+    data = np.ascontiguousarray(data, dtype=np.float32)
+    comm.send(data.shape, dest=0, tag=11)
+    comm.Send(data, dest=0, tag=12)
+
+
+def _receive_chunk(comm: Any, owner: int) -> np.ndarray:
+    data = np.empty(comm.recv(source=owner, tag=11), dtype=np.float32)
+    comm.Recv(data, source=owner, tag=12)
+    return data
+
+
 def _write_funnel(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter) -> None:
     """Ranks > 0 send their chunks to rank 0, which writes every chunk in order.
 
-    Messages between two ranks arrive in the order sent, so one tag suffices.
+    Messages between two ranks arrive in the order sent, so chunks need no numbers.
     """
     rank, size = comm.Get_rank(), comm.Get_size()
     if rank != 0:
         for k in range(rank, plan.nb_chunks, size):
-            comm.send(read_converted(source, plan, k), dest=0, tag=11)
+            _send_chunk(comm, read_converted(source, plan, k))
         comm.Barrier()
         return
     out = _writer(plan, existing=False)
@@ -370,7 +383,7 @@ def _write_funnel(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter) 
     try:
         for k in range(plan.nb_chunks):
             owner = k % size
-            data = read_converted(source, plan, k) if owner == 0 else comm.recv(source=owner, tag=11)
+            data = read_converted(source, plan, k) if owner == 0 else _receive_chunk(comm, owner)
             lo, _ = plan.bounds(k)
             out.set_data(lo - plan.t0, data)
             reporter.step()

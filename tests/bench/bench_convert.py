@@ -1,0 +1,113 @@
+"""Conversion throughput next to a plain file copy of the same file.
+
+    python tests/bench/bench_convert.py [--size-mb 1024] [--channels 64] [--ranks 2] [--folder DIR]
+
+(or WAVESCOPE_BENCH_MB=...). Generates a raw int16 recording, reads it once so
+every run starts from a warm page cache, times `shutil.copyfile`, then times
+`wavescope convert` raw->raw and raw->hdf5 (when the format exists) with one
+process and under `mpiexec -n RANKS`. Prints MB/s of input converted and the
+ratio to the copy. The target is >= 70% of the copy with one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from app.io.registry import supported_formats
+from app.model.jobs import mpiexec_path
+
+REPO = Path(__file__).resolve().parents[2]
+
+RATE = 30000
+BLOCK = 64 << 20
+
+
+def generate(path: Path, size_mb: int, channels: int) -> int:
+    """A noisy int16 recording of about `size_mb` MB; returns the number of samples."""
+    frame = channels * 2
+    samples = size_mb * (1 << 20) // frame
+    rng = np.random.default_rng(0)
+    per_block = max(BLOCK // frame, 1)
+    with open(path, "wb") as handle:
+        for start in range(0, samples, per_block):
+            count = min(per_block, samples - start)
+            handle.write(rng.integers(-3000, 3000, (count, channels), dtype=np.int16).tobytes())
+    return samples
+
+
+def warm(path: Path) -> None:
+    with open(path, "rb") as handle:
+        while handle.readinto(bytearray(BLOCK)):
+            pass
+
+
+def time_copy(path: Path, folder: Path) -> float:
+    target = folder / "copy.dat"
+    started = time.perf_counter()
+    shutil.copyfile(path, target)
+    seconds = time.perf_counter() - started
+    target.unlink()
+    return seconds
+
+
+def time_convert(path: Path, folder: Path, channels: int, to_format: str, ranks: int) -> tuple[float, float]:
+    """(wall seconds of the command, seconds the engine reports)."""
+    output = folder / ("out.h5" if to_format == "hdf5" else "out.dat")
+    command = [sys.executable, "-m", "app.jobs_cli", "convert", str(path), "--format", "raw_binary",
+               "--set", f"nb_channels={channels}", "--set", "data_dtype=int16", "--set", f"sampling_rate={RATE}",
+               "-o", str(output), "--to", to_format, "--progress", "json", "--force"]
+    if to_format == "hdf5":
+        command += ["--out-set", "h5_key=data"]
+    if ranks > 1:
+        command = [mpiexec_path(), "-n", str(ranks), *command]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - started
+    result = json.loads(done.stdout.splitlines()[-1])["result"]
+    output.unlink()
+    output.with_suffix(".params").unlink(missing_ok=True)
+    return wall, float(result["seconds"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mb", type=int, default=int(os.environ.get("WAVESCOPE_BENCH_MB", "1024")))
+    parser.add_argument("--channels", type=int, default=64)
+    parser.add_argument("--ranks", type=int, default=2)
+    parser.add_argument("--folder", help="where to write (default: a temporary folder)")
+    args = parser.parse_args()
+    folder = Path(args.folder or tempfile.mkdtemp(prefix="wavescope-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / "bench.dat"
+    try:
+        generate(source, args.size_mb, args.channels)
+        size_mb = source.stat().st_size / 1e6
+        warm(source)
+        copy = min(time_copy(source, folder) for _ in range(2))
+        print(f"input: {size_mb:.0f} MB int16, {args.channels} channels, in {folder}")
+        print(f"{'what':<28} {'wall s':>8} {'engine s':>9} {'MB/s':>8} {'vs copy':>8}")
+        print(f"{'shutil.copyfile':<28} {copy:8.2f} {'':>9} {size_mb / copy:8.0f} {'100%':>8}")
+        formats = ["raw_binary"] + (["hdf5"] if "hdf5" in supported_formats() else [])
+        for to_format in formats:
+            for ranks in (1, args.ranks):
+                wall, engine = time_convert(source, folder, args.channels, to_format, ranks)
+                label = f"convert -> {to_format}, {ranks} rank{'s' if ranks > 1 else ''}"
+                print(f"{label:<28} {wall:8.2f} {engine:9.2f} {size_mb / wall:8.0f} {copy / wall:8.0%}",
+                      flush=True)
+    finally:
+        if not args.folder:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
