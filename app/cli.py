@@ -21,7 +21,12 @@ EXAMPLES = """examples:
   wavescope info rec.dat --set nb_channels=64 --set data_dtype=int16 --set sampling_rate=30000
   wavescope formats --json                    every format, its fields and stream modes
   wavescope params rec.dat --set sampling_rate=30000 --probe probe.prb
+  wavescope params rec.dat --suggest           guess nb_channels/data_dtype/data_offset of a headerless file
   wavescope check-format rec.npy --set sampling_rate=20000
+  wavescope convert rec.params -o rec.h5 --to hdf5 --filter highpass:300
+  mpiexec -n 4 wavescope convert rec.params -o out.dat --to raw_binary
+  wavescope sort rec.params --steps filtering,whitening,clustering --cpus 4 --dry-run
+  wavescope bench traces rec.dat --set nb_channels=384 --set data_dtype=int16 --set sampling_rate=30000
 """
 
 
@@ -292,6 +297,20 @@ def _run_gui(files: Sequence[str], params: dict | None = None, screenshot: str |
     return run(list(files), params=params, screenshot=screenshot)
 
 
+def cmd_bench(args) -> int:
+    """`wavescope bench traces FILE`: frame times of the real trace view over a scripted scroll."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from app.views.bench import bench_traces
+    result = bench_traces(args.file, args.file_format, _parse_sets(args.set), channels=args.channels,
+                          window_s=args.window, width=args.width, height=args.height)
+    if args.json:
+        print(json.dumps({k: result[k] for k in ("window_s", "median_ms", "p95_ms", "frames")}))
+    else:
+        print(f"window {result['window_s']:g} s: median {result['median_ms']:.1f} ms, "
+              f"95th percentile {result['p95_ms']:.1f} ms over {result['frames']} frames")
+    return 0
+
+
 def cmd_gui(args) -> int:
     return _run_gui(args.files)
 
@@ -335,6 +354,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--info-only", action="store_true", help="print the demo's info instead of opening it")
     demo.add_argument("--folder", help="where to write the demo (default: the user cache)")
     demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="measure the browser: `bench traces FILE`")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    traces = bench_sub.add_parser("traces", help="frame times of the trace view over a scripted scroll")
+    traces.add_argument("file")
+    traces.add_argument("--format", dest="file_format")
+    traces.add_argument("--set", action="append", metavar="KEY=VALUE", default=[])
+    traces.add_argument("--channels", type=int, help="show only the first N channels")
+    traces.add_argument("--window", type=float, default=1.0, help="window width in seconds")
+    traces.add_argument("--width", type=int, default=1920)
+    traces.add_argument("--height", type=int, default=1080)
+    traces.add_argument("--json", action="store_true")
+    traces.set_defaults(func=cmd_bench)
+
+    from app.jobs_cli import add_job_commands
+    add_job_commands(sub)
     return parser
 
 
