@@ -1,6 +1,6 @@
 """Conversion throughput next to a plain file copy of the same file.
 
-    python tests/bench/bench_convert.py [--size-mb 1024] [--channels 64] [--ranks 2] [--folder DIR]
+    python -m tests.bench.bench_convert [--size-mb 1024] [--channels 64] [--ranks 2] [--folder DIR]
 
 (or WAVESCOPE_BENCH_MB=...). Generates a raw int16 recording, reads it once so
 every run starts from a warm page cache, times `shutil.copyfile`, then times
@@ -79,13 +79,13 @@ def time_convert(path: Path, folder: Path, channels: int, to_format: str, ranks:
     return wall, float(result["seconds"])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=int, default=int(os.environ.get("WAVESCOPE_BENCH_MB", "1024")))
     parser.add_argument("--channels", type=int, default=64)
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--folder", help="where to write (default: a temporary folder)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     folder = Path(args.folder or tempfile.mkdtemp(prefix="wavescope-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     source = folder / "bench.dat"
@@ -110,4 +110,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
