@@ -102,42 +102,52 @@ def pixel_intervals(lo: np.ndarray, hi: np.ndarray, baselines: np.ndarray, scale
     s = np.asarray(scales, dtype=np.float32)[:, None]
     top = np.rint(b - hi * s)
     bottom = np.rint(b - lo * s)
+    prev_top, prev_bottom = np.empty_like(top), np.empty_like(bottom)
+    prev_top[:, 1:], prev_bottom[:, 1:] = top[:, :-1], bottom[:, :-1]
     if previous is not None:
-        left_top = np.rint(b - previous[1][:, None] * s)
-        left_bottom = np.rint(b - previous[0][:, None] * s)
+        prev_top[:, 0] = np.rint(b[:, 0] - previous[1] * s[:, 0])
+        prev_bottom[:, 0] = np.rint(b[:, 0] - previous[0] * s[:, 0])
     else:
-        left_top, left_bottom = top[:, :1], bottom[:, :1]
-    prev_top = np.hstack([left_top, top[:, :-1]])
-    prev_bottom = np.hstack([left_bottom, bottom[:, :-1]])
-    prev_top = np.where(np.isnan(prev_top), top, prev_top)
-    prev_bottom = np.where(np.isnan(prev_bottom), bottom, prev_bottom)
-    joined_top = np.fmin(top, prev_bottom)
-    joined_bottom = np.fmax(bottom, prev_top)
+        prev_top[:, 0], prev_bottom[:, 0] = top[:, 0], bottom[:, 0]
     empty = np.isnan(top)
-    joined_top = np.where(empty, height, np.clip(joined_top, -1, height))
-    joined_bottom = np.where(empty, -1, np.clip(joined_bottom, -1, height))
-    return joined_top.astype(np.int64), joined_bottom.astype(np.int64)
+    gaps = bool(empty.any()) or bool(np.isnan(prev_top[:, 0]).any())
+    if gaps:
+        prev_top = np.where(np.isnan(prev_top), top, prev_top)
+        prev_bottom = np.where(np.isnan(prev_bottom), bottom, prev_bottom)
+    joined_top = np.minimum(top, prev_bottom)
+    joined_bottom = np.maximum(bottom, prev_top)
+    np.clip(joined_top, -1, height, out=joined_top)
+    np.clip(joined_bottom, -1, height, out=joined_bottom)
+    if gaps:
+        joined_top[empty], joined_bottom[empty] = height, -1
+    return joined_top.astype(np.int32), joined_bottom.astype(np.int32)
 
 
 def rasterize(top: np.ndarray, bottom: np.ndarray, height: int) -> np.ndarray:
     """Coverage image (height, columns), bool: pixel (y, x) is lit when some channel's
     interval [top, bottom] in column x contains y.
 
-    One vectorised pass: +1 at each interval's top row, -1 just below its bottom,
-    then a running sum down each column (a difference array).
+    Each interval writes its bottom row at its top pixel; a running maximum down
+    each column then tells, for every pixel, the lowest row reached by an interval
+    starting at or above it: the pixel is lit when that reach is at or below it.
+    The running maximum goes row by row, each row one vectorised call.
     """
     n_columns = top.shape[1]
     top = np.clip(top, 0, height)
     bottom = np.clip(bottom, -1, height - 1)
-    valid = bottom >= top
+    valid = (bottom >= top) & (top < height)
     columns = np.broadcast_to(np.arange(n_columns), top.shape)
-    size = (height + 1) * n_columns
-    starts = (top * n_columns + columns)[valid]
-    stops = ((bottom + 1) * n_columns + columns)[valid]
-    counts = np.bincount(starts, minlength=size)
-    counts -= np.bincount(stops, minlength=size)
-    coverage = np.cumsum(counts.reshape(height + 1, n_columns)[:height], axis=0)
-    return coverage > 0
+    index = (top * n_columns + columns)[valid]
+    reach = bottom[valid].astype(np.int16 if height < 32767 else np.int32)
+    reach_at = np.full(height * n_columns, -1, dtype=reach.dtype)
+    reach_at[index] = reach
+    lost = reach_at[index] < reach           # intervals sharing a top pixel: keep the longest
+    if lost.any():
+        np.maximum.at(reach_at, index[lost], reach[lost])
+    reach_at = reach_at.reshape(height, n_columns)
+    for row in range(1, height):
+        np.maximum(reach_at[row], reach_at[row - 1], out=reach_at[row])
+    return reach_at >= np.arange(height, dtype=reach.dtype)[:, None]
 
 
 def lane_colours(baselines: np.ndarray, colours: np.ndarray, height: int) -> np.ndarray:

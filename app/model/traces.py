@@ -431,7 +431,7 @@ class TraceSource:
 
     def _noise(self, request: _Request, edges: np.ndarray) -> np.ndarray:
         start = max(int(edges[0]), 0)
-        stop = min(start + 8192, self.duration)
+        stop = min(start + 8192, int(edges[-1]), self.duration)
         pieces = self._pieces(request, start, stop)
         if not pieces:
             return np.ones(len(request.channels), dtype=np.float32)

@@ -99,6 +99,7 @@ class TraceView(QtWidgets.QWidget):
 
     def clear(self) -> None:
         self.recording, self.source, self.frame, self._image = None, None, None, None
+        self._latest = -1
         self.update()
 
     @property
@@ -109,7 +110,7 @@ class TraceView(QtWidgets.QWidget):
         """Every channel in display order (top first): by probe depth, shallowest on top, or by index."""
         if self.recording is None:
             return []
-        if self.order_by_depth:
+        if self.order_by_depth and self.recording.positions():
             return list(reversed(self.recording.depth_order()))
         return sorted(self.recording.channels)
 
@@ -127,7 +128,7 @@ class TraceView(QtWidgets.QWidget):
     def visible_rows(self) -> list[int]:
         """The channels on screen now (the shown ones from `top_row`, as many as fit)."""
         shown = self.shown_channels()
-        fit = max(int(self.plot_rect().height() // self.spacing()), 1)
+        fit = max(int(self.plot_rect().height() / self.spacing() + 1e-6), 1)
         self.top_row = int(np.clip(self.top_row, 0, max(len(shown) - fit, 0)))
         return shown[self.top_row:self.top_row + fit]
 
@@ -227,7 +228,7 @@ class TraceView(QtWidgets.QWidget):
             import logging
             logging.getLogger("wavescope").error("reading the traces failed: %s", frame)
             return
-        if frame is None or frame.request_id != self._latest:
+        if frame is None or frame.request_id != self._latest or self.recording is None:
             return
         if frame.noise is not None and self.pending_autoscale:
             noise = float(np.median(frame.noise[np.isfinite(frame.noise)])) if frame.noise.size else 0.0

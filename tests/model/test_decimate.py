@@ -111,3 +111,24 @@ def test_robust_std_ignores_spikes():
     x = rng.standard_normal((2, 20000)) * np.array([[1.0], [4.0]])
     x[:, ::100] += 500
     np.testing.assert_allclose(robust_std(x, axis=1), [1.0, 4.0], rtol=0.05)
+
+
+def test_rasterizer_matches_brute_force_with_overlaps():
+    rng = np.random.default_rng(5)
+    height = 60
+    top = rng.integers(-3, height + 3, (30, 25))
+    bottom = top + rng.integers(-2, 20, (30, 25))
+    expected = np.zeros((height, 25), dtype=bool)
+    for c in range(30):
+        for x in range(25):
+            lo, hi = max(top[c, x], 0), min(bottom[c, x], height - 1)
+            if hi >= lo:
+                expected[lo:hi + 1, x] = True
+    np.testing.assert_array_equal(rasterize(top, bottom, height), expected)
+
+
+def test_previous_column_gap_is_not_joined():
+    values = np.array([[1.0, 2.0]], dtype=np.float32)
+    top, bottom = pixel_intervals(values, values, np.array([5.0]), np.array([1.0]), 10,
+                                  previous=(np.array([np.nan]), np.array([np.nan])))
+    assert (top[0, 0], bottom[0, 0]) == (4, 4)

@@ -1,0 +1,100 @@
+import logging
+
+import pytest
+from PyQt6 import QtCore
+
+from app.views.main_window import MainWindow, MissingFieldsDialog
+from tests.conftest import synthetic_int16
+
+PARAMS = {"data_dtype": "int16", "nb_channels": 4, "sampling_rate": 1000.0, "file_format": "raw_binary"}
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    window = MainWindow(settings=settings)
+    window.show_error = lambda title, text: window.__dict__.setdefault("errors", []).append(text)
+    qtbot.addWidget(window)
+    window.show()
+    yield window
+    window.close()
+
+
+def wait_frame(qtbot, window):
+    view = window.view
+    qtbot.waitUntil(lambda: view.frame is not None and view.frame.request_id == view.source._latest,
+                    timeout=10_000)
+
+
+def test_tree_segment_selection_moves_the_view(qtbot, window, make_raw, tmp_path):
+    make_raw("rec_0.dat", synthetic_int16(5000, 4))
+    make_raw("rec_1.dat", synthetic_int16(3000, 4))
+    assert window.open_file(str(tmp_path / "rec_0.dat"), {**PARAMS, "stream_mode": "multi-files"})
+    wait_frame(qtbot, window)
+    item = window.tree.item_for_segment(1)
+    assert item is not None
+    window.tree.setCurrentItem(item)
+    assert window.view.t0 == 5000
+    wait_frame(qtbot, window)
+    assert window.view.frame.t0 == pytest.approx(5000, abs=window.view.frame.spc)
+
+
+def test_group_selection_shows_its_channels(qtbot, window, make_raw):
+    path = make_raw("rec.dat", synthetic_int16(3000, 4))
+    assert window.open_file(path, PARAMS)
+    window.select_channels([2, 0])
+    assert window.view.shown_channels() == [0, 2] and window.view.selected == {0, 2}
+
+
+def test_missing_fields_ask_then_open_or_give_up(qtbot, window, make_raw):
+    path = make_raw("rec.dat", synthetic_int16(3000, 4))
+    asked = []
+    window.ask_missing_fields = lambda error: asked.append(dict(error.missing)) or None
+    assert not window.open_file(path, {"file_format": "raw_binary"})
+    assert "nb_channels" in asked[0] and window.recording is None and window.isVisible()
+    window.ask_missing_fields = lambda error: {"data_dtype": "int16", "nb_channels": "4",
+                                               "sampling_rate": "1000"}
+    assert window.open_file(path, {"file_format": "raw_binary"})
+    assert window.recording.nb_channels == 4
+
+
+def test_missing_fields_dialog_lists_fields(qtbot):
+    from app.io.errors import MissingFieldsError
+    dialog = MissingFieldsDialog(MissingFieldsError("x.dat", {"nb_channels": "int", "gain": "float"}))
+    qtbot.addWidget(dialog)
+    assert set(dialog.editors) == {"nb_channels", "gain"}
+    dialog.editors["nb_channels"].setText(" 32 ")
+    assert dialog.values() == {"nb_channels": "32"}
+
+
+def test_bad_file_goes_to_a_dialog(qtbot, window, make_raw):
+    path = make_raw("odd.dat", synthetic_int16(3001, 3)[:, :1])
+    assert not window.open_file(path, PARAMS)
+    assert window.errors and "nb_channels" in window.errors[0]
+    assert not window.open_file("/no/such/file.dat", PARAMS)
+
+
+def test_settings_and_recent_files_persist(qtbot, settings, make_raw):
+    path = make_raw("rec.dat", synthetic_int16(20000, 4))
+    first = MainWindow(settings=settings)
+    qtbot.addWidget(first)
+    assert first.open_file(path, PARAMS)
+    first.filter_box.setChecked(True)
+    first.view.set_window_seconds(0, 2.5)
+    first.close()
+    second = MainWindow(settings=settings)
+    qtbot.addWidget(second)
+    assert second.recent_files()[0].endswith("rec.dat")
+    assert second.open_file(path, PARAMS)
+    assert second.view.filter_on and second.filter_box.isChecked()
+    assert second.view.window == pytest.approx(2.5 * 1000)
+    second.close()
+
+
+def test_log_panel_shows_wavescope_records(qtbot, window):
+    logging.getLogger("wavescope").warning("probe missing for test")
+    qtbot.waitUntil(lambda: "probe missing for test" in window.log_panel.toPlainText(), timeout=3000)
