@@ -92,7 +92,7 @@ class MainWindow(QtWidgets.QMainWindow):
             ("Probe", self.probe, QtCore.Qt.DockWidgetArea.RightDockWidgetArea),
             ("Log", self.log_panel, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)]}
         self.resize(1400, 900)
-        self.resizeDocks([self.docks["Streams"], self.docks["Probe"]], [280, 240],
+        self.resizeDocks([self.docks["Streams"], self.docks["Probe"]], [330, 240],
                          QtCore.Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["Log"]], [110], QtCore.Qt.Orientation.Vertical)
         self._build_status_bar()

@@ -55,6 +55,7 @@ class StreamTree(QtWidgets.QTreeWidget):
         segments.setExpanded(True)
         groups.setExpanded(True)
         self.resizeColumnToContents(0)
+        self.resizeColumnToContents(1)
 
     def item_for_segment(self, index: int) -> QtWidgets.QTreeWidgetItem | None:
         for item in self.findItems("segment", QtCore.Qt.MatchFlag.MatchStartsWith

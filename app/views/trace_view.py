@@ -360,7 +360,7 @@ class TraceView(QtWidgets.QWidget):
             painter.drawText(QtCore.QRectF(x - 50, rect.bottom() + 6, 100, 16),
                              QtCore.Qt.AlignmentFlag.AlignHCenter, format_seconds(tick, step))
             tick += step
-        painter.drawText(QtCore.QRectF(0, rect.bottom() + 6, MARGIN_LEFT - 6, 16),
+        painter.drawText(QtCore.QRectF(0, rect.bottom() + 6, MARGIN_LEFT - 16, 16),
                          QtCore.Qt.AlignmentFlag.AlignRight, "time (s)")
 
     def _paint_channel_labels(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
