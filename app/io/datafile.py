@@ -285,6 +285,11 @@ class DataFile:
         durations = [s.duration for s in self.streams]
         return np.concatenate([[0], np.cumsum(durations, dtype=np.int64)])
 
+    def channel_positions(self) -> np.ndarray | None:
+        """(nb_channels, 2) site positions in µm when the file knows them (a probe in the
+        header), else None; the probe view and the wizard use it when no .prb is given."""
+        return None
+
     @property
     def channel_gains(self) -> np.ndarray:
         """Per-channel gain (physical unit per bit); the scalar `gain` when uniform."""
@@ -419,18 +424,22 @@ class DataFile:
     def _unscale_data_from_float32(self, data: np.ndarray, nodes: Sequence[int] | None = None) -> np.ndarray:
         """Float32 physical values -> raw samples of `data_dtype` (rounded and clipped)."""
         dtype = np.dtype(self.data_dtype)
-        out = np.array(data, dtype=np.float64)
+        # float32 holds every value of the types up to 16 bits exactly; wider types need float64
+        work = np.float32 if dtype.itemsize <= 2 or dtype == np.float32 else np.float64
+        out = np.array(data, dtype=work)
         if self._channel_gains is not None:
-            gains = np.asarray(self._channel_gains, dtype=np.float64)
+            gains = np.asarray(self._channel_gains, dtype=work)
             out /= gains if nodes is None else gains[np.asarray(nodes)]
         elif float(self.gain) != 1.0:
-            out /= float(self.gain)
+            out /= work(self.gain)
         if self.dtype_offset != 0:
-            out += float(self.dtype_offset)
+            out += work(self.dtype_offset)
         if dtype.kind in "iu":
             info = np.iinfo(dtype)
-            out = np.clip(np.rint(out), info.min, info.max)
-        return out.astype(dtype)
+            np.rint(out, out=out)
+            np.minimum(out, info.max, out=out)
+            np.maximum(out, info.min, out=out)
+        return out.astype(dtype, copy=False)
 
     def analyze(self, chunk_size: int) -> tuple[int, int]:
         """(number of whole chunks, length of the last partial chunk) over the timeline."""
