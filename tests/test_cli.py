@@ -98,3 +98,14 @@ def test_demo_info_only(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "nb_streams    2" in out and "duration      3600000" in out
     assert (tmp_path / "demo_1.dat").stat().st_size == 60 * 30000 * 64 * 2
+
+
+def test_wrong_extension_says_what_it_suggests(tmp_path, capsys):
+    path = tmp_path / "session.nwb"
+    path.write_text("this is a text file, not NWB")
+    assert main(["info", str(path)]) == EXIT_MISSING_FIELDS
+    err = capsys.readouterr().err
+    assert "session.nwb" in err and "the extension suggests nwb" in err and "--format nwb" in err
+    assert main(["info", str(path), "--format", "nwb"]) == 1
+    err = capsys.readouterr().err
+    assert "session.nwb" in err and "not HDF5" in err and "Traceback" not in err

@@ -49,5 +49,22 @@ def open_datafile(file_name: str, params: dict | None = None, file_format: str |
         return open_datafile(data_file, settings, file_format, stream_mode)
     if not os.path.exists(file_name):
         raise HeaderError(f"{file_name}: no such file or folder; check the path.", file_name)
-    klass = get_format(file_format or guess_format(file_name))
-    return klass(file_name, dict(params or {}), stream_mode=stream_mode)
+    name = file_format or guess_format(file_name)
+    try:
+        return get_format(name)(file_name, dict(params or {}), stream_mode=stream_mode)
+    except MissingFieldsError as error:
+        claimed = [] if file_format else _formats_claiming_extension(file_name, exclude=name)
+        if not claimed:
+            raise
+        note = (f"the extension suggests {' or '.join(claimed)}, but the content is not that format, "
+                f"so it was taken as {name}; if it is {claimed[0]}, the file may be damaged "
+                f"(try --format {claimed[0]} to see why).")
+        raise MissingFieldsError(error.file_name, error.missing, error.file_format, note) from None
+
+
+def _formats_claiming_extension(file_name: str, exclude: str) -> list[str]:
+    ext = os.path.splitext(file_name)[1].lower()
+    if not ext or ext in (".dat", ".bin", ".raw"):      # headerless raw data commonly use these
+        return []
+    return [name for name, klass in supported_formats().items()
+            if name != exclude and ext in [e.lower() for e in klass.extension]]

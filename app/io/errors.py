@@ -24,7 +24,7 @@ class MissingFieldsError(DataFileError):
     ``'string'``, ``'bool'``): this is what the wizard asks for.
     """
 
-    def __init__(self, file_name: str, missing: Mapping[str, str], file_format: str = ""):
+    def __init__(self, file_name: str, missing: Mapping[str, str], file_format: str = "", note: str = ""):
         self.missing = dict(missing)
         self.file_format = file_format
         fields = ", ".join(f"{k} ({v})" for k, v in self.missing.items())
@@ -32,7 +32,8 @@ class MissingFieldsError(DataFileError):
         fmt = f" as {file_format}" if file_format else ""
         super().__init__(
             f"{file_name}: cannot open{fmt} without {fields}; the file does not say. "
-            f"Give them in the [data] section of the params file or on the command line ({hint}).",
+            f"Give them in the [data] section of the params file or on the command line ({hint})."
+            + (f" Note: {note}" if note else ""),
             file_name,
         )
 
