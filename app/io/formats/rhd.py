@@ -28,17 +28,18 @@ SIGNAL_TYPES = (AMPLIFIER, AUX, SUPPLY, ADC, DIGITAL_IN, DIGITAL_OUT)
 class _HeaderReader:
     """Sequential little-endian reads that raise HeaderError naming the file and the field."""
 
-    def __init__(self, handle: BinaryIO, file_name: str):
+    def __init__(self, handle: BinaryIO, file_name: str, label: str = "RHD"):
         self.handle = handle
         self.file_name = file_name
+        self.label = label
         self.size = os.fstat(handle.fileno()).st_size
 
     def _take(self, count: int, field: str) -> bytes:
         raw = self.handle.read(count)
         if len(raw) != count:
-            raise HeaderError(f"{self.file_name}: the RHD header ends inside {field} (offset "
+            raise HeaderError(f"{self.file_name}: the {self.label} header ends inside {field} (offset "
                               f"{self.handle.tell()} of a {self.size}-byte file); the file is "
-                              "truncated or not an Intan .rhd file.", self.file_name)
+                              f"truncated or not an Intan .{self.label.lower()} file.", self.file_name)
         return raw
 
     def values(self, fmt: str, field: str) -> tuple:
@@ -158,6 +159,8 @@ class RHDFile(DataFile):
             head = handle.read(8)
         if len(head) == 8 and struct.unpack("<I", head[:4])[0] == MAGIC:
             major, minor = struct.unpack("<hh", head[4:])
+            if os.path.basename(path).lower() == "info.rhd":
+                return 0.6, f"Intan RHD2000 header (version {major}.{minor}), named like a header-only file"
             return 1.0, f"Intan RHD2000 magic number, version {major}.{minor}"
         return None
 
@@ -177,6 +180,10 @@ class RHDFile(DataFile):
                               if c["signal_type"] == AMPLIFIER]
         self.version = info["version"]
         nb_blocks = self._count_blocks()
+        if nb_blocks == 0 and self._has_dat_siblings():
+            raise HeaderError(f"{self.file_name}: a header without data blocks, beside Intan .dat files (the "
+                              "one-file-per-signal or per-channel layout); open it with file_format=intan_dat.",
+                              self.file_name)
         self._shape = (nb_blocks * self._block_samples, counts[AMPLIFIER])
         self._t_start = self._first_timestamp() if nb_blocks else 0
         return {"nb_channels": counts[AMPLIFIER], "sampling_rate": float(info["sampling_rate"]),
@@ -189,6 +196,11 @@ class RHDFile(DataFile):
             print_and_log(f"{self.file_name}: the last {rest} bytes are not a whole data block of "
                           f"{self._block.itemsize} bytes (file truncated?); they are ignored.", "warning")
         return nb_blocks
+
+    def _has_dat_siblings(self) -> bool:
+        folder = os.path.dirname(os.path.abspath(self.file_name))
+        return any(name == "amplifier.dat" or (name.startswith("amp-") and name.endswith(".dat"))
+                   for name in os.listdir(folder))
 
     def _first_timestamp(self) -> int:
         with open(self.file_name, "rb") as handle:
