@@ -109,9 +109,13 @@ def write_intan_dat(folder, layout: str, amplifier: np.ndarray, kind: str = "rhd
         (folder / "amplifier.dat").write_bytes(amplifier.astype("<i2").tobytes())
         if analog_in is not None:
             (folder / "analogin.dat").write_bytes(analog_in.astype("<u2").tobytes())
+        if kind == "rhs":
+            (folder / "stim.dat").write_bytes(np.zeros((samples, channels), "<u2").tobytes())
     else:
         for c in range(channels):
             (folder / f"amp-A-{c:03d}.dat").write_bytes(amplifier[:, c].astype("<i2").tobytes())
+            if kind == "rhs":
+                (folder / f"stim-A-{c:03d}.dat").write_bytes(np.zeros(samples, "<u2").tobytes())
         for c in range(n_adc):
             (folder / f"board-ANALOG-IN-{c + 1}.dat").write_bytes(analog_in[:, c].astype("<u2").tobytes())
     return str(folder / f"info.{kind}")
@@ -204,7 +208,7 @@ STREAM, MARK, UCF = 0x8101, 0x8801, 0x10
 def _tbk(stores: list[dict]) -> bytes:
     items = []
     for s in stores:
-        channels, samples = s["data"].shape
+        channels = s["data"].shape[0]
         fields = [("StoreName", "L", s["name"]), ("HeadName", "L", s["name"] + "_head"), ("Enabled", "B", "1"),
                   ("CircType", "L", "0"), ("NumChan", "L", str(channels)), ("StrobeMode", "L", "0"),
                   ("TankEvType", "L", str(STREAM | (UCF if s.get("sev") else 0))),
@@ -215,27 +219,23 @@ def _tbk(stores: list[dict]) -> bytes:
     return text.encode("ascii")
 
 
-def _sev_header(store: str, channel: int, channels: int, dtype: np.dtype, rate: float, samples: int) -> bytes:
-    """Version 3 SEV header; the rate is stored as 2**(rate_code - 12) * 25e6 / decimate."""
-    rate_code, decimate = 0, 1
-    for code in range(0, 24):
+def sev_rate_code(rate: float) -> tuple[int, int]:
+    """(rate code, decimate) of the SEV header: rate = 2**(code - 12) * 25e6 / decimate, the
+    closest at or above `rate` (TDT hardware runs at these)."""
+    for code in range(24):
         candidate = 2.0 ** (code - 12) * 25e6
         if candidate >= rate:
-            rate_code, decimate = code, round(candidate / rate)
-            break
+            return code, round(candidate / rate)
+    raise ValueError(rate)
+
+
+def _sev_header(store: str, channel: int, channels: int, dtype: np.dtype, rate: float, samples: int) -> bytes:
+    """Version 3 SEV header (40 bytes)."""
+    rate_code, decimate = sev_rate_code(rate)
     size = 40 + samples * dtype.itemsize
     return (struct.pack("<Q", size) + b"SEV" + bytes([3]) + store.encode().ljust(4)[:4]
             + struct.pack("<HHHH", channel, channels, dtype.itemsize, 0)
             + struct.pack("<BBH", TDT_FORMATS[dtype], decimate, rate_code) + bytes(12))
-
-
-def sev_rate(rate: float) -> float:
-    """The rate a SEV header can carry closest above `rate` (what TDT hardware runs at)."""
-    for code in range(0, 24):
-        candidate = 2.0 ** (code - 12) * 25e6
-        if candidate >= rate:
-            return candidate / round(candidate / rate)
-    raise ValueError(rate)
 
 
 def write_tdt_block(tank, block: str, stores: list[dict], start_time: float = 1.6e9) -> str:
