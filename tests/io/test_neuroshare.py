@@ -156,6 +156,22 @@ def test_reads_fetch_only_the_window(stubs, recording):
     assert hooks.stub_open_files() == 0
 
 
+def test_concurrent_reads_are_serialised(stubs, recording):
+    """The stub seeks then reads one FILE* per file: unserialised calls mix windows (this catches
+    a missing lock often, not every run; it never fails with the lock)."""
+    from concurrent.futures import ThreadPoolExecutor
+    path, microvolts, _ = recording
+    df = open_datafile(path, params(stubs), "neuroshare").open()
+    starts = np.random.default_rng(1).integers(0, 4000, 400)
+
+    def read(start: int) -> bool:
+        return np.array_equal(df.read_range(int(start), int(start) + 2000), microvolts[start:start + 2000])
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(read, starts))
+    df.close()
+
+
 @pytest.mark.parametrize("packing", ["4", "natural"])
 def test_both_packings_read_the_same(stubs, recording, packing):
     path, microvolts, _ = recording
@@ -199,8 +215,9 @@ def test_bad_file_surfaces_the_ns_error(stubs, tmp_path):
 
 
 def test_no_analog_entities(stubs, tmp_path):
-    path = write_stub_file(tmp_path / "events.nss", [{"label": "TTL", "type": 1, "times": [1.0]}])
-    with pytest.raises(HeaderError, match="no analog entities .1 event"):
+    path = write_stub_file(tmp_path / "events.nss", [{"label": "TTL", "type": 1, "times": [1.0]},
+                                                      analog("broken", 0.0, steps(10, 0))])
+    with pytest.raises(HeaderError, match="no analog entities .1 event, 1 analog without a sample rate"):
         open_datafile(path, params(stubs), "neuroshare")
 
 

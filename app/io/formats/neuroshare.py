@@ -23,7 +23,11 @@ on that platform), ``4`` (also right for 1-byte builds) or ``natural``.
 
 Where the library comes from: the ``neuroshare_library`` param (a path), else the
 environment variable ``WAVESCOPE_NEUROSHARE_LIBRARY``. The `mcd` and
-`plexon_neuroshare` formats also look at their own variable and a few usual folders.
+`plexon_neuroshare` formats also look at their own variable and a few usual folders
+(``search_folders``), e.g.::
+
+    wavescope info rec.mcd --set neuroshare_library=/opt/mcs/nsMCDLibrary64.so
+    WAVESCOPE_NEUROSHARE_MCD=$HOME/mcs/nsMCDLibrary64.so wavescope rec.mcd
 """
 
 from __future__ import annotations
@@ -383,6 +387,9 @@ class NeuroshareFile(DataFile):
                 others[ENTITY_TYPES.get(info.dwEntityType, str(info.dwEntityType))] += 1
                 continue
             details = library.analog_info(handle, entity_id)
+            if not details.dSampleRate > 0:
+                others["analog without a sample rate"] += 1
+                continue
             units = text(details.szUnits)
             factor = unit_to_microvolt(units)
             analog.append(AnalogEntity(entity_id, text(info.szEntityLabel), float(details.dSampleRate),
