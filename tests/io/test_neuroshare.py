@@ -94,7 +94,7 @@ def test_header_picks_the_most_common_rate(stubs, recording):
     assert df.shape == (6000, 4)
     assert df.sampling_rate == FAST and df.data_dtype == "float64" and df.dtype_offset == 0
     assert df.gain == 1e6                              # V -> µV
-    assert df.channel_labels == ["El_01", "El_02", "El_03", "El_04"]
+    assert df.channel_names == ["El_01", "El_02", "El_03", "El_04"]
     assert [e.entity_id for e in df.entities] == [0, 2, 4, 6]
     assert [e.resolution for e in df.entities] == [1e-7] * 4
     assert df.t_start == round(T0 * FAST) and df.t_stop == df.t_start + 6000
@@ -114,12 +114,12 @@ def test_samples_are_exact(stubs, recording):
 def test_sample_rate_selects_the_other_entities(stubs, recording):
     path, _, slow_uv = recording
     with open_datafile(path, params(stubs, sample_rate=1000), "neuroshare") as df:
-        assert df.shape == (300, 2) and df.gain == 1e3 and df.channel_labels == ["Anlg_1", "Anlg_2"]
+        assert df.shape == (300, 2) and df.gain == 1e3 and df.channel_names == ["Anlg_1", "Anlg_2"]
         assert df.t_start == round(T0 * SLOW)
         np.testing.assert_array_equal(df.read_range(0, 300), slow_uv)
     # a params file written for that recording carries sampling_rate, which selects the same entities
     reopened = open_datafile(path, params(stubs, sampling_rate=1000.0), "neuroshare")
-    assert reopened.channel_labels == ["Anlg_1", "Anlg_2"]
+    assert reopened.channel_names == ["Anlg_1", "Anlg_2"]
 
 
 def test_unknown_rate_lists_the_rates(stubs, recording):

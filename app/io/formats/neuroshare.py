@@ -366,7 +366,7 @@ class NeuroshareFile(DataFile):
             library.close_file(handle)
         self.file_type = text(file_info.szFileType)
         self.entities = chosen
-        self.channel_labels = [entity.label for entity in chosen]
+        self.channel_names = [entity.label for entity in chosen]
         rate = chosen[0].sampling_rate
         counts = {entity.item_count for entity in chosen}
         if len(counts) > 1:
