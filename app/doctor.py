@@ -1,0 +1,322 @@
+"""`wavescope doctor`: what this installation has, what it lacks, and how to fix it.
+
+Each check is one line: OK or missing, what was found, and the fix when
+something is missing. Required pieces (Python, Qt, the user folders, the format
+plugins) decide the exit status; optional ones (OpenGL, MPI, pynwb, SpyKING
+CIRCUS, Neuroshare libraries) only say what they would enable.
+
+Anything that may crash or hang (creating an OpenGL context, initialising MPI,
+launching ranks) runs in a child process with a timeout, started with
+``--probe NAME``, so the doctor itself always answers. In a PyInstaller bundle
+the child is the bundle's own executable (``wavescope doctor --probe NAME``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+PROBE_TIMEOUT_S = 30.0
+RANKS_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Check:
+    """One line of the report; `fix` is what to do when `ok` is False."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    optional: bool = False
+
+    @property
+    def status(self) -> str:
+        if self.ok:
+            return "OK"
+        return "missing" if self.optional else "MISSING"
+
+
+# -- child-process probes ---------------------------------------------------------------------------
+def _probe_opengl() -> dict:
+    os.environ.setdefault("QT_QPA_PLATFORM", _default_platform())
+    from PyQt6 import QtGui
+
+    _app = QtGui.QGuiApplication.instance() or QtGui.QGuiApplication(sys.argv[:1])
+    surface = QtGui.QOffscreenSurface()
+    surface.create()
+    context = QtGui.QOpenGLContext()
+    if not context.create() or not context.makeCurrent(surface):
+        return {"ok": False, "platform": _app.platformName(), "detail": "no OpenGL context could be made"}
+    fmt = context.format()
+    version = f"{fmt.majorVersion()}.{fmt.minorVersion()}"
+    context.doneCurrent()
+    return {"ok": True, "platform": _app.platformName(), "version": version,
+            "gles": bool(context.isOpenGLES())}
+
+
+def _probe_mpi() -> dict:
+    import mpi4py
+    from mpi4py import MPI
+
+    major, minor = MPI.Get_version()
+    library = " ".join(MPI.Get_library_version().strip().splitlines()[0].split())
+    return {"ok": True, "mpi4py": mpi4py.__version__, "standard": f"{major}.{minor}", "library": library}
+
+
+def _probe_ranks() -> dict | None:
+    from mpi4py import MPI
+
+    world = MPI.COMM_WORLD
+    ranks = world.gather(world.Get_rank(), root=0)
+    if world.Get_rank() != 0:
+        return None
+    return {"ok": True, "size": world.Get_size(), "ranks": ranks}
+
+
+PROBES: dict[str, Callable[[], dict | None]] = {
+    "opengl": _probe_opengl, "mpi": _probe_mpi, "ranks": _probe_ranks}
+
+
+def run_probe(name: str) -> int:
+    """Child side: print the probe's JSON answer on one line (rank 0 only for `ranks`)."""
+    try:
+        answer = PROBES[name]()
+    except Exception as error:  # noqa: BLE001 - the parent reports whatever went wrong
+        answer = {"ok": False, "detail": f"{type(error).__name__}: {error}"}
+    if answer is not None:
+        print("PROBE " + json.dumps(answer), flush=True)
+    return 0
+
+
+def _self_command(probe: str) -> list[str]:
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "doctor", "--probe", probe]
+    return [sys.executable, "-m", "app.doctor", "--probe", probe]
+
+
+def _run_child(command: Sequence[str], timeout: float) -> dict:
+    """Run a probe command; its `PROBE {...}` line, or {'ok': False, 'detail': why not}."""
+    try:
+        done = subprocess.run(list(command), check=False, capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "detail": f"no answer within {timeout:.0f} s"}
+    except OSError as error:
+        return {"ok": False, "detail": f"could not start {command[0]}: {error}"}
+    for line in done.stdout.splitlines():
+        if line.startswith("PROBE "):
+            return json.loads(line[len("PROBE "):])
+    tail = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+    return {"ok": False, "detail": f"exit status {done.returncode}: {tail[:300]}"}
+
+
+def _default_platform() -> str:
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "offscreen"
+    return ""
+
+
+# -- the checks -------------------------------------------------------------------------------------
+def check_python() -> list[Check]:
+    frozen = " (bundled)" if getattr(sys, "frozen", False) else ""
+    version = platform.python_version()
+    ok = sys.version_info >= (3, 10)
+    return [
+        Check("python", ok, f"{version} {platform.python_implementation()} at {sys.executable}{frozen}",
+              "install Python 3.10 or newer"),
+        Check("platform", True, f"{platform.platform()} ({platform.machine()})"),
+    ]
+
+
+def check_qt() -> list[Check]:
+    try:
+        from PyQt6 import QtCore
+    except ImportError as error:
+        return [Check("qt", False, f"PyQt6 does not import ({error})",
+                      "pip install PyQt6 (the browser needs it; the CLI works without)")]
+    return [Check("qt", True, f"Qt {QtCore.qVersion()}, PyQt6 {QtCore.PYQT_VERSION_STR}")]
+
+
+def check_opengl() -> list[Check]:
+    answer = _run_child(_self_command("opengl"), PROBE_TIMEOUT_S)
+    if answer.get("ok"):
+        kind = "OpenGL ES" if answer.get("gles") else "OpenGL"
+        return [Check("opengl", True, f"{kind} {answer['version']} (Qt platform {answer['platform']})",
+                      optional=True)]
+    return [Check("opengl", False, f"not available ({answer.get('detail', 'unknown')})",
+                  "nothing to do: the trace view draws without OpenGL; install your GPU's OpenGL "
+                  "driver (Mesa on Linux) to use hardware drawing", optional=True)]
+
+
+def find_mpiexec() -> str | None:
+    """mpiexec beside the interpreter (a venv with the mpich wheel, or the bundle), else on PATH."""
+    folders = [Path(sys.executable).parent]
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        folders.append(Path(bundle) / "mpich" / "bin")
+    for folder in folders:
+        for name in ("mpiexec", "mpiexec.hydra", "mpiexec.exe"):
+            if (folder / name).is_file() and os.access(folder / name, os.X_OK):
+                return str(folder / name)
+    return shutil.which("mpiexec")
+
+
+def check_mpi() -> list[Check]:
+    install = "pip install mpi4py mpich (or load your cluster's MPI module, then pip install mpi4py)"
+    mpiexec = find_mpiexec()
+    checks = [Check("mpiexec", mpiexec is not None, mpiexec or "not found beside the interpreter or on PATH",
+                    f"{install}; without it jobs run as one process", optional=True)]
+    answer = _run_child(_self_command("mpi"), PROBE_TIMEOUT_S)
+    if answer.get("ok"):
+        checks.append(Check("mpi4py", True, f"mpi4py {answer['mpi4py']}, MPI {answer['standard']}, "
+                            f"{answer['library']}", optional=True))
+    else:
+        checks.append(Check("mpi4py", False, f"MPI does not load ({answer.get('detail')})",
+                            f"{install}; conversions then run serially", optional=True))
+    checks.append(check_ranks(mpiexec, mpi_loads=bool(answer.get("ok"))))
+    return checks
+
+
+def check_ranks(mpiexec: str | None, mpi_loads: bool) -> Check:
+    """Two ranks launched by mpiexec must both answer through one collective call."""
+    fix = "check that mpiexec and mpi4py come from the same MPI (e.g. both from pip's mpich)"
+    if mpiexec is None or not mpi_loads:
+        return Check("mpi ranks", False, "not tried (needs mpiexec and mpi4py)", fix, optional=True)
+    answer = _run_child([mpiexec, "-n", "2", *_self_command("ranks")], RANKS_TIMEOUT_S)
+    if answer.get("ok") and answer.get("size") == 2 and sorted(answer.get("ranks", [])) == [0, 1]:
+        return Check("mpi ranks", True, "mpiexec -n 2: ranks 0 and 1 answered", optional=True)
+    detail = answer.get("detail") or f"ranks answered {answer.get('ranks')} of size {answer.get('size')}"
+    return Check("mpi ranks", False, f"mpiexec -n 2 failed: {detail}", fix, optional=True)
+
+
+def check_optional_tools() -> list[Check]:
+    checks = []
+    try:
+        import pynwb
+        checks.append(Check("pynwb", True, f"pynwb {pynwb.__version__}", optional=True))
+    except ImportError:
+        checks.append(Check("pynwb", False, "not installed (NWB files are read with h5py anyway)",
+                            "pip install pynwb to export annotations to NWB", optional=True))
+    circus = shutil.which("spyking-circus")
+    checks.append(Check("spyking-circus", circus is not None, circus or "not on PATH",
+                        "pip install spyking-circus (in this environment or one on PATH) to sort",
+                        optional=True))
+    return checks + check_neuroshare()
+
+
+def check_neuroshare() -> list[Check]:
+    """Formats read through a vendor library say where it is (their `library_env` variable)."""
+    from app.io.registry import supported_formats
+    checks = []
+    for name, klass in supported_formats().items():
+        env = getattr(klass, "library_env", None)
+        finder = getattr(klass, "find_library", None)
+        if not env or finder is None:
+            continue
+        found = finder()
+        if found and os.path.isfile(found):
+            checks.append(Check(f"{name} library", True, found, optional=True))
+        else:
+            detail = f"{env}={found} is not a file" if found else f"{env} not set and none found"
+            checks.append(Check(f"{name} library", False, detail,
+                                f"set {env} to the vendor's Neuroshare library to read {name} files",
+                                optional=True))
+    return checks
+
+
+def check_folders() -> list[Check]:
+    import platformdirs
+    checks = []
+    for kind, path in (("cache folder", platformdirs.user_cache_dir("wavescope")),
+                       ("config folder", platformdirs.user_config_dir("wavescope")),
+                       ("data folder", platformdirs.user_data_dir("wavescope"))):
+        folder = Path(path)
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        writable = existing is not None and existing.is_dir() and os.access(existing, os.W_OK)
+        state = "exists" if folder.is_dir() else "created on first use"
+        checks.append(Check(kind, writable, f"{folder} ({state if writable else 'not writable'})",
+                            f"make {existing or folder} writable, or set XDG_{kind.split()[0].upper()}_HOME"))
+    return checks
+
+
+def check_plugins() -> list[Check]:
+    from app.io.registry import plugin_errors, plugin_folders, supported_formats
+    formats = supported_formats()
+    checks = []
+    for folder in plugin_folders():
+        scripts = sorted(folder.glob("*.py")) if folder.is_dir() else []
+        state = f"{len(scripts)} plugin file(s)" if folder.is_dir() else "absent (no plugins)"
+        checks.append(Check("plugin folder", True, f"{folder}: {state}; {len(formats)} formats loaded"))
+    for problem in plugin_errors:
+        checks.append(Check("plugin", False, problem, "fix the module named above or move it out of the "
+                            "plugin folder; `wavescope check-format` tests a fixed one"))
+    return checks
+
+
+CHECKS: tuple[Callable[[], list[Check]], ...] = (
+    check_python, check_qt, check_opengl, check_mpi, check_optional_tools, check_folders, check_plugins)
+
+
+def run_checks(checks: Sequence[Callable[[], list[Check]]] = CHECKS) -> list[Check]:
+    """Every check, in report order; a check that raises is reported, not fatal."""
+    found: list[Check] = []
+    for check in checks:
+        try:
+            found += check()
+        except Exception as error:  # noqa: BLE001 - the doctor must finish its report
+            found.append(Check(check.__name__.removeprefix("check_"), False,
+                               f"the check itself failed: {type(error).__name__}: {error}",
+                               "report this with the output of `wavescope doctor --json`"))
+    return found
+
+
+def format_report(checks: Sequence[Check]) -> str:
+    lines = []
+    for check in checks:
+        lines.append(f"[{check.status:<7}] {check.name:<26} {check.detail}")
+        if not check.ok and check.fix:
+            lines.append(f"{'':<37}-> {check.fix}")
+    required = [c for c in checks if not c.optional]
+    bad = [c for c in required if not c.ok]
+    optional_missing = sum(not c.ok for c in checks if c.optional)
+    lines.append(f"{len(required) - len(bad)} of {len(required)} required checks OK; "
+                 f"{optional_missing} optional piece(s) missing")
+    return "\n".join(lines)
+
+
+def is_healthy(checks: Sequence[Check]) -> bool:
+    return all(c.ok for c in checks if not c.optional)
+
+
+def doctor(as_json: bool = False, probe: str | None = None) -> int:
+    """What `wavescope doctor [--json]` does; returns the exit status (1 if a required piece is missing)."""
+    if probe:
+        return run_probe(probe)
+    checks = run_checks()
+    if as_json:
+        print(json.dumps({"ok": is_healthy(checks),
+                          "checks": [{**asdict(c), "status": c.status} for c in checks]}, indent=1))
+    else:
+        print(format_report(checks))
+    return 0 if is_healthy(checks) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.doctor", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--probe", choices=sorted(PROBES), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    return doctor(args.json, args.probe)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
