@@ -21,6 +21,7 @@ import numpy as np
 
 from app.io.datafile import DataFile, natural_key
 from app.io.errors import HeaderError
+from app.io.events import cached_for_file, make_events, merge_events, pair_ttl_edges, timeline_events
 from app.io.messages import print_and_log
 
 HEADER_BYTES = 1024
@@ -32,6 +33,11 @@ CONTINUOUS_NAME = re.compile(
     r"(?P<processor>.+?)_(?P<kind>CH|AUX|ADC)(?P<number>\d+)(?:_(?P<experiment>\d+))?\.continuous")
 KIND_ORDER = {"CH": 0, "AUX": 1, "ADC": 2}
 HEADER_LINE = re.compile(r"header\.(\w+)\s*=\s*(.*?);")
+# `.events` records after the 1024-byte header (Open Ephys format docs): event type 3 is TTL,
+# event id 1 a rising and 0 a falling edge, channel counted from 0.
+EVENT_RECORD = np.dtype([("timestamp", "<i8"), ("position", "<i2"), ("type", "u1"), ("processor", "u1"),
+                         ("event_id", "u1"), ("channel", "u1"), ("recording", "<u2")])
+TTL_EVENT = 3
 
 
 def parse_continuous_header(path: str) -> dict[str, str]:
@@ -217,6 +223,29 @@ class OpenEphysFile(DataFile):
                 raw[:, column] = samples[skip:skip + t_stop - t_start]
         return self._scale_data_to_float32(raw, nodes)
 
+    # -- events -----------------------------------------------------------------------------------
+    def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
+        """TTL pulses (`TTL <line>`, line = channel + 1 as the GUI shows it) from the `.events`
+        file and text from `messages.events`, on the timeline; loaded on the first call."""
+        return timeline_events(self, t_start, t_stop)
+
+    def _local_events(self) -> np.ndarray:
+        folder = os.path.dirname(self.channel_paths[0])
+        suffix = CONTINUOUS_NAME.fullmatch(os.path.basename(self.channel_paths[0]))["experiment"]
+        suffix = f"_{suffix}" if suffix else ""
+        tables = []
+        for name in (f"{self.processor}{suffix}.events", f"all_channels{suffix}.events"):
+            path = os.path.join(folder, name)
+            if os.path.isfile(path):
+                tables.append(cached_for_file(path, "ttl", lambda path=path: read_ttl_events(path)))
+                break
+        messages = os.path.join(folder, f"messages{suffix}.events")
+        if os.path.isfile(messages):
+            tables.append(cached_for_file(messages, "text", lambda: read_message_events(messages)))
+        events = merge_events(*tables).copy()
+        events["sample"] -= self._t_start
+        return events
+
     # -- streams ----------------------------------------------------------------------------------
     def set_streams(self, stream_mode: str) -> list[DataFile]:
         if stream_mode != "segments":
@@ -254,3 +283,32 @@ def segment_starts(timestamps: np.ndarray, recordings: np.ndarray) -> list[int]:
         middle = (first + last) // 2
         pending.extend([(middle, last), (first, middle)])
     return sorted(starts)
+
+
+def read_ttl_events(path: str) -> np.ndarray:
+    """TTL pulses of a legacy `.events` file, samples on the acquisition clock."""
+    parse_continuous_header(path)
+    count = (os.path.getsize(path) - HEADER_BYTES) // EVENT_RECORD.itemsize
+    if count <= 0:
+        return make_events([], "", "")
+    records = np.memmap(path, dtype=EVENT_RECORD, mode="r", offset=HEADER_BYTES, shape=(count,))
+    ttl = records[records["type"] == TTL_EVENT]
+    several = len(np.unique(ttl["processor"])) > 1
+    lines = ttl["processor"].astype(np.int64) * 256 + ttl["channel"] + 1
+
+    def name(line: int) -> str:
+        return f"{line // 256} TTL {line % 256}" if several else f"TTL {line % 256}"
+
+    return pair_ttl_edges(ttl["timestamp"], lines, ttl["event_id"] == 1, names=name)
+
+
+def read_message_events(path: str) -> np.ndarray:
+    """`messages.events`: one `timestamp, text` line per message (channel `messages`)."""
+    samples, texts = [], []
+    with open(path, "rb") as handle:
+        for line in handle.read().decode("utf-8", "replace").splitlines():
+            stamp, sep, text = line.partition(",")
+            if sep and stamp.strip().lstrip("-").isdigit():
+                samples.append(int(stamp))
+                texts.append(text.strip().rstrip("\x00"))
+    return make_events(samples, "messages", np.array(texts, dtype=object))

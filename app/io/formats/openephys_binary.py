@@ -20,6 +20,7 @@ import numpy as np
 
 from app.io.datafile import DataFile, natural_key
 from app.io.errors import HeaderError
+from app.io.events import empty_events, make_events, merge_events, pair_ttl_edges, timeline_events
 from app.io.messages import print_and_log
 
 OEBIN = "structure.oebin"
@@ -60,6 +61,60 @@ def read_oebin(oebin: str) -> dict:
 
 def stream_folder(entry: dict) -> str:
     return str(entry.get("folder_name", "")).strip("/\\")
+
+
+def _stream_suffix(folder: str) -> str:
+    """`File_Reader-100.example_data` -> `example_data` (the stream part of a processor folder)."""
+    return folder.split("/")[0].partition(".")[2]
+
+
+def event_folders(recording: str, structure: dict, stream: dict) -> tuple[list[str], list[str]]:
+    """(TTL folders, text folders) of one continuous stream, as absolute paths.
+
+    Entries of structure.oebin `events` belong to the stream when their `stream_name` matches
+    (0.6+), else when they sit under the same processor folder (0.5). Without a usable `events`
+    list, folders under `events/` holding states are matched by their stream part.
+    """
+    events_dir = os.path.join(recording, "events")
+    name, folder = stream.get("stream_name"), stream_folder(stream)
+    ttl, text = [], []
+    for entry in structure.get("events") or []:
+        if not isinstance(entry, dict) or not entry.get("folder_name"):
+            continue
+        relative = stream_folder(entry)
+        if entry.get("stream_name") is not None and name is not None:
+            mine = entry["stream_name"] == name
+        else:
+            mine = relative.split("/")[0] == folder or relative.startswith(("MessageCenter", "Message_Center"))
+        path = os.path.join(events_dir, relative)
+        if mine and os.path.isdir(path):
+            (text if os.path.isfile(os.path.join(path, "text.npy")) else ttl).append(path)
+    if ttl or text or structure.get("events"):
+        return ttl, text
+    for path in sorted(glob.glob(os.path.join(glob.escape(events_dir), "*", "*")), key=natural_key):
+        has_states = any(os.path.isfile(os.path.join(path, n)) for n in ("states.npy", "channel_states.npy"))
+        if has_states and _stream_suffix(os.path.relpath(path, events_dir)) == _stream_suffix(folder):
+            ttl.append(path)
+    text = [p for p in (os.path.join(events_dir, "MessageCenter"),) if os.path.isdir(p)]
+    return ttl, text
+
+
+def _state_count(folder: str) -> int:
+    for name in ("states.npy", "channel_states.npy"):
+        if os.path.isfile(os.path.join(folder, name)):
+            return len(np.load(os.path.join(folder, name), mmap_mode="r"))
+    return 0
+
+
+def _event_sample_numbers(folder: str, rate: float) -> np.ndarray:
+    """Sample numbers of an event folder: sample_numbers.npy (0.6+) or int timestamps.npy (0.5)."""
+    for name in ("sample_numbers.npy", "timestamps.npy"):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            numbers = np.load(path, mmap_mode="r")
+            return np.round(numbers * rate).astype(np.int64) if numbers.dtype.kind == "f" else numbers
+    raise HeaderError(f"{folder}: no sample_numbers.npy or timestamps.npy; the event folder is incomplete.",
+                      folder)
 
 
 class OpenEphysBinaryFile(DataFile):
@@ -190,6 +245,44 @@ class OpenEphysBinaryFile(DataFile):
         if nodes is not None:
             rows = rows[:, np.asarray(nodes, dtype=np.intp)]
         return self._scale_data_to_float32(rows, nodes)
+
+    # -- events -----------------------------------------------------------------------------------
+    def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
+        """TTL pulses (`TTL <line>`, lines as the GUI numbers them) and MessageCenter text
+        (`messages`) of this stream, on the timeline; loaded on the first call."""
+        return timeline_events(self, t_start, t_stop)
+
+    def _local_events(self) -> np.ndarray:
+        structure = read_oebin(self.oebin)
+        stream = self._pick_stream(structure)
+        ttl, text = event_folders(os.path.dirname(self.oebin), structure, stream)
+        rate = float(self.sampling_rate)
+        ttl = [folder for folder in ttl if _state_count(folder)]
+        tables = [self._ttl_events(folder, rate, len(ttl) > 1) for folder in ttl]
+        tables += [self._text_events(folder, rate) for folder in text]
+        return merge_events(*tables)
+
+    def _ttl_events(self, folder: str, rate: float, named_by_source: bool) -> np.ndarray:
+        states_path = next((os.path.join(folder, n) for n in ("states.npy", "channel_states.npy")
+                            if os.path.isfile(os.path.join(folder, n))), None)
+        if states_path is None:
+            return empty_events()
+        states = np.load(states_path, mmap_mode="r")
+        samples = _event_sample_numbers(folder, rate)
+        if len(samples) != len(states):
+            raise HeaderError(f"{folder}: {len(samples)} sample numbers but {len(states)} states; the event "
+                              "files disagree.", folder)
+        relative = os.path.relpath(folder, os.path.join(os.path.dirname(self.oebin), "events"))
+        source = relative.split(os.sep)[0].partition(".")[0]
+        group = os.path.basename(folder)
+        prefix = (f"{source} " + (f"{group} " if group != "TTL" else "")) if named_by_source else ""
+        return pair_ttl_edges(np.asarray(samples, dtype=np.int64) - self._t_start, np.abs(states),
+                              np.asarray(states) > 0, names=lambda line: f"{prefix}TTL {line}")
+
+    def _text_events(self, folder: str, rate: float) -> np.ndarray:
+        texts = np.load(os.path.join(folder, "text.npy"))
+        samples = np.asarray(_event_sample_numbers(folder, rate), dtype=np.int64) - self._t_start
+        return make_events(samples[: len(texts)], "messages", texts[: len(samples)])
 
     # -- streams ----------------------------------------------------------------------------------
     def set_streams(self, stream_mode: str) -> list[DataFile]:
