@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from app.io.datafile import DataFile, normalize_dtype
+from app.io.datafile import DataFile, auto_dtype_offset, normalize_dtype
 from app.io.errors import DataFileError
 from app.io.messages import print_and_log
 from app.io.mpi import comm as world
@@ -80,6 +80,7 @@ class Plan:
     padding: int
     sos: np.ndarray | None
     parallel: bool
+    raw: bool = False           # an identity on samples: copy them as stored, no float32 round trip
 
     @property
     def nb_samples(self) -> int:
@@ -270,6 +271,23 @@ def _output_params(klass: type[DataFile], source: DataFile, settings: dict, give
     return params
 
 
+def samples_unchanged(source: DataFile, out_params: dict) -> bool:
+    """True when the output stores every sample exactly as the source does: the same sample
+    type, dtype_offset and gain (on every channel of every stream). Then the stored values
+    can be copied as they are; the float path would give the same bytes, only slower."""
+    target = np.dtype(out_params["data_dtype"])
+    offset = out_params.get("dtype_offset", "auto")
+    offset = auto_dtype_offset(target) if str(offset).strip().lower() == "auto" else float(offset)
+    gain = float(out_params.get("gain", 1.0))
+    for stream in source.streams:
+        dtype = np.dtype(stream.data_dtype)
+        if (dtype.kind, dtype.itemsize) != (target.kind, target.itemsize):
+            return False
+        if float(stream.dtype_offset) != float(offset) or not np.all(stream.channel_gains == gain):
+            return False
+    return True
+
+
 def plan_conversion(source: DataFile, spec: ConvertSpec, pid: int) -> tuple[Plan, list[str]]:
     """Check the request and decide chunks, filter and output params (rank 0 does this)."""
     from app.io.registry import get_format
@@ -293,7 +311,8 @@ def plan_conversion(source: DataFile, spec: ConvertSpec, pid: int) -> tuple[Plan
                 to_format=spec.to_format, out_params=out_params, t0=t0, t1=t1, nodes=nodes,
                 chunk_size=chunk_size, nb_chunks=-(-(t1 - t0) // chunk_size),
                 padding=filter_padding(sos) if sos is not None else 0, sos=sos,
-                parallel=bool(klass.parallel_write))
+                parallel=bool(klass.parallel_write),
+                raw=sos is None and klass.writes_raw() and samples_unchanged(source, out_params))
     return plan, warnings
 
 
@@ -307,6 +326,25 @@ def read_converted(source: DataFile, plan: Plan, k: int) -> np.ndarray:
     padded_hi = min(hi + plan.padding, source.duration)
     data = filter_chunk(source.read_range(padded_lo, padded_hi, plan.nodes), plan.sos)
     return np.ascontiguousarray(data[lo - padded_lo:hi - padded_lo])
+
+
+def read_for_output(source: DataFile, plan: Plan, k: int) -> tuple[np.ndarray, bool]:
+    """Chunk k and whether it is raw: stored samples when the plan is an identity and the
+    source reads raw, else float32 from `read_converted`."""
+    if plan.raw:
+        lo, hi = plan.bounds(k)
+        raw = source.read_range_raw(lo, hi, plan.nodes)
+        if raw is not None:
+            return raw, True
+    return read_converted(source, plan, k), False
+
+
+def _store(out: DataFile, plan: Plan, k: int, data: np.ndarray, raw: bool) -> None:
+    lo, _ = plan.bounds(k)
+    if raw:
+        out.set_data_raw(lo - plan.t0, data)
+    else:
+        out.set_data(lo - plan.t0, data)
 
 
 def _writer(plan: Plan, existing: bool) -> DataFile:
@@ -346,25 +384,26 @@ def _write_parallel(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter
     out.open("r+")
     try:
         for k in range(rank, plan.nb_chunks, size):
-            lo, _ = plan.bounds(k)
-            out.set_data(lo - plan.t0, read_converted(source, plan, k))
+            _store(out, plan, k, *read_for_output(source, plan, k))
             reporter.step()
     finally:
         out.close()
     comm.Barrier()
 
 
-def _send_chunk(comm: Any, data: np.ndarray) -> None:
-    """The shape as a small message, then the samples as a raw buffer (no pickling)."""
-    data = np.ascontiguousarray(data, dtype=np.float32)
-    comm.send(data.shape, dest=0, tag=11)
+def _send_chunk(comm: Any, data: np.ndarray, raw: bool) -> None:
+    """Shape, sample type and kind as a small message, then the samples as a raw buffer of
+    their own type (no pickling; int16 chunks travel at half the size of float32)."""
+    data = np.ascontiguousarray(data)
+    comm.send((data.shape, data.dtype.str, raw), dest=0, tag=11)
     comm.Send(data, dest=0, tag=12)
 
 
-def _receive_chunk(comm: Any, owner: int) -> np.ndarray:
-    data = np.empty(comm.recv(source=owner, tag=11), dtype=np.float32)
+def _receive_chunk(comm: Any, owner: int) -> tuple[np.ndarray, bool]:
+    shape, dtype, raw = comm.recv(source=owner, tag=11)
+    data = np.empty(shape, dtype=np.dtype(dtype))
     comm.Recv(data, source=owner, tag=12)
-    return data
+    return data, raw
 
 
 def _write_funnel(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter) -> None:
@@ -375,7 +414,7 @@ def _write_funnel(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter) 
     rank, size = comm.Get_rank(), comm.Get_size()
     if rank != 0:
         for k in range(rank, plan.nb_chunks, size):
-            _send_chunk(comm, read_converted(source, plan, k))
+            _send_chunk(comm, *read_for_output(source, plan, k))
         comm.Barrier()
         return
     out = _writer(plan, existing=False)
@@ -383,9 +422,8 @@ def _write_funnel(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter) 
     try:
         for k in range(plan.nb_chunks):
             owner = k % size
-            data = read_converted(source, plan, k) if owner == 0 else _receive_chunk(comm, owner)
-            lo, _ = plan.bounds(k)
-            out.set_data(lo - plan.t0, data)
+            chunk = read_for_output(source, plan, k) if owner == 0 else _receive_chunk(comm, owner)
+            _store(out, plan, k, *chunk)
             reporter.step()
     finally:
         out.close()

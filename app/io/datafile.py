@@ -393,6 +393,24 @@ class DataFile:
     def write_chunk(self, time: int, data: np.ndarray) -> None:
         raise NotImplementedError(f"format {self.description} cannot be written")
 
+    def read_chunk_raw(self, idx: int, chunk_size: int, padding: tuple[int, int] = (0, 0),
+                       nodes: Sequence[int] | None = None) -> np.ndarray | None:
+        """The samples `read_chunk` returns, as stored: `data_dtype`, unscaled, (time, channels).
+
+        Optional: None means this format has no raw access (use `read_chunk`).
+        Conversions that change no sample use it to skip the float32 round trip.
+        """
+        return None
+
+    def write_chunk_raw(self, time: int, raw: np.ndarray) -> None:
+        """Write samples already in `data_dtype` (no scaling) at local index `time`; optional."""
+        raise NotImplementedError(f"format {self.description} has no raw writes")
+
+    @classmethod
+    def writes_raw(cls) -> bool:
+        """True when the format overrides `write_chunk_raw`."""
+        return cls.write_chunk_raw is not DataFile.write_chunk_raw
+
     def allocate(self, shape: tuple[int, int], data_dtype: str | None = None) -> None:
         """Create an empty file of `shape` (samples, channels) for writing."""
         raise NotImplementedError(f"format {self.description} cannot be written")
@@ -448,13 +466,30 @@ class DataFile:
 
     def read_range(self, t_start: int, t_stop: int, nodes: Sequence[int] | None = None) -> np.ndarray:
         """Samples [t_start, t_stop) of the timeline (across streams) as float32 (time, channels)."""
+        pieces = [source.read_chunk(0, count, (local, local), nodes)
+                  for source, local, count in self._stream_pieces(t_start, t_stop)]
+        return self._join_pieces(pieces, nodes, np.float32)
+
+    def read_range_raw(self, t_start: int, t_stop: int,
+                       nodes: Sequence[int] | None = None) -> np.ndarray | None:
+        """`read_range` in `data_dtype`, unscaled; None when a stream has no raw access."""
+        pieces = []
+        for source, local, count in self._stream_pieces(t_start, t_stop):
+            piece = source.read_chunk_raw(0, count, (local, local), nodes)
+            if piece is None:
+                return None
+            pieces.append(piece)
+        return self._join_pieces(pieces, nodes, np.dtype(self.data_dtype))
+
+    def _stream_pieces(self, t_start: int, t_stop: int) -> list[tuple[DataFile, int, int]]:
+        """(stream, local first sample, count) covering timeline samples [t_start, t_stop)."""
         t_start, t_stop = int(t_start), int(t_stop)
         if not 0 <= t_start <= t_stop <= self.duration:
             raise IndexError(f"{self.file_name}: samples [{t_start}, {t_stop}) fall outside "
                              f"[0, {self.duration}).")
         self._ensure_open()
         if not self._sources:
-            return self.read_chunk(0, t_stop - t_start, (t_start, t_start), nodes)
+            return [(self, t_start, t_stop - t_start)]
         offsets = self.stream_offsets()
         pieces = []
         first = int(np.searchsorted(offsets, t_start, side="right")) - 1
@@ -464,12 +499,14 @@ class DataFile:
                 if offsets[k] >= t_stop:
                     break
                 continue
-            source = self._sources[k]
-            local = int(lo - offsets[k])
-            pieces.append(source.read_chunk(0, int(hi - lo), (local, local), nodes))
+            pieces.append((self._sources[k], int(lo - offsets[k]), int(hi - lo)))
+        return pieces
+
+    def _join_pieces(self, pieces: list[np.ndarray], nodes: Sequence[int] | None,
+                     dtype: np.dtype) -> np.ndarray:
         if not pieces:
             width = self.nb_channels if nodes is None else len(nodes)
-            return np.zeros((0, width), dtype=np.float32)
+            return np.zeros((0, width), dtype=dtype)
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=0)
 
     def get_data(self, idx: int, chunk_size: int, padding: tuple[int, int] = (0, 0),
@@ -490,12 +527,19 @@ class DataFile:
 
     def set_data(self, time: int, data: np.ndarray) -> None:
         """Write float32 `data` at timeline index `time` (into the right stream)."""
+        self._write_across_streams(time, data, "write_chunk")
+
+    def set_data_raw(self, time: int, raw: np.ndarray) -> None:
+        """`set_data` for samples already in `data_dtype` (see `write_chunk_raw`)."""
+        self._write_across_streams(time, raw, "write_chunk_raw")
+
+    def _write_across_streams(self, time: int, data: np.ndarray, method: str) -> None:
         if not self.is_writable:
             raise NotImplementedError(f"format {self.description} cannot be written")
         if not self._is_open or self._mode == "r":
             self.open("r+")
         if not self._sources:
-            self.write_chunk(int(time), data)
+            getattr(self, method)(int(time), data)
             return
         offsets = self.stream_offsets()
         done = 0
@@ -503,7 +547,7 @@ class DataFile:
             position = int(time) + done
             k = int(np.searchsorted(offsets, position, side="right")) - 1
             count = min(len(data) - done, int(offsets[k + 1]) - position)
-            self._sources[k].write_chunk(position - int(offsets[k]), data[done:done + count])
+            getattr(self._sources[k], method)(position - int(offsets[k]), data[done:done + count])
             done += count
 
     def __repr__(self) -> str:

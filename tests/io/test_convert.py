@@ -181,9 +181,17 @@ class _FailingRaw(RawBinaryFile):
     description = "test_failing_raw"
 
     def read_chunk(self, idx, chunk_size, padding=(0, 0), nodes=None):
+        self._fail_late(padding)
+        return super().read_chunk(idx, chunk_size, padding, nodes)
+
+    def read_chunk_raw(self, idx, chunk_size, padding=(0, 0), nodes=None):
+        self._fail_late(padding)
+        return super().read_chunk_raw(idx, chunk_size, padding, nodes)
+
+    @staticmethod
+    def _fail_late(padding):
         if padding[0] >= 1000:
             raise OSError("disk went away")
-        return super().read_chunk(idx, chunk_size, padding, nodes)
 
 
 def test_a_failure_leaves_no_partial_output(make_raw, tmp_path):
@@ -251,3 +259,93 @@ def test_sigterm_leaves_no_output(make_raw, tmp_path):
     assert code == 130
     assert not out.exists() and not _leftovers(tmp_path)
     assert not (tmp_path / "slow.params").exists()
+
+
+# -- the raw path: identity conversions copy stored samples ----------------------------------------
+class _CountingRaw(RawBinaryFile):
+    """Records which read the engine used (a fixture around the real reader)."""
+
+    description = "test_counting_raw"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls = {"raw": 0, "float": 0}
+
+    def read_chunk(self, idx, chunk_size, padding=(0, 0), nodes=None):
+        self.calls["float"] += 1
+        return super().read_chunk(idx, chunk_size, padding, nodes)
+
+    def read_chunk_raw(self, idx, chunk_size, padding=(0, 0), nodes=None):
+        self.calls["raw"] += 1
+        return super().read_chunk_raw(idx, chunk_size, padding, nodes)
+
+
+class _FloatOnlyRaw(RawBinaryFile):
+    """The same file without raw access: the engine must fall back to the float path."""
+
+    description = "test_float_only_raw"
+
+    def read_chunk_raw(self, idx, chunk_size, padding=(0, 0), nodes=None):
+        return None
+
+
+def _output_bytes(path) -> bytes:
+    if str(path).endswith(".h5"):
+        import h5py
+        with h5py.File(path, "r") as handle:
+            return handle["data"][:].tobytes()
+    if str(path).endswith(".npy"):
+        return np.load(path).tobytes()
+    return Path(path).read_bytes()
+
+
+@pytest.mark.parametrize("to_format,suffix", [("raw_binary", ".dat"), ("numpy", ".npy"), ("hdf5", ".h5")])
+def test_identity_takes_the_raw_path_with_the_float_path_bytes(make_raw, tmp_path, to_format, suffix):
+    data = synthetic_int16(9000, 8, seed=4)
+    src = make_raw("rec.dat", data)
+    params = {**PARAMS, "gain": 0.195}
+    spec = {"to_format": to_format, "chunk_seconds": 0.07, "out_settings": {"h5_key": "data"}
+            if to_format == "hdf5" else {}, "channels": [5, 1, 2], "start": 0.01, "write_params": False}
+    counting = _CountingRaw(src, dict(params))
+    fast = convert(counting, ConvertSpec(str(tmp_path / f"fast{suffix}"), **spec))
+    assert counting.calls["raw"] > 0 and counting.calls["float"] == 0
+    convert(_FloatOnlyRaw(src, dict(params)), ConvertSpec(str(tmp_path / f"slow{suffix}"), **spec))
+    assert _output_bytes(fast.output) == _output_bytes(tmp_path / f"slow{suffix}")
+    expected = np.ascontiguousarray(data[200:][:, [5, 1, 2]])
+    assert _output_bytes(fast.output) == expected.tobytes()
+
+
+def test_changes_to_samples_take_the_float_path(make_raw, tmp_path):
+    src = make_raw("rec.dat", synthetic_int16(4000, 8))
+    cases = [({"highpass": 300.0}, PARAMS), ({"dtype": "float32"}, PARAMS),
+             ({"out_settings": {"gain": 2.0}}, PARAMS), ({}, {**PARAMS, "dtype_offset": 10})]
+    for k, (change, params) in enumerate(cases):
+        counting = _CountingRaw(src, dict(params))
+        convert(counting, ConvertSpec(str(tmp_path / f"out{k}.dat"), write_params=False, **change))
+        assert counting.calls == {"raw": 0, "float": counting.calls["float"]} and counting.calls["float"] > 0
+
+
+def test_raw_path_spans_multi_files_and_numpy_layouts(make_raw, tmp_path):
+    parts = [synthetic_int16(n, 8, seed=k) for k, n in enumerate((3000, 1700, 2500))]
+    np.save(tmp_path / "run_0.npy", parts[0])
+    np.save(tmp_path / "run_1.npy", np.ascontiguousarray(parts[1].T))     # (channels, time): mapped
+    np.save(tmp_path / "run_2.npy", np.asfortranarray(parts[2].T))        # time-major on disk: pread
+    source = open_datafile(str(tmp_path / "run_0.npy"), {"sampling_rate": RATE}, "numpy", "multi-files")
+    whole = np.concatenate(parts)
+    np.testing.assert_array_equal(source.read_range_raw(100, 7000), whole[100:7000])
+    np.testing.assert_array_equal(source.read_range_raw(2900, 4800, nodes=[7, 0]), whole[2900:4800][:, [7, 0]])
+    assert source.read_range_raw(10, 10).shape == (0, 8)
+    out = tmp_path / "all.dat"
+    convert(source, ConvertSpec(str(out), chunk_seconds=0.04, write_params=False))
+    np.testing.assert_array_equal(_read_raw(out), whole)
+
+
+def test_raw_writes_refuse_rows_outside_the_file(make_raw, tmp_path):
+    out = RawBinaryFile(str(tmp_path / "w.dat"), dict(PARAMS), is_empty=True)
+    out.allocate((100, 8), "int16")
+    with out.open("r+"):
+        out.set_data_raw(90, np.ones((10, 8), np.int16))
+        with pytest.raises(IndexError):
+            out.write_chunk_raw(95, np.ones((10, 8), np.int16))
+    assert os.path.getsize(tmp_path / "w.dat") == 1600
+    assert _read_raw(tmp_path / "w.dat")[90:].tolist() == [[1] * 8] * 10

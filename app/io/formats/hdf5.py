@@ -160,10 +160,15 @@ class Hdf5File(DataFile):
         if handle is not None:
             handle.close()
 
-    def read_chunk(self, idx, chunk_size, padding=(0, 0), nodes=None):
+    def _block(self, idx, chunk_size, padding, nodes) -> np.ndarray:
         t_start, t_stop = self._get_t_start_t_stop(idx, chunk_size, padding)
-        block = read_block(self.data, t_start, t_stop, nodes, self._time_axis)
-        return self._scale_data_to_float32(block, nodes)
+        return read_block(self.data, t_start, t_stop, nodes, self._time_axis)
+
+    def read_chunk(self, idx, chunk_size, padding=(0, 0), nodes=None):
+        return self._scale_data_to_float32(self._block(idx, chunk_size, padding, nodes), nodes)
+
+    def read_chunk_raw(self, idx, chunk_size, padding=(0, 0), nodes=None):
+        return np.ascontiguousarray(self._block(idx, chunk_size, padding, nodes))
 
     def allocate(self, shape, data_dtype=None):
         """Create the file with one (time, channels) dataset at `h5_key`."""
@@ -177,7 +182,10 @@ class Hdf5File(DataFile):
         self._time_axis = 0
 
     def write_chunk(self, time, data):
-        raw = self._unscale_data_from_float32(data)
+        self.write_chunk_raw(time, self._unscale_data_from_float32(data))
+
+    def write_chunk_raw(self, time, raw):
+        raw = np.asarray(raw, dtype=self.data.dtype)
         time = int(time)
         if self.data.ndim == 1:
             self.data[time:time + len(raw)] = raw[:, 0]

@@ -14,6 +14,7 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
+from app.io.formats.raw_binary import pread_rows, pwrite_rows
 
 MAGIC = b"\x93NUMPY"
 
@@ -30,6 +31,14 @@ class NpyLayout(NamedTuple):
     def time_axis(self) -> int:
         """0 for (time, channels) and 1-D arrays, 1 for (channels, time); ties read as time first."""
         return 1 if len(self.shape) == 2 and self.shape[1] > self.shape[0] else 0
+
+    @property
+    def time_major(self) -> bool:
+        """True when the samples of one time step lie together on disk (C order (time, channels),
+        Fortran order (channels, time), or 1-D): then rows are read and written with pread/pwrite."""
+        if len(self.shape) == 1:
+            return True
+        return self.fortran_order == bool(self.time_axis)
 
     @property
     def recording_shape(self) -> tuple[int, int]:
@@ -98,6 +107,7 @@ class NumpyFile(DataFile):
 
     def _open(self, mode: str = "r") -> None:
         layout = self._layout
+        self._fd = None
         if 0 in layout.shape:
             self.data = np.zeros(self._shape, dtype=layout.dtype)
             return
@@ -107,16 +117,33 @@ class NumpyFile(DataFile):
             self.data = array[:, None]
         else:
             self.data = array.T if layout.time_axis else array
+        if layout.time_major:
+            self._fd = os.open(self.file_name, os.O_RDONLY if mode == "r" else os.O_RDWR)
 
     def _close(self) -> None:
-        self.data = None
+        fd = self.__dict__.get("_fd")
+        self.data, self._fd = None, None
+        if fd is not None:
+            os.close(fd)
+
+    def _row_offset(self, t: int) -> int:
+        return self._layout.data_offset + t * self._shape[1] * self._layout.dtype.itemsize
+
+    def _rows(self, t_start: int, t_stop: int, nodes) -> np.ndarray:
+        """Raw samples [t_start, t_stop) of `nodes`; whole time-major rows come with one pread."""
+        if nodes is None and self._fd is not None and t_stop > t_start:
+            return pread_rows(self._fd, self._row_offset(t_start), (t_stop - t_start, self._shape[1]),
+                              self._layout.dtype)
+        rows = self.data[t_start:t_stop]
+        return rows if nodes is None else rows[:, np.asarray(nodes, dtype=np.intp)]
 
     def read_chunk(self, idx, chunk_size, padding=(0, 0), nodes=None):
         t_start, t_stop = self._get_t_start_t_stop(idx, chunk_size, padding)
-        rows = self.data[t_start:t_stop]
-        if nodes is not None:
-            rows = rows[:, np.asarray(nodes, dtype=np.intp)]
-        return self._scale_data_to_float32(rows, nodes)
+        return self._scale_data_to_float32(self._rows(t_start, t_stop, nodes), nodes)
+
+    def read_chunk_raw(self, idx, chunk_size, padding=(0, 0), nodes=None):
+        rows = self._rows(*self._get_t_start_t_stop(idx, chunk_size, padding), nodes)
+        return np.array(rows, order="C") if isinstance(rows, np.memmap) else rows
 
     def allocate(self, shape, data_dtype=None):
         """Write a valid .npy header for a C-order (time, channels) array; samples stay sparse."""
@@ -131,5 +158,15 @@ class NumpyFile(DataFile):
         self._shape = shape
 
     def write_chunk(self, time, data):
-        raw = self._unscale_data_from_float32(data)
-        self.data[int(time):int(time) + len(raw)] = raw
+        self.write_chunk_raw(time, self._unscale_data_from_float32(data))
+
+    def write_chunk_raw(self, time, raw):
+        time = int(time)
+        raw = np.asarray(raw, dtype=self._layout.dtype)
+        if raw.ndim != 2 or raw.shape[1] != self._shape[1] or not 0 <= time <= self._shape[0] - len(raw):
+            raise IndexError(f"{self.file_name}: cannot write {raw.shape} samples at {time} into an "
+                             f"array of shape {self._shape}.")
+        if self._fd is not None:
+            pwrite_rows(self._fd, self._row_offset(time), raw)
+        else:
+            self.data[time:time + len(raw)] = raw

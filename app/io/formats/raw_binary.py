@@ -26,6 +26,28 @@ def divisor_candidates(payload: int, nb_channels: int, dtype: np.dtype, limit: i
     return found[:limit]
 
 
+def pread_rows(fd: int, offset: int, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
+    """A fresh (rows, channels) array read with pread at byte `offset`: one copy from the page
+    cache, no page faults on a mapping, no shared file position (safe across threads)."""
+    out = np.empty(shape, dtype=dtype)
+    view = memoryview(out.reshape(-1).view(np.uint8))
+    done = 0
+    while done < len(view):
+        count = os.preadv(fd, [view[done:]], offset + done)
+        if count == 0:
+            raise OSError(f"unexpected end of file at byte {offset + done} (fd {fd})")
+        done += count
+    return out
+
+
+def pwrite_rows(fd: int, offset: int, rows: np.ndarray) -> None:
+    """Write a C-contiguous array at byte `offset` with pwrite (no mapping of the target)."""
+    view = memoryview(np.ascontiguousarray(rows).reshape(-1).view(np.uint8))
+    done = 0
+    while done < len(view):
+        done += os.pwritev(fd, [view[done:]], offset + done)
+
+
 class RawBinaryFile(DataFile):
     description = "raw_binary"
     title = "Raw binary (headerless, interleaved)"
@@ -64,21 +86,35 @@ class RawBinaryFile(DataFile):
         return {}
 
     def _open(self, mode: str = "r") -> None:
+        self._fd = None
         if self._shape[0] == 0:
             self.data = np.zeros((0, self.nb_channels), dtype=self.data_dtype)
             return
         self.data = np.memmap(self.file_name, dtype=self.data_dtype, mode=mode,
                               offset=int(self.data_offset), shape=self._shape)
+        self._fd = os.open(self.file_name, os.O_RDONLY if mode == "r" else os.O_RDWR)
 
     def _close(self) -> None:
-        self.data = None
+        fd = self.__dict__.get("_fd")
+        self.data, self._fd = None, None
+        if fd is not None:
+            os.close(fd)
+
+    def _rows(self, t_start: int, t_stop: int, nodes) -> np.ndarray:
+        """Raw samples [t_start, t_stop) of `nodes`: whole rows with pread, a subset from the map."""
+        if nodes is None:
+            if t_stop <= t_start:
+                return np.zeros((0, self.nb_channels), dtype=self.data.dtype)
+            return pread_rows(self._fd, int(self.data_offset) + t_start * self._frame_bytes(),
+                              (t_stop - t_start, self._shape[1]), self.data.dtype)
+        return self.data[t_start:t_stop][:, np.asarray(nodes, dtype=np.intp)]
 
     def read_chunk(self, idx, chunk_size, padding=(0, 0), nodes=None):
         t_start, t_stop = self._get_t_start_t_stop(idx, chunk_size, padding)
-        rows = self.data[t_start:t_stop]
-        if nodes is not None:
-            rows = rows[:, np.asarray(nodes, dtype=np.intp)]
-        return self._scale_data_to_float32(rows, nodes)
+        return self._scale_data_to_float32(self._rows(t_start, t_stop, nodes), nodes)
+
+    def read_chunk_raw(self, idx, chunk_size, padding=(0, 0), nodes=None):
+        return self._rows(*self._get_t_start_t_stop(idx, chunk_size, padding), nodes)
 
     def allocate(self, shape, data_dtype=None):
         if data_dtype is not None:
@@ -90,5 +126,11 @@ class RawBinaryFile(DataFile):
         self._shape = (int(shape[0]), int(shape[1]))
 
     def write_chunk(self, time, data):
-        raw = self._unscale_data_from_float32(data)
-        self.data[int(time):int(time) + len(raw)] = raw
+        self.write_chunk_raw(time, self._unscale_data_from_float32(data))
+
+    def write_chunk_raw(self, time, raw):
+        raw = np.asarray(raw, dtype=self.data.dtype)
+        if raw.ndim != 2 or raw.shape[1] != self._shape[1] or not 0 <= int(time) <= self._shape[0] - len(raw):
+            raise IndexError(f"{self.file_name}: cannot write {raw.shape} samples at {time} into a "
+                             f"file of shape {self._shape}.")
+        pwrite_rows(self._fd, int(self.data_offset) + int(time) * self._frame_bytes(), raw)
