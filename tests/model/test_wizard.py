@@ -33,7 +33,10 @@ def write_headerless(folder: Path, n_channels: int = 12, n_samples: int = 12000,
                      dtype: str = "int16") -> tuple[Path, np.ndarray]:
     """Interleaved samples, no header: (t * n_channels + c) * itemsize."""
     signal = smooth_signal(n_samples, n_channels)
-    raw = np.rint(signal / 0.195).astype(dtype) if dtype != "float32" else signal.astype(np.float32)
+    if dtype == "float32":
+        raw = signal.astype(np.float32)
+    else:
+        raw = (np.rint(signal / 0.195) + (32768 if dtype == "uint16" else 0)).astype(dtype)
     path = folder / "headerless.dat"
     with open(path, "wb") as handle:
         handle.writelines(row.astype(np.dtype(dtype).newbyteorder("<")).tobytes() for row in raw)
