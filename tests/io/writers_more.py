@@ -257,28 +257,31 @@ def write_tdt_block(tank, block: str, stores: list[dict], start_time: float = 1.
     for s in stores:
         data, chunk, rate = s["data"], s["chunk"], float(np.float32(s["rate"]))
         channels, samples = data.shape
-        if s.get("sev"):
+        sev = bool(s.get("sev"))
+        if sev:
             for c in range(channels):
-                events.append((start_time, s["name"], c + 1, None, STREAM | UCF, data.dtype, rate))
                 header = _sev_header(s["name"], c + 1, channels, data.dtype, rate, samples)
                 name = folder / f"{tank.name}_{block}_{s['name']}_Ch{c + 1}.sev"
                 name.write_bytes(header + data[c].astype(data.dtype.newbyteorder("<")).tobytes())
-            continue
         pause = 0.0
         for k, first in enumerate(range(0, samples, chunk)):
             pause += s.get("gaps", {}).get(k, 0.0)
             when = start_time + 0.01 + first / rate + pause
             for c in range(channels):
-                events.append((when, s["name"], c + 1, data[c, first:first + chunk], STREAM, data.dtype, rate))
+                where = 40 + first * data.dtype.itemsize if sev else None     # SEV chunks point into the .sev
+                events.append((when, s["name"], c + 1, data[c, first:first + chunk], STREAM | (UCF if sev else 0),
+                               data.dtype, rate, where))
     events.sort(key=lambda e: e[0])
-    for when, name, channel, samples, kind, dtype, rate in events:
+    for when, name, channel, samples, kind, dtype, rate, where in events:
         record = np.zeros(1, TSQ)
-        payload = b"" if samples is None else samples.astype(dtype.newbyteorder("<")).tobytes()
+        payload = samples.astype(dtype.newbyteorder("<")).tobytes()
         assert len(payload) % 4 == 0
         record[["size", "type", "channel", "timestamp", "offset", "format", "rate"]] = (
-            10 + len(payload) // 4, kind, channel, when, len(tev), TDT_FORMATS[dtype], rate)
+            10 + len(payload) // 4, kind, channel, when, len(tev) if where is None else where, TDT_FORMATS[dtype],
+            rate)
         record["code"] = name.encode()
-        tev += payload
+        if where is None:
+            tev += payload
         records.append(record)
     stop = np.zeros(1, TSQ)
     stop[["size", "type", "timestamp"]] = (10, MARK, events[-1][0] + 1.0 if events else start_time + 1)
