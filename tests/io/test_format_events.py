@@ -19,10 +19,22 @@ import numpy as np
 import pytest
 
 from app.io.events import EVENT_DTYPE, events_to_rows
+from app.io.formats import spikeglx as spikeglx_module
+from app.io.formats.blackrock import BlackrockFile
+from app.io.formats.neuralynx import NeuralynxFile
 from app.io.formats.openephys import OpenEphysFile
 from app.io.formats.openephys_binary import OpenEphysBinaryFile
+from app.io.formats.rhd import RHDFile
+from app.io.formats.spikeglx import SpikeGLXFile
 from tests.conftest import synthetic_int16
-from tests.io.writers_ephys import write_binary_recording, write_legacy_recording
+from tests.io.writers_binary import ncs_records, rhd_header, write_ncs, write_nsx, write_rhd
+from tests.io.writers_ephys import (
+    nidq_meta,
+    np1_meta,
+    write_binary_recording,
+    write_legacy_recording,
+    write_spikeglx,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning",
                                         "ignore:The inplace keyword")
@@ -220,3 +232,146 @@ def test_sample_legacy_recording_matches_open_ephys_tools(oept_data):
                                                                    reference.messages["message"])
                   if 0 <= int(s) - df.t_start < df.duration]
         assert list(zip(messages["sample"].tolist(), messages["label"].tolist())) == inside
+
+
+# -- SpikeGLX ---------------------------------------------------------------------------------------
+def test_spikeglx_imec_sync_bit_and_status_bits(tmp_path):
+    data = synthetic_int16(3000, 4)
+    sync = np.zeros(3000, dtype=np.uint16)
+    sync[100:200] |= 1 << 6
+    sync[1500:1530] |= 1 << 6
+    sync[2900:] |= 1 << 6                     # still high at the end: a lone rising edge
+    sync[400:410] |= 1 << 2                   # a status flag
+    data[:, 3] = sync.view(np.int16)
+    path = write_spikeglx(tmp_path / "run_g0_t0.imec0.ap.bin", data, np1_meta(3, [500] * 3, [250] * 3))
+    df = SpikeGLXFile(str(path))
+    assert list(events_to_rows(df.get_events())) == [
+        (100, 100, "sync", "high"), (400, 10, "SY bit 2", "high"), (1500, 30, "sync", "high"),
+        (2900, 0, "sync", "rising")]
+    assert [r[0] for r in events_to_rows(df.get_events(300, 2000))] == [400, 1500]
+
+
+def test_spikeglx_nidq_lines_across_scan_chunks_and_triggers(tmp_path, monkeypatch):
+    monkeypatch.setattr(spikeglx_module, "SCAN_ROWS", 64)
+    words = []
+    for k, first in enumerate((0, 1000)):
+        data = synthetic_int16(500, 3)
+        word = np.zeros(500, dtype=np.uint16)
+        word[60 + k: 130] |= 1            # line 0 pulse crossing a 64-row scan chunk
+        word[300:] |= 1 << 5              # line 5 high from 300 to the end
+        if k == 0:
+            word[0:10] |= 1 << 3          # high at the first sample: its fall is a lone falling edge
+        data[:, 2] = word.view(np.int16)
+        meta = {**nidq_meta(1, 1, 0, 1, first_sample=first), "syncNiChanType": "0", "syncNiChan": "5"}
+        write_spikeglx(tmp_path / f"run_g0_t{k}.nidq.bin", data, meta)
+        words.append(word)
+    df = SpikeGLXFile(str(tmp_path / "run_g0_t0.nidq.bin"), stream_mode="triggers")
+    assert list(events_to_rows(df.get_events())) == [
+        (10, 0, "XD 3", "falling"), (60, 70, "XD 0", "high"), (300, 0, "sync", "rising"),
+        (561, 69, "XD 0", "high"), (800, 0, "sync", "rising")]
+
+
+# -- Intan RHD --------------------------------------------------------------------------------------
+def write_rhd_with_digital(path: Path, amplifier: np.ndarray, digital: np.ndarray, inputs: int) -> None:
+    """An RHD 2.0 file whose blocks carry `digital` (one uint16 word per sample) after the
+    amplifier samples (no aux, supply, temperature or ADC groups)."""
+    block = 128
+    with open(path, "wb") as handle:
+        handle.write(rhd_header((2, 0), 20000.0, amplifier.shape[1], digital_in=inputs))
+        for b in range(len(amplifier) // block):
+            rows = slice(b * block, (b + 1) * block)
+            handle.write((b * block + np.arange(block)).astype("<i4").tobytes())
+            handle.writelines(amplifier[rows, c].astype("<u2").tobytes() for c in range(amplifier.shape[1]))
+            handle.write(digital[rows].astype("<u2").tobytes())
+
+
+def test_rhd_digital_inputs_are_pulses(tmp_path):
+    n = 128 * 6
+    digital = np.zeros(n, dtype=np.uint16)
+    digital[100:300] |= 1                 # input 0, across blocks
+    digital[500:501] |= 1 << 2            # input 2, one sample
+    digital[600:] |= 1 << 3               # input 3 is not enabled (3 inputs): ignored
+    path = tmp_path / "rec.rhd"
+    write_rhd_with_digital(path, np.full((n, 2), 32768, np.uint16), digital, inputs=3)
+    df = RHDFile(str(path))
+    assert list(events_to_rows(df.get_events())) == [
+        (100, 200, "DIGITAL-IN-01", "high"), (500, 1, "DIGITAL-IN-03", "high")]
+
+
+def test_rhd_without_digital_inputs_has_no_events(tmp_path):
+    path = write_rhd(tmp_path / "plain.rhd", np.full((128, 2), 32768, np.uint16))
+    assert len(RHDFile(path).get_events()) == 0
+
+
+# -- Blackrock .nev ---------------------------------------------------------------------------------
+def write_nev(path: Path, packets: list[tuple[int, int, bytes]], spec: tuple[int, int] = (2, 3),
+              packet_bytes: int = 104, resolution: int = 30000) -> None:
+    """NEURALEV basic header (336 bytes, no extended headers) and fixed-size packets:
+    timestamp (uint32, uint64 from 3.0), uint16 packet id, payload padded to the packet size."""
+    stamp = "<Q" if spec[0] >= 3 else "<I"
+    with open(path, "wb") as handle:
+        handle.write(b"NEURALEV" + struct.pack("<BBHIIII", spec[0], spec[1], 0, 336, packet_bytes, resolution,
+                                               30000))
+        handle.write(struct.pack("<8H", 2020, 1, 3, 15, 12, 0, 0, 0) + b"test".ljust(32, b"\0")
+                     + b"".ljust(256, b"\0") + struct.pack("<I", 0))
+        for time, packet_id, payload in packets:
+            body = struct.pack(stamp, time) + struct.pack("<H", packet_id) + payload
+            handle.write(body.ljust(packet_bytes, b"\0"))
+
+
+def digital_packet(time: int, value: int, reason: int = 1) -> tuple[int, int, bytes]:
+    return time, 0, struct.pack("<BBH", reason, 0, value)
+
+
+def comment_packet(time: int, text: str, utf16: bool = False) -> tuple[int, int, bytes]:
+    raw = text.encode("utf-16-le" if utf16 else "latin-1")
+    return time, 0xFFFF, struct.pack("<BBI", 1 if utf16 else 0, 0, 0) + raw
+
+
+@pytest.mark.parametrize("spec", [(2, 3), (3, 0)])
+def test_blackrock_nev_digital_words_and_comments(tmp_path, spec):
+    data = synthetic_int16(3000, 2)
+    write_nsx(tmp_path / "rec.ns2", [(300, data)], spec, period=30)     # 1 kHz, starts at sample 10
+    write_nev(tmp_path / "rec.nev", [
+        digital_packet(600, 5), (900, 7, b"\x01\x02"), comment_packet(1200, "drug in"),
+        digital_packet(1500, 0x8001, reason=0x81), comment_packet(3000, "µ-stim", utf16=True),
+        digital_packet(1800, 9, reason=0x40), digital_packet(200, 1)], spec)
+    df = BlackrockFile(str(tmp_path / "rec.ns2"))
+    assert df.t_start == 10
+    assert list(events_to_rows(df.get_events())) == [
+        (10, 0, "digital", "5"), (30, 0, "comments", "drug in"), (40, 0, "serial", str(0x8001)),
+        (90, 0, "comments", "µ-stim")]
+
+
+def test_blackrock_without_nev_has_no_events(tmp_path):
+    write_nsx(tmp_path / "alone.ns5", [(0, synthetic_int16(100, 2))])
+    assert len(BlackrockFile(str(tmp_path / "alone.ns5")).get_events()) == 0
+
+
+# -- Neuralynx .nev ---------------------------------------------------------------------------------
+def write_neuralynx_nev(path: Path, records: list[tuple[int, int, int, str]]) -> None:
+    """16 KiB text header, then packed 184-byte records: int16 nstx, id, data size, uint64 µs,
+    int16 event id, TTL value, crc, 2 dummies, int32[8] extra, char[128] event string."""
+    header = b"######## Neuralynx Data File Header\n-FileType Event\n-RecordSize 184\n"
+    with open(path, "wb") as handle:
+        handle.write(header.ljust(16384, b"\0"))
+        handle.writelines(struct.pack("<hhhQhhhhh8i", 800, 4098, 2, time, event_id, ttl, 0, 0, 0, *[0] * 8)
+                          + text.encode("latin-1").ljust(128, b"\0") for time, event_id, ttl, text in records)
+
+
+def test_neuralynx_nev_records_by_event_id_and_ttl(tmp_path):
+    rate = 32000.0
+    samples = synthetic_int16(2048, 1)[:, 0]
+    records = ncs_records([(1_000_000, samples[:1024]), (2_000_000, samples[1024:])], rate)
+    write_ncs(tmp_path / "CSC1.ncs", "CSC1", 0, records, rate)
+    write_neuralynx_nev(tmp_path / "Events.nev", [
+        (1_000_500, 11, 1, "TTL Input port 0 value (0x0001)."), (1_010_000, 11, 0, "TTL Input value (0x0000)."),
+        (1_020_000, 19, 0, "Starting Recording"), (2_000_000, 11, 1, "TTL Input port 0 value (0x0001)."),
+        (900_000, 19, 0, "before the recording")])
+    first = NeuralynxFile(str(tmp_path / "CSC1.ncs"))
+    assert list(events_to_rows(first.get_events())) == [
+        (16, 0, "TTL 1 (event 11)", "TTL Input port 0 value (0x0001)."),
+        (320, 0, "TTL 0 (event 11)", "TTL Input value (0x0000)."),
+        (640, 0, "TTL 0 (event 19)", "Starting Recording")]
+    both = NeuralynxFile(str(tmp_path / "CSC1.ncs"), stream_mode="segments")
+    assert [r[0] for r in events_to_rows(both.get_events())] == [16, 320, 640, 1024]

@@ -17,6 +17,7 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError, MissingFieldsError
+from app.io.events import cached_for_file, empty_events, make_events, merge_events, timeline_events
 from app.io.messages import print_and_log
 
 BASIC_CD = struct.Struct("<8sBBI16s256sII16sI")      # 314 bytes
@@ -24,6 +25,10 @@ EXTENDED_CD = struct.Struct("<2sH16sBBhhhh16sIIHIIH")  # 66 bytes
 BASIC_SG = struct.Struct("<8s16sII")
 UNIT_TO_MICROVOLT = {"uv": 1.0, "µv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
 KNOWN_SPECS = {(2, 2), (2, 3), (3, 0)}
+# .nev basic header: char[8] NEURALEV/BREVENTS, uint8 major, minor, uint16 flags, uint32 bytes in
+# headers, uint32 bytes per packet, uint32 timestamp resolution (Hz), ... (336 bytes in all).
+NEV_BASIC = struct.Struct("<8sBBHIII")
+NEV_DIGITAL, NEV_COMMENT = 0, 0xFFFF
 
 
 def _text(raw: bytes) -> str:
@@ -225,3 +230,56 @@ class BlackrockFile(DataFile):
         if nodes is not None:
             rows = rows[:, np.asarray(nodes, dtype=np.intp)]
         return self._scale_data_to_float32(rows, nodes)
+
+    # -- events -----------------------------------------------------------------------------------
+    def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
+        """Digital port words (`digital`, label = the word) and serial words (`serial`) and
+        comments (`comments`) from the `.nev` beside this file, on the timeline."""
+        return timeline_events(self, t_start, t_stop)
+
+    def _local_events(self) -> np.ndarray:
+        nev = os.path.splitext(self.file_name)[0] + ".nev"
+        if not os.path.isfile(nev):
+            return empty_events()
+        resolution, events = cached_for_file(nev, "events", lambda: read_nev_events(nev))
+        events = events.copy()
+        rate = float(self.sampling_rate)
+        events["sample"] = np.round(events["sample"] * (rate / resolution)).astype(np.int64) - self._t_start
+        return events
+
+
+def read_nev_events(path: str) -> tuple[float, np.ndarray]:
+    """(timestamp resolution in Hz, digital/serial/comment events with `sample` in .nev ticks)."""
+    with open(path, "rb") as handle:
+        head = handle.read(NEV_BASIC.size)
+    if len(head) < NEV_BASIC.size or head[:8] not in (b"NEURALEV", b"BREVENTS"):
+        raise HeaderError(f"{path}: does not start with NEURALEV or BREVENTS; not a Blackrock .nev file.", path)
+    _, major, _, _, header_bytes, packet_bytes, resolution = NEV_BASIC.unpack(head)
+    stamp = "<u8" if major >= 3 else "<u4"
+    payload = packet_bytes - np.dtype(stamp).itemsize - 2
+    if resolution == 0 or payload < 4:
+        raise HeaderError(f"{path}: timestamp resolution {resolution} and packet size {packet_bytes} cannot be "
+                          "right; the header is corrupt.", path)
+    count = max(os.path.getsize(path) - header_bytes, 0) // packet_bytes
+    packets = np.memmap(path, mode="r", offset=header_bytes, shape=(count,),
+                        dtype=np.dtype([("time", stamp), ("id", "<u2"), ("payload", "u1", (payload,))]))
+    ids = np.asarray(packets["id"])
+    digital = packets[ids == NEV_DIGITAL]
+    reason = digital["payload"][:, 0]
+    digital = digital[(reason & 0x81) != 0]
+    words = digital["payload"][:, 2].astype(np.int64) | (digital["payload"][:, 3].astype(np.int64) << 8)
+    channels = np.where(digital["payload"][:, 0] & 0x80, "serial", "digital").astype(object)
+    tables = [make_events(digital["time"], channels, words)]
+    comments = packets[ids == NEV_COMMENT]
+    texts = [_comment_text(row["payload"]) for row in comments]
+    tables.append(make_events(comments["time"], "comments", np.array(texts, dtype=object)))
+    del packets
+    return float(resolution), merge_events(*tables)
+
+
+def _comment_text(payload: np.ndarray) -> str:
+    """uint8 char set (0 latin-1, 1 UTF-16), uint8 flag, uint32 colour or time, text NUL-padded."""
+    raw = payload[6:].tobytes()
+    if payload[0] == 1:
+        return raw.decode("utf-16-le", "replace").split("\x00", 1)[0]
+    return raw.split(b"\x00", 1)[0].decode("latin-1")

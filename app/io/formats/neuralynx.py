@@ -17,6 +17,7 @@ import numpy as np
 
 from app.io.datafile import DataFile, natural_key
 from app.io.errors import HeaderError, ShapeMismatchError
+from app.io.events import cached_for_file, make_events, merge_events, timeline_events
 from app.io.messages import print_and_log
 
 HEADER_SIZE = 16384
@@ -26,6 +27,10 @@ RECORD = np.dtype([("timestamp", "<u8"), ("channel", "<u4"), ("frequency", "<u4"
 RECORD_HEAD = np.dtype({"names": ["timestamp", "valid"], "formats": ["<u8", "<u4"],
                         "offsets": [0, 16], "itemsize": RECORD.itemsize})
 _SESSION = re.compile(r"^(.*?)(_\d{4})?$")
+# .nev event records, packed (the uint64 timestamp in µs sits unaligned at offset 6).
+NEV_RECORD = np.dtype({"names": ["time", "event_id", "ttl", "text"],
+                       "formats": ["<u8", "<i2", "<i2", "S128"],
+                       "offsets": [6, 14, 16, 56], "itemsize": 184})
 
 
 def parse_text_header(raw: bytes) -> dict[str, str]:
@@ -190,6 +195,23 @@ class NeuralynxFile(DataFile):
                  if k not in self.header_fields and k not in ("segment_index", "nb_segments")}
         return [type(self)(self.file_name, {**given, "segment_index": k}) for k in range(len(self.segments))]
 
+    # -- events -----------------------------------------------------------------------------------
+    def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
+        """Records of the session's `.nev` files: one channel per (event id, TTL value), named
+        `TTL <value> (event <id>)`, labelled with the event string; on the timeline."""
+        return timeline_events(self, t_start, t_stop)
+
+    def _local_events(self) -> np.ndarray:
+        folder = os.path.dirname(self.channel_files[0])
+        suffix = session_suffix(self.channel_files[0])
+        paths = [os.path.join(folder, n) for n in sorted(os.listdir(folder), key=natural_key)
+                 if n.lower().endswith(".nev") and session_suffix(n) == suffix]
+        events = merge_events(*(cached_for_file(p, "events", lambda p=p: read_nev_events(p)) for p in paths))
+        events = events.copy()
+        rate = float(self.sampling_rate)
+        events["sample"] = np.round(events["sample"] * (rate / 1e6)).astype(np.int64) - self._t_start
+        return events
+
     # -- data -------------------------------------------------------------------------------------
     def read_chunk(self, idx, chunk_size, padding=(0, 0), nodes=None):
         t_start, t_stop = self._get_t_start_t_stop(idx, chunk_size, padding)
@@ -214,3 +236,15 @@ class NeuralynxFile(DataFile):
             raise HeaderError(f"{path}: the file ended while reading records {first} to {stop}; was it "
                               "truncated after opening?", path)
         return records["samples"].reshape(-1)
+
+
+def read_nev_events(path: str) -> np.ndarray:
+    """The records of a Neuralynx `.nev` file, `sample` in µs."""
+    count = max(os.path.getsize(path) - HEADER_SIZE, 0) // NEV_RECORD.itemsize
+    if os.path.getsize(path) < HEADER_SIZE:
+        raise HeaderError(f"{path}: shorter than the 16384-byte Neuralynx header; the file is truncated.", path)
+    records = np.array(np.memmap(path, dtype=NEV_RECORD, mode="r", offset=HEADER_SIZE, shape=(count,)))
+    pairs = np.stack([records["event_id"], records["ttl"]], axis=1).astype(np.int64)
+    unique, inverse = np.unique(pairs, axis=0, return_inverse=True) if count else (pairs, np.zeros(0, np.intp))
+    names = np.array([f"TTL {ttl} (event {event})" for event, ttl in unique.tolist()], dtype=object)
+    return make_events(records["time"].astype(np.int64), names[inverse.reshape(-1)], records["text"])

@@ -17,6 +17,7 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
+from app.io.events import cached_for_file, edges_from_words, empty_events, pair_ttl_edges, timeline_events
 from app.io.messages import print_and_log
 
 MAGIC = 0xC6912702
@@ -116,7 +117,8 @@ def _read_channels(reader: _HeaderReader, file_name: str) -> list[dict]:
                 raise HeaderError(f"{file_name}: channel {native} has signal type {signal_type} "
                                   "(0 to 5 exist); the header is corrupt.", file_name)
             if channel_enabled:
-                channels.append({"native_name": native, "custom_name": custom, "signal_type": signal_type})
+                channels.append({"native_name": native, "custom_name": custom, "signal_type": signal_type,
+                                 "native_order": fields[0]})
     return channels
 
 
@@ -229,3 +231,34 @@ class RHDFile(DataFile):
         rows = amplifier.transpose(0, 2, 1).reshape(-1, width)
         rows = rows[t_start - first * size: t_stop - first * size]
         return self._scale_data_to_float32(rows, nodes)
+
+    # -- events -----------------------------------------------------------------------------------
+    def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
+        """Pulses on the board's digital inputs, one channel per enabled input (its custom name,
+        e.g. `DIGITAL-IN-01`; bit = the input's native order). The digital words of all blocks
+        are read on the first call (O(file)) and kept in memory per file."""
+        return timeline_events(self, t_start, t_stop)
+
+    def _local_events(self) -> np.ndarray:
+        if "digital_in" not in (self._block.names or ()) or not self._shape[0]:
+            return empty_events()
+        with open(self.file_name, "rb") as handle:
+            reader = _HeaderReader(handle, self.file_name)
+            _read_global(reader, self.file_name)
+            inputs = [c for c in _read_channels(reader, self.file_name) if c["signal_type"] == DIGITAL_IN]
+        names = {int(c["native_order"]): c["custom_name"] or c["native_name"] for c in inputs}
+        return cached_for_file(self.file_name, "digital_in", lambda: self._scan_digital_in(names))
+
+    def _scan_digital_in(self, names: dict[int, str]) -> np.ndarray:
+        nb_blocks = self._shape[0] // self._block_samples
+        blocks = np.memmap(self.file_name, dtype=self._block, mode="r", offset=self._data_offset,
+                           shape=(nb_blocks,))
+        step = max(1, (1 << 18) // self._block_samples)
+        found, previous = [], None
+        for first in range(0, nb_blocks, step):
+            words = np.array(blocks[first:first + step]["digital_in"]).reshape(-1)
+            found.append(edges_from_words(words, first * self._block_samples, previous, bits=sorted(names)))
+            previous = int(words[-1])
+        del blocks
+        samples, bits, rising = (np.concatenate(parts) for parts in zip(*found))
+        return pair_ttl_edges(samples, bits, rising, names=lambda bit: names[int(bit)])

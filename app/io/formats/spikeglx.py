@@ -19,6 +19,13 @@ import numpy as np
 
 from app.io.datafile import DataFile, natural_key
 from app.io.errors import HeaderError
+from app.io.events import (
+    cached_for_file,
+    edges_from_words,
+    empty_events,
+    pair_ttl_edges,
+    timeline_events,
+)
 from app.io.messages import print_and_log
 
 NP2_FIXED_GAIN = 80.0
@@ -26,6 +33,8 @@ NP2_FIXED_GAIN = 80.0
 NP1_MAX_INT = 512
 NP2_MAX_INT = 8192
 DEFAULT_NI_MAX_INT = 32768
+IMEC_SYNC_BIT = 6
+SCAN_ROWS = 1 << 18
 TRIGGER_NAME = re.compile(r"(?P<run>.*_g\d+)_t(?P<trigger>\d+)(?P<rest>\..+)")
 
 
@@ -282,6 +291,56 @@ class SpikeGLXFile(DataFile):
         if nodes is not None:
             rows = rows[:, np.asarray(nodes, dtype=np.intp)]
         return self._scale_data_to_float32(rows, nodes)
+
+    # -- events -----------------------------------------------------------------------------------
+    def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
+        """Edges of the digital words as pulses: the imec SY word (`sync` = bit 6, other bits
+        `SY bit <k>`) or the nidq XD words (`XD <line>`, line = 16 x word + bit; the
+        `syncNiChan` line is `sync`). Finding them reads the word column of the whole `.bin`
+        (O(file), chunk by chunk) on the first call; the result is kept in memory per file."""
+        return timeline_events(self, t_start, t_stop)
+
+    def _local_events(self) -> np.ndarray:
+        columns, names = self._digital_words()
+        if not columns:
+            return empty_events()
+        return cached_for_file(self.file_name, "digital", lambda: self._scan_words(columns, names))
+
+    def _digital_words(self) -> tuple[list[int], dict[int, str]]:
+        """Columns of the saved digital words and the names of their lines (16 per word)."""
+        meta = read_meta(self.meta_path)
+        nb_channels = int(self.nb_channels)
+        if meta.get("typeThis", "imec") != "nidq":
+            sync = self._params.get("sync_channel")
+            if sync is None:
+                return [], {}
+            return [int(sync)], {bit: "sync" if bit == IMEC_SYNC_BIT else f"SY bit {bit}" for bit in range(16)}
+        n_words = self._counts(meta, "snsMnMaXaDw", 4)[3]
+        if not n_words or self._channel_ids(meta, nb_channels) is not None:
+            sync = self._params.get("sync_channel")
+            columns = [] if sync is None else [int(sync)]
+        else:
+            columns = list(range(nb_channels - n_words, nb_channels))
+        names = {line: f"XD {line}" for line in range(16 * len(columns))}
+        if meta.get("syncNiChanType", "0").strip() == "0" and "syncNiChan" in meta and columns:
+            line = self._meta_int(meta, "syncNiChan")
+            if line in names:
+                names[line] = "sync"
+        return columns, names
+
+    def _scan_words(self, columns: list[int], names: dict[int, str]) -> np.ndarray:
+        data = np.memmap(self.file_name, dtype="<i2", mode="r", shape=self._shape)
+        found = []
+        previous: list[int | None] = [None] * len(columns)
+        for first in range(0, self._shape[0], SCAN_ROWS):
+            block = np.array(data[first:first + SCAN_ROWS, columns]).view(np.uint16)
+            for k in range(len(columns)):
+                samples, bits, rising = edges_from_words(block[:, k], first, previous[k])
+                found.append((samples, bits + 16 * k, rising))
+                previous[k] = int(block[-1, k])
+        del data
+        samples, lines, rising = (np.concatenate(parts) for parts in zip(*found))
+        return pair_ttl_edges(samples, lines, rising, names=lambda line: names.get(int(line), f"XD {line}"))
 
     # -- streams ----------------------------------------------------------------------------------
     def set_streams(self, stream_mode: str) -> list[DataFile]:
