@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from app.io.datafile import MANDATORY_FIELDS, DataFile, coerce_value
 from app.io.errors import DataFileError, HeaderError, MissingFieldsError, ProbeError
 from app.io.params import backup_path, write_params
@@ -329,6 +331,21 @@ def probe_sites(probe: Probe) -> list[tuple[int, float, float]]:
         sites += [(int(c), float(x), float(y)) for c, (x, y) in group.geometry.items()
                   if c in group.channels]
     return sites
+
+
+def site_spacing(xy: np.ndarray) -> float:
+    """The smallest distance between two distinct sites (µm), 1 when there are fewer than two:
+    the marker size that keeps neighbouring sites apart when drawn to scale."""
+    points = np.unique(np.asarray(xy, dtype=float).reshape(-1, 2), axis=0)
+    if len(points) < 2:
+        return 1.0
+    best = np.inf
+    for start in range(0, len(points), 512):
+        block = points[start:start + 512]
+        distance = np.sqrt(((block[:, None, :] - points[None, :, :]) ** 2).sum(axis=2))
+        distance[distance == 0] = np.inf
+        best = min(best, float(distance.min()))
+    return best
 
 
 # -- writing ----------------------------------------------------------------------------------------

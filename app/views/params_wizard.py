@@ -832,13 +832,14 @@ class ProbePage(QtWidgets.QWizardPage):
         xy = np.array([(x, y) for _, x, y in sites], dtype=float)
         bad = np.isin(channels, list(flagged))
         brushes = [pg.mkBrush(ERROR_COLOUR if b else "#90a4ae") for b in bad]
-        scatter = pg.ScatterPlotItem(pos=xy, size=11, brush=brushes, pen=pg.mkPen("#37474f"),
+        size = 0.6 * logic.site_spacing(xy)
+        scatter = pg.ScatterPlotItem(pos=xy, size=size, pxMode=False, brush=brushes, pen=pg.mkPen("#37474f"),
                                      data=channels, tip=lambda x, y, data: f"ch {data}: ({x:g}, {y:g}) µm")
         self.plot.addItem(scatter)
         step = max(1, int(np.ceil(len(sites) / MAX_PROBE_LABELS)))
         for k in range(0, len(sites), step):
-            label = pg.TextItem(str(channels[k]), color=ERROR_COLOUR if bad[k] else "#263238", anchor=(-0.25, 0.5))
-            label.setPos(*xy[k])
+            label = pg.TextItem(str(channels[k]), color=ERROR_COLOUR if bad[k] else "#263238", anchor=(0, 0.5))
+            label.setPos(xy[k][0] + 0.35 * size, xy[k][1])
             self.plot.addItem(label)
         self.plot.autoRange(padding=0.15)
 

@@ -191,6 +191,11 @@ def test_generated_probes_and_their_check_against_nb_channels():
     assert "total_nb_channels" in dead.error
 
 
+def test_site_spacing():
+    assert wizard.site_spacing(np.array([[0, 0], [0, 20], [30, 0], [0, 20]])) == 20.0
+    assert wizard.site_spacing(np.zeros((1, 2))) == 1.0
+
+
 def test_library_probes_validate():
     probes = wizard.library()
     assert "linear_32" in probes

@@ -20,6 +20,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PyQt6 import QtCore, QtWidgets
 
+from app.model.wizard import library
 from app.views.params_wizard import ParamsWizard
 from tests.model.test_wizard import (
     write_hdf5_file,
@@ -50,7 +51,7 @@ def grab(wizard: ParamsWizard, out: Path, name: str) -> Path:
 
 
 def walk(app, wizard: ParamsWizard, out: Path, case: str, values: dict | None = None,
-         generate: bool = True) -> None:
+         generate: bool = True, wrong: dict | None = None, misfit_probe: str | None = None) -> None:
     """Show the wizard, wait for each page's answer, grab it, go on."""
     wizard.show()
     settle(app, lambda: wizard.data_page.isComplete() and not wizard.jobs.busy("segments"))
@@ -60,10 +61,23 @@ def walk(app, wizard: ParamsWizard, out: Path, case: str, values: dict | None = 
     for name, value in (values or {}).items():
         wizard.fields_page.editors[name].set_value(value)
     settle(app, wizard.fields_page.isComplete, timeout=10)
+    if wrong:
+        right = {name: wizard.fields_page.editors[name].value() for name in wrong}
+        for name, value in wrong.items():
+            wizard.fields_page.editors[name].set_value(value)
+        settle(app, lambda: not wizard.fields_page.busy())
+        grab(wizard, out, f"{case}-2-fields-error")
+        for name, value in right.items():
+            wizard.fields_page.editors[name].set_value(value)
+        settle(app, wizard.fields_page.isComplete, timeout=10)
     wizard.fields_page.advanced_toggle.setChecked(True)
     settle(app)
     grab(wizard, out, f"{case}-2-fields")
     wizard.next()
+    if misfit_probe:
+        wizard.probe_page.load(str(library()[misfit_probe]))
+        settle(app)
+        grab(wizard, out, f"{case}-3-probe-misfit")
     if generate:
         wizard.probe_page.columns_box.setValue(2)
         wizard.probe_page.count_box.setValue(wizard.validation.shape[1])
@@ -94,9 +108,10 @@ def main(argv: list[str]) -> int:
             folder.mkdir()
         raw, _ = write_headerless(raw_dir, n_channels=16, n_samples=60000)
         walk(app, ParamsWizard(str(raw), settings, suggest_max_channels=64), out, "raw",
-             {"sampling_rate": "30000"})
+             {"sampling_rate": "30000"}, wrong={"nb_channels": 7})
         h5, _ = write_hdf5_file(h5_dir)
-        walk(app, ParamsWizard(str(h5), settings), out, "hdf5", {"sampling_rate": "20000"})
+        walk(app, ParamsWizard(str(h5), settings), out, "hdf5", {"sampling_rate": "20000"},
+             misfit_probe="tetrode_4x4")
         oebin = write_openephys_recordings(oe_dir)
         wizard = ParamsWizard(str(oebin), settings)
         wizard.show()
