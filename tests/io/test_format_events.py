@@ -7,6 +7,7 @@ vendor's layout, spelled out with struct / numpy, and shares no code with the re
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import struct
@@ -375,3 +376,74 @@ def test_neuralynx_nev_records_by_event_id_and_ttl(tmp_path):
         (640, 0, "TTL 0 (event 19)", "Starting Recording")]
     both = NeuralynxFile(str(tmp_path / "CSC1.ncs"), stream_mode="segments")
     assert [r[0] for r in events_to_rows(both.get_events())] == [16, 320, 640, 1024]
+
+
+# -- NWB --------------------------------------------------------------------------------------------
+def write_nwb_with_events(path: Path) -> str:
+    """A pynwb file: an ElectricalSeries starting at 2 s (1 kHz), a TTL TimeSeries (±line),
+    an AnnotationSeries, an IntervalSeries and a trials table with tags."""
+    import datetime
+
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+    from pynwb.ecephys import ElectricalSeries
+    from pynwb.misc import AnnotationSeries, IntervalSeries
+
+    nwb = NWBFile("events test", "id-ev", datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+    device = nwb.create_device("probe")
+    group = nwb.create_electrode_group("shank0", "a shank", "CA1", device)
+    for _ in range(2):
+        nwb.add_electrode(group=group, location="CA1")
+    region = nwb.create_electrode_table_region([0, 1], "all")
+    nwb.add_acquisition(ElectricalSeries(name="raw", data=synthetic_int16(3000, 2), electrodes=region,
+                                         starting_time=2.0, rate=1000.0))
+    nwb.add_acquisition(TimeSeries(name="TTL", data=np.array([1, -1, 2, 1, -1], dtype=np.int8), unit="n/a",
+                                   timestamps=[2.1, 2.15, 2.2, 2.5, 2.6]))
+    nwb.add_acquisition(AnnotationSeries(name="notes", data=["lights off", "lights on"],
+                                         timestamps=[2.05, 4.0]))
+    nwb.add_acquisition(IntervalSeries(name="stimulus", data=[1, -1, 1, -1], timestamps=[3.0, 3.2, 4.5, 4.75]))
+    nwb.add_trial_column("outcome", "what happened")
+    nwb.add_trial(start_time=2.3, stop_time=2.8, tags=["go", "left"], outcome="hit")
+    nwb.add_trial(start_time=3.5, stop_time=3.9, tags=[], outcome="miss")
+    try:
+        from pynwb.event import EventsTable
+    except ImportError:
+        EventsTable = None
+    if EventsTable is not None:
+        table = EventsTable(name="rewards", description="reward deliveries")
+        table.add_row(timestamp=2.7, duration=0.01, annotation="water")
+        nwb.add_events_table(table)
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return str(path)
+
+
+@pytest.mark.filterwarnings("ignore:AnnotationSeries is deprecated")
+def test_nwb_ttl_annotations_intervals_and_trials(tmp_path):
+    pytest.importorskip("pynwb")
+    from app.io.formats.nwb import NWBFile as NWBDataFile
+
+    df = NWBDataFile(write_nwb_with_events(tmp_path / "session.nwb"))
+    assert df.t_start == 2000
+    events = df.get_events()
+    rewards = events[events["channel"] == "rewards"]
+    has_events_table = importlib.util.find_spec("pynwb.event") is not None
+    assert list(events_to_rows(rewards)) == ([(700, 10, "rewards", "water")] if has_events_table else [])
+    assert list(events_to_rows(events[events["channel"] != "rewards"])) == [
+        (50, 0, "notes", "lights off"), (100, 50, "TTL 1", "high"), (200, 0, "TTL 2", "rising"),
+        (300, 500, "trials", "go,left"), (500, 100, "TTL 1", "high"), (1000, 200, "stimulus 1", "high"),
+        (1500, 400, "trials", ""), (2000, 0, "notes", "lights on"), (2500, 250, "stimulus 1", "high")]
+
+
+def test_sample_nwb_recording_matches_open_ephys_tools(oept_data):
+    from app.io.formats.nwb import NWBFile as NWBDataFile
+
+    for node, reference in _reference(oept_data, "v0.6.7_NWB"):
+        df = NWBDataFile(str(Path(node.directory) / "experiment1.nwb"))
+        continuous = reference.continuous[0]
+        first = int(continuous.sample_numbers[0])
+        assert df.duration == len(continuous.sample_numbers)
+        events = df.get_events()
+        ttl = events[np.char.find(events["channel"].astype(str), ".TTL ") >= 0].copy()
+        ttl["channel"] = ["TTL " + c.rsplit(" ", 1)[1] for c in ttl["channel"]]
+        assert edges(ttl) == _reference_edges(reference, first)
+        assert len(reference.events) == 128

@@ -18,6 +18,14 @@ import numpy as np
 
 from app.io.datafile import DataFile, natural_key
 from app.io.errors import HeaderError, ShapeMismatchError
+from app.io.events import (
+    cached_for_file,
+    empty_events,
+    make_events,
+    merge_events,
+    pair_ttl_edges,
+    timeline_events,
+)
 from app.io.sniff import is_hdf5
 
 # Errors h5py raises on truncated, damaged or unexpected layouts.
@@ -353,6 +361,136 @@ class NWBFile(DataFile):
         if self._offset_uv:
             data += np.float32(self._offset_uv)
         return data
+
+    # -- events -----------------------------------------------------------------------------------
+    def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
+        """Events of the whole file on this recording's timeline: TTL TimeSeries (a name with
+        `TTL`, data ±line; channel `<series> <line>`), IntervalSeries (±line pairs),
+        AnnotationSeries (text), ndx-events Events/TTLs/LabeledEvents, and TimeIntervals tables
+        (trials, epochs, ...: ranges labelled with their tags) and EventsTables. Times are seconds from the session
+        start, placed at round(t x rate); a TTL series and an ElectricalSeries that both carry
+        Open Ephys `sync` sample numbers are matched on those instead."""
+        return timeline_events(self, t_start, t_stop)
+
+    def _local_events(self) -> np.ndarray:
+        rate = float(self.sampling_rate)
+        seconds = cached_for_file(self.file_name, f"events@{rate!r}", lambda: read_nwb_events(self.file_name, rate))
+        with open_h5(self.file_name, "NWB") as h5file:
+            first_sync = _first_sync(h5file[self.electrical_series_path])
+            synced = cached_for_file(self.file_name, "sync-events", lambda: read_sync_events(h5file))
+        events = seconds.copy()
+        events["sample"] -= self._t_start
+        if first_sync is None or not len(synced):
+            return events
+        synced = synced.copy()
+        synced["sample"] -= first_sync
+        return merge_events(events[~np.isin(events["channel"], np.unique(synced["channel"]))], synced)
+
+
+# -- events ---------------------------------------------------------------------------------------
+def _walk_typed(h5file: h5py.File) -> Iterator[tuple[str, h5py.Group]]:
+    found: list[tuple[str, h5py.Group]] = []
+
+    def visit(name: str, item: Any) -> None:
+        if isinstance(item, h5py.Group) and "neurodata_type" in item.attrs:
+            found.append((text(item.attrs["neurodata_type"]), item))
+
+    h5file.visititems(visit)
+    return iter(found)
+
+
+def _is_ttl_series(kind: str, group: h5py.Group) -> bool:
+    data = group.get("data")
+    return (kind == "TimeSeries" and "ttl" in group.name.rsplit("/", 1)[-1].lower() and "timestamps" in group
+            and isinstance(data, h5py.Dataset) and data.ndim == 1 and data.dtype.kind in "iu")
+
+
+def _series_name(group: h5py.Group) -> str:
+    return group.name.rsplit("/", 1)[-1]
+
+
+def read_nwb_events(file_name: str, rate: float) -> np.ndarray:
+    """Every event object of an NWB file, `sample` = round(seconds x rate) on the session clock."""
+    tables = []
+    with open_h5(file_name, "NWB") as h5file:
+        for kind, group in _walk_typed(h5file):
+            try:
+                tables.append(_events_of(kind, group, rate))
+            except H5_ERRORS as error:
+                raise HeaderError(f"{file_name}: {group.name} ({kind}) cannot be read as events "
+                                  f"({type(error).__name__}: {error}).", file_name) from None
+    return merge_events(*tables)
+
+
+EVENT_KINDS = ("AnnotationSeries", "IntervalSeries", "TTLs", "LabeledEvents", "Events")
+
+
+def _events_of(kind: str, group: h5py.Group, rate: float) -> np.ndarray:
+    name = _series_name(group)
+    if kind == "TimeIntervals":
+        return _interval_table(group, rate)
+    if kind == "EventsTable":
+        return _events_table(group, rate)
+    is_ttl = _is_ttl_series(kind, group)
+    if (kind not in EVENT_KINDS and not is_ttl) or "timestamps" not in group:
+        return empty_events()
+    samples = np.round(np.asarray(group["timestamps"][()], dtype=np.float64) * rate).astype(np.int64)
+    if kind == "AnnotationSeries":
+        return make_events(samples, name, group["data"][()])
+    if kind == "Events":
+        return make_events(samples, name, "")
+    if kind in ("LabeledEvents", "TTLs") and "labels" in group.attrs:
+        labels = np.array([text(v) for v in np.atleast_1d(group.attrs["labels"])], dtype=object)
+        index = np.asarray(group["data"][()]).astype(np.intp)
+        return make_events(samples, name, labels[np.clip(index, 0, len(labels) - 1)])
+    data = np.asarray(group["data"][()]).astype(np.int64)
+    return pair_ttl_edges(samples, np.abs(data), data > 0, names=lambda line: f"{name} {line}")
+
+
+def _interval_table(group: h5py.Group, rate: float) -> np.ndarray:
+    """A TimeIntervals table: ranges [start_time, stop_time), labelled with the row's tags."""
+    if "start_time" not in group or "stop_time" not in group:
+        return empty_events()
+    starts = np.round(np.asarray(group["start_time"][()], dtype=np.float64) * rate).astype(np.int64)
+    stops = np.round(np.asarray(group["stop_time"][()], dtype=np.float64) * rate).astype(np.int64)
+    labels = np.full(len(starts), "", dtype=object)
+    if "tags" in group and "tags_index" in group:
+        tags = [text(t) for t in group["tags"][()]]
+        ends = np.asarray(group["tags_index"][()], dtype=np.int64)
+        begins = np.concatenate([[0], ends[:-1]])
+        labels = np.array([",".join(tags[a:b]) for a, b in zip(begins, ends)], dtype=object)
+    elif "label" in group and isinstance(group["label"], h5py.Dataset):
+        labels = np.array([text(v) for v in group["label"][()]], dtype=object)
+    return make_events(starts, _series_name(group), labels, np.maximum(stops - starts, 0))
+
+
+def _events_table(group: h5py.Group, rate: float) -> np.ndarray:
+    """An NWB EventsTable: `timestamp` (s), optional `duration` (s) and `annotation` text."""
+    if "timestamp" not in group:
+        return empty_events()
+    samples = np.round(np.asarray(group["timestamp"][()], dtype=np.float64) * rate).astype(np.int64)
+    durations = None
+    if "duration" in group:
+        durations = np.round(np.nan_to_num(np.asarray(group["duration"][()], dtype=np.float64)) * rate)
+    labels = group["annotation"][()] if "annotation" in group else ""
+    return make_events(samples, _series_name(group), labels, durations)
+
+
+def _first_sync(group: h5py.Group) -> int | None:
+    sync = group.get("sync")
+    return int(sync[0]) if isinstance(sync, h5py.Dataset) and sync.ndim == 1 and len(sync) else None
+
+
+def read_sync_events(h5file: h5py.File) -> np.ndarray:
+    """TTL series of the Open Ephys NWB plugin, placed by their `sync` sample numbers."""
+    tables = []
+    for kind, group in _walk_typed(h5file):
+        if _is_ttl_series(kind, group) and isinstance(group.get("sync"), h5py.Dataset):
+            data = np.asarray(group["data"][()]).astype(np.int64)
+            name = _series_name(group)
+            tables.append(pair_ttl_edges(group["sync"][()], np.abs(data), data > 0,
+                                         names=lambda line, name=name: f"{name} {line}"))
+    return merge_events(*tables)
 
 
 __all__ = ["NWBFile", "chain_in_time", "check_streams_agree", "electrical_series", "open_h5", "peek_h5",
