@@ -970,6 +970,7 @@ class WritePage(QtWidgets.QWizardPage):
         self.text.setReadOnly(True)
         self.text.setLineWrapMode(QtWidgets.QPlainTextEdit.LineWrapMode.NoWrap)
         self.text.setFont(QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont))
+        self.highlighter = DiffHighlighter(self.text.document())
         self.open_box = QtWidgets.QCheckBox("&Open the recording in the browser when done")
         self.open_box.setChecked(True)
         self.status = _status_label()
@@ -1040,9 +1041,11 @@ class WritePage(QtWidgets.QWizardPage):
             diff = logic.params_diff(target, self.rendered)
             self.what.setText("Identical to the existing file." if not diff else
                               f"Changes to {target.name} (the current file is kept as a backup):")
+            self.highlighter.enabled = bool(diff)
             self.text.setPlainText("\n".join(diff) if diff else self.rendered)
         else:
             self.what.setText(f"New file {target.name}:")
+            self.highlighter.enabled = False
             self.text.setPlainText(self.rendered)
         self.completeChanged.emit()
 
@@ -1059,6 +1062,23 @@ class WritePage(QtWidgets.QWizardPage):
             self.status.setText(_coloured(f"Nothing was written: {error}", ERROR_COLOUR))
             return False
         return True
+
+
+class DiffHighlighter(QtGui.QSyntaxHighlighter):
+    """Unified-diff colours: removed lines red, added lines green, hunk headers grey."""
+
+    def __init__(self, document: QtGui.QTextDocument):
+        super().__init__(document)
+        self.enabled = False
+        self._formats = {}
+        for prefix, colour in (("-", ERROR_COLOUR), ("+", OK_COLOUR), ("@", FACT_COLOUR)):
+            text_format = QtGui.QTextCharFormat()
+            text_format.setForeground(QtGui.QColor(colour))
+            self._formats[prefix] = text_format
+
+    def highlightBlock(self, text: str) -> None:
+        if self.enabled and text[:1] in self._formats:
+            self.setFormat(0, len(text), self._formats[text[:1]])
 
 
 # -- the wizard -------------------------------------------------------------------------------------
