@@ -205,7 +205,8 @@ TDT_FORMATS = {np.dtype("float32"): 0, np.dtype("int32"): 1, np.dtype("int16"): 
 STREAM, MARK, UCF = 0x8101, 0x8801, 0x10
 
 
-def _tbk(stores: list[dict]) -> bytes:
+def tbk_text(stores: list[dict]) -> bytes:
+    """The `.Tbk` store notes TDT readers parse (one [STOREHDRITEM] per store)."""
     items = []
     for s in stores:
         channels = s["data"].shape[0]
@@ -289,7 +290,7 @@ def write_tdt_block(tank, block: str, stores: list[dict], start_time: float = 1.
     records.append(stop)
     stem.with_suffix(".tsq").write_bytes(np.concatenate(records).tobytes())
     stem.with_suffix(".tev").write_bytes(bytes(tev))
-    stem.with_suffix(".Tbk").write_bytes(_tbk(stores))
+    stem.with_suffix(".Tbk").write_bytes(tbk_text(stores))
     stem.with_suffix(".Tdx").write_bytes(b"")
     return str(folder)
 

@@ -170,5 +170,5 @@ class SpikeGadgetsFile(DataFile):
     def read_chunk(self, idx, chunk_size, padding=(0, 0), nodes=None):
         t_start, t_stop = self._get_t_start_t_stop(idx, chunk_size, padding)
         words = self._words if nodes is None else self._words[np.asarray(nodes, dtype=np.intp)]
-        rows = self._packets[t_start:max(t_stop, t_start)]["neural"][:, words]
+        rows = np.take(self._packets[t_start:max(t_stop, t_start)]["neural"], words, axis=1)
         return self._scale_data_to_float32(rows, nodes)
