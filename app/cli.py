@@ -242,7 +242,10 @@ def cmd_params(args) -> int:
     out = Path(args.output) if args.output else data_path.with_suffix(".params")
     # Editing an existing params file keeps its other sections.
     base = args.params or (args.file if str(args.file).endswith(".params") else None)
-    backup = write_params(out, datafile.get_description(), probe=args.probe, base=base)
+    description = datafile.get_description()
+    if os.path.isdir(args.file):
+        description["file_name"] = os.path.abspath(args.file)   # a folder recording has no <stem>.ext
+    backup = write_params(out, description, probe=args.probe, base=base)
     print(f"wrote {out}")
     if backup:
         print(f"kept the previous file as {backup}")

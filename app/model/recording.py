@@ -162,14 +162,17 @@ def load_probe(mapping: str | None, nb_channels: int):
 
 
 def _probe_from_params(params_path: str) -> str | None:
-    """The probe a .params file names ([probe] mapping), resolved beside the file."""
+    """The probe a .params file names ([data] or [probe] mapping), resolved beside the file."""
     try:
         from app.io.params import ParamsFile
     except ImportError:
         return None
     try:
         params = ParamsFile.read(params_path)
-        value = params.get("probe", "mapping") if "probe" in params.sections() else None
+        # SpyKING CIRCUS 1.1 keeps the probe in [data] mapping; older files in [probe]
+        value = params.get("data", "mapping") if "data" in params.sections() else None
+        if not value and "probe" in params.sections():
+            value = params.get("probe", "mapping")
     except (DataFileError, OSError):
         return None
     if not value:

@@ -26,6 +26,7 @@ log = logging.getLogger("wavescope")
 MAX_RECENT = 10
 OVERVIEW_AUTO_BYTES = 20 << 30          # build the summary by itself for recordings up to 20 GB
 OPEN_KEYS = ("file_format", "stream_mode", "mapping")
+WIZARD_KEY = "__wizard__"   # the missing-fields dialog's answer "use the params wizard instead"
 
 
 class MissingFieldsDialog(QtWidgets.QDialog):
@@ -54,7 +55,12 @@ class MissingFieldsDialog(QtWidgets.QDialog):
                                              | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        wizard = buttons.addButton("Params &wizard…", QtWidgets.QDialogButtonBox.ButtonRole.ActionRole)
+        wizard.setToolTip("Guided set-up: header facts, suggestions for headerless files, probe, preview")
+        wizard.clicked.connect(lambda: self.done(self.USE_WIZARD))
         layout.addWidget(buttons)
+
+    USE_WIZARD = 2
 
     def values(self) -> dict[str, str]:
         return {k: e.text().strip() for k, e in self.editors.items() if e.text().strip()}
@@ -62,7 +68,10 @@ class MissingFieldsDialog(QtWidgets.QDialog):
     @classmethod
     def ask(cls, error: MissingFieldsError, parent: QtWidgets.QWidget | None = None) -> dict | None:
         dialog = cls(error, parent)
-        if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
+        result = dialog.exec()
+        if result == cls.USE_WIZARD:
+            return {WIZARD_KEY: "1"}
+        if result != QtWidgets.QDialog.DialogCode.Accepted:
             return None
         return dialog.values() or None
 
@@ -151,6 +160,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_menus(self) -> None:
         menu = self.menuBar().addMenu("&File")
         menu.addAction("&Open…", QtGui.QKeySequence.StandardKey.Open, self.open_dialog)
+        menu.addAction("&New params…", QtGui.QKeySequence("Ctrl+N"), lambda: self.new_params())
         self.recent_menu = menu.addMenu("Open &recent")
         menu.addAction("&Export view…", QtGui.QKeySequence("Ctrl+E"), self.export_dialog)
         menu.addSeparator()
@@ -198,6 +208,9 @@ class MainWindow(QtWidgets.QMainWindow):
                 if not given:
                     log.warning("%s", error)
                     return False
+                if given.get(WIZARD_KEY):
+                    self.new_params(str(path), error, {k: v for k, v in params.items() if k not in OPEN_KEYS})
+                    return False
                 params.update(given)
                 continue
             except (DataFileError, OSError, ValueError) as error:
@@ -208,6 +221,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self._remember(str(path))
             return True
         return False
+
+    def new_params(self, path: str | None = None, error: MissingFieldsError | None = None,
+                   values: dict | None = None):
+        """Open the params wizard (on `path` when given); its "open" answer opens the recording."""
+        from app.views.params_wizard import ParamsWizard
+        wizard = ParamsWizard(path, self.settings, self, file_format=error.file_format if error else None,
+                              values=values)
+        wizard.openRequested.connect(self.open_file)
+        wizard.open()
+        return wizard
 
     def _show_recording(self, recording: Recording) -> None:
         self.close_recording()

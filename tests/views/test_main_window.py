@@ -1,7 +1,7 @@
 import logging
 
 import pytest
-from PyQt6 import QtCore
+from PyQt6 import QtCore, QtWidgets
 
 from app.views.main_window import MainWindow, MissingFieldsDialog
 from tests.conftest import synthetic_int16
@@ -98,3 +98,38 @@ def test_settings_and_recent_files_persist(qtbot, settings, make_raw):
 def test_log_panel_shows_wavescope_records(qtbot, window):
     logging.getLogger("wavescope").warning("probe missing for test")
     qtbot.waitUntil(lambda: "probe missing for test" in window.log_panel.toPlainText(), timeout=3000)
+
+
+def test_missing_fields_can_hand_over_to_the_wizard(qtbot, window, make_raw):
+    from app.views.main_window import WIZARD_KEY
+    from app.views.params_wizard import ParamsWizard
+    path = make_raw("rec.dat", synthetic_int16(3000, 4))
+    window.ask_missing_fields = lambda error: {WIZARD_KEY: "1"}
+    assert not window.open_file(path, {"file_format": "raw_binary", "nb_channels": "4"})
+    wizards = [w for w in window.findChildren(ParamsWizard)]
+    assert len(wizards) == 1 and wizards[0].isVisible()
+    wizards[0].reject()
+
+
+def test_missing_fields_dialog_offers_the_wizard(qtbot):
+    from app.io import MissingFieldsError
+    dialog = MissingFieldsDialog(MissingFieldsError("x.dat", {"sampling_rate": "float"}, "raw_binary"))
+    qtbot.addWidget(dialog)
+    button = [b for b in dialog.findChildren(QtWidgets.QPushButton) if "wizard" in b.text().lower()][0]
+    button.click()
+    assert dialog.result() == MissingFieldsDialog.USE_WIZARD
+
+
+def test_params_file_opens_with_its_probe(qtbot, window, make_raw, tmp_path):
+    """A params file as `wavescope params` writes it ([data] mapping) brings its probe: depth order."""
+    from app.cli import main
+    from app.io.probe import linear_probe, write_probe
+    path = make_raw("rec.dat", synthetic_int16(3000, 4))
+    probe = linear_probe(4)
+    probe.channel_groups[0].geometry = {c: (0.0, float(40 - 10 * c)) for c in range(4)}   # reversed depth
+    write_probe(probe, tmp_path / "rec.prb")
+    assert main(["params", path, "--format", "raw_binary", "--set", "nb_channels=4", "--set", "data_dtype=int16",
+                 "--set", "sampling_rate=1000", "--probe", str(tmp_path / "rec.prb")]) == 0
+    assert window.open_file(str(tmp_path / "rec.params"))
+    assert window.recording.probe is not None
+    assert window.recording.depth_order()[0] == 3
