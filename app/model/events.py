@@ -35,7 +35,8 @@ class EventIndex:
         return cls(datafile_events(datafile))
 
     def _reset(self) -> None:
-        self._by_channel: dict[str, np.ndarray] = {}
+        self._by_channel: dict[tuple[str, ...], np.ndarray] = {}
+        self._starts: dict[tuple[str, int], np.ndarray] = {}
         self._channels: list[str] | None = None
         durations = self._events["duration"]
         self._longest = int(durations.max()) if len(durations) else 0
@@ -65,14 +66,14 @@ class EventIndex:
         """Sorted row numbers of `channels`; None means every row."""
         if channels is None:
             return None
-        rows = []
-        for channel in channels:
-            if channel not in self._by_channel:
-                self._by_channel[channel] = np.flatnonzero(self._events["channel"] == channel)
-            rows.append(self._by_channel[channel])
-        if not rows:
-            return np.zeros(0, dtype=np.intp)
-        return rows[0] if len(rows) == 1 else np.sort(np.concatenate(rows))
+        key = tuple(sorted(set(channels)))
+        if key not in self._by_channel:
+            if len(key) == 1:
+                self._by_channel[key] = np.flatnonzero(self._events["channel"] == key[0])
+            else:
+                self._by_channel[key] = np.sort(np.concatenate(
+                    [self._rows_of([c]) for c in key] or [np.zeros(0, dtype=np.intp)]))
+        return self._by_channel[key]
 
     def in_window(self, t_start: int, t_stop: int, channels: Iterable[str] | None = None) -> np.ndarray:
         """Events that overlap [t_start, t_stop): those starting inside and pulses still on at t_start."""
@@ -83,10 +84,19 @@ class EventIndex:
             keep &= np.isin(candidates["channel"], list(channels))
         return candidates[keep]
 
+    def _starts_of(self, channels: Iterable[str] | None) -> tuple[np.ndarray | None, np.ndarray]:
+        """(rows, their start samples) of `channels`, kept for the next call."""
+        rows = self._rows_of(channels)
+        if rows is None:
+            return None, self._events["sample"]
+        key = ("starts", id(rows))
+        if key not in self._starts:
+            self._starts[key] = self._events["sample"][rows]
+        return rows, self._starts[key]
+
     def next_after(self, sample: int, channels: Iterable[str] | None = None) -> np.void | None:
         """The first event starting after `sample` on `channels` (all when None), or None."""
-        rows = self._rows_of(channels)
-        starts = self._events["sample"] if rows is None else self._events["sample"][rows]
+        rows, starts = self._starts_of(channels)
         k = int(np.searchsorted(starts, int(sample), side="right"))
         if k >= len(starts):
             return None
@@ -94,8 +104,7 @@ class EventIndex:
 
     def previous_before(self, sample: int, channels: Iterable[str] | None = None) -> np.void | None:
         """The last event starting before `sample` on `channels` (all when None), or None."""
-        rows = self._rows_of(channels)
-        starts = self._events["sample"] if rows is None else self._events["sample"][rows]
+        rows, starts = self._starts_of(channels)
         k = int(np.searchsorted(starts, int(sample), side="left")) - 1
         if k < 0:
             return None

@@ -17,7 +17,14 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError, MissingFieldsError
-from app.io.events import cached_for_file, empty_events, make_events, merge_events, timeline_events
+from app.io.events import (
+    cached_for_file,
+    copy_events,
+    empty_events,
+    make_events,
+    merge_events,
+    timeline_events,
+)
 from app.io.messages import print_and_log
 
 BASIC_CD = struct.Struct("<8sBBI16s256sII16sI")      # 314 bytes
@@ -242,7 +249,7 @@ class BlackrockFile(DataFile):
         if not os.path.isfile(nev):
             return empty_events()
         resolution, events = cached_for_file(nev, "events", lambda: read_nev_events(nev))
-        events = events.copy()
+        events = copy_events(events)
         rate = float(self.sampling_rate)
         events["sample"] = np.round(events["sample"] * (rate / resolution)).astype(np.int64) - self._t_start
         return events

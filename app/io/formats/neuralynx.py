@@ -17,7 +17,7 @@ import numpy as np
 
 from app.io.datafile import DataFile, natural_key
 from app.io.errors import HeaderError, ShapeMismatchError
-from app.io.events import cached_for_file, make_events, merge_events, timeline_events
+from app.io.events import cached_for_file, copy_events, make_events, merge_events, timeline_events
 from app.io.messages import print_and_log
 
 HEADER_SIZE = 16384
@@ -207,7 +207,7 @@ class NeuralynxFile(DataFile):
         paths = [os.path.join(folder, n) for n in sorted(os.listdir(folder), key=natural_key)
                  if n.lower().endswith(".nev") and session_suffix(n) == suffix]
         events = merge_events(*(cached_for_file(p, "events", lambda p=p: read_nev_events(p)) for p in paths))
-        events = events.copy()
+        events = copy_events(events)
         rate = float(self.sampling_rate)
         events["sample"] = np.round(events["sample"] * (rate / 1e6)).astype(np.int64) - self._t_start
         return events

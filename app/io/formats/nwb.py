@@ -20,6 +20,7 @@ from app.io.datafile import DataFile, natural_key
 from app.io.errors import HeaderError, ShapeMismatchError
 from app.io.events import (
     cached_for_file,
+    copy_events,
     empty_events,
     make_events,
     merge_events,
@@ -378,11 +379,11 @@ class NWBFile(DataFile):
         with open_h5(self.file_name, "NWB") as h5file:
             first_sync = _first_sync(h5file[self.electrical_series_path])
             synced = cached_for_file(self.file_name, "sync-events", lambda: read_sync_events(h5file))
-        events = seconds.copy()
+        events = copy_events(seconds)
         events["sample"] -= self._t_start
         if first_sync is None or not len(synced):
             return events
-        synced = synced.copy()
+        synced = copy_events(synced)
         synced["sample"] -= first_sync
         return merge_events(events[~np.isin(events["channel"], np.unique(synced["channel"]))], synced)
 

@@ -21,7 +21,14 @@ import numpy as np
 
 from app.io.datafile import DataFile, natural_key
 from app.io.errors import HeaderError
-from app.io.events import cached_for_file, make_events, merge_events, pair_ttl_edges, timeline_events
+from app.io.events import (
+    cached_for_file,
+    copy_events,
+    make_events,
+    merge_events,
+    pair_ttl_edges,
+    timeline_events,
+)
 from app.io.messages import print_and_log
 
 HEADER_BYTES = 1024
@@ -242,7 +249,7 @@ class OpenEphysFile(DataFile):
         messages = os.path.join(folder, f"messages{suffix}.events")
         if os.path.isfile(messages):
             tables.append(cached_for_file(messages, "text", lambda: read_message_events(messages)))
-        events = merge_events(*tables).copy()
+        events = copy_events(merge_events(*tables))
         events["sample"] -= self._t_start
         return events
 

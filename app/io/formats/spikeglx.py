@@ -34,7 +34,7 @@ NP1_MAX_INT = 512
 NP2_MAX_INT = 8192
 DEFAULT_NI_MAX_INT = 32768
 IMEC_SYNC_BIT = 6
-SCAN_ROWS = 1 << 18
+SCAN_ROWS = 1 << 15
 TRIGGER_NAME = re.compile(r"(?P<run>.*_g\d+)_t(?P<trigger>\d+)(?P<rest>\..+)")
 
 
@@ -329,16 +329,22 @@ class SpikeGLXFile(DataFile):
         return columns, names
 
     def _scan_words(self, columns: list[int], names: dict[int, str]) -> np.ndarray:
-        data = np.memmap(self.file_name, dtype="<i2", mode="r", shape=self._shape)
+        """Edges of the word columns, reading the `.bin` front to back in blocks of SCAN_ROWS."""
+        width = self._shape[1]
+        buffer = np.empty((SCAN_ROWS, width), dtype="<i2")
         found = []
         previous: list[int | None] = [None] * len(columns)
-        for first in range(0, self._shape[0], SCAN_ROWS):
-            block = np.array(data[first:first + SCAN_ROWS, columns]).view(np.uint16)
-            for k in range(len(columns)):
-                samples, bits, rising = edges_from_words(block[:, k], first, previous[k])
-                found.append((samples, bits + 16 * k, rising))
-                previous[k] = int(block[-1, k])
-        del data
+        with open(self.file_name, "rb") as handle:
+            for first in range(0, self._shape[0], SCAN_ROWS):
+                rows = min(SCAN_ROWS, self._shape[0] - first)
+                if handle.readinto(memoryview(buffer[:rows]).cast("B")) != rows * width * 2:
+                    raise HeaderError(f"{self.file_name}: the file ended at sample {first} while scanning "
+                                      "its digital words; was it truncated after opening?", self.file_name)
+                block = buffer[:rows, columns].view(np.uint16)
+                for k in range(len(columns)):
+                    samples, bits, rising = edges_from_words(block[:, k], first, previous[k])
+                    found.append((samples, bits + 16 * k, rising))
+                    previous[k] = int(block[-1, k])
         samples, lines, rising = (np.concatenate(parts) for parts in zip(*found))
         return pair_ttl_edges(samples, lines, rising, names=lambda line: names.get(int(line), f"XD {line}"))
 
