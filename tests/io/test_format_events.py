@@ -111,8 +111,10 @@ def test_binary_ttl_pulses_and_messages(tmp_path):
     write_binary_events(recording, "Neuropix-PXI-100.ProbeA", samples, states, 30000.0, "ProbeA-AP")
     write_message_center(recording, [1000, 3000], ["start", "stim on"], 30000.0, "ProbeA-AP")
     df = OpenEphysBinaryFile(str(oebin))
+    assert "_timeline_events" not in df.__dict__          # opening loads no event
     events = df.get_events()
     assert events.dtype == EVENT_DTYPE
+    assert not events.flags.writeable
     assert list(events_to_rows(events)) == [
         (0, 0, "messages", "start"), (100, 50, "TTL 1", "high"), (200, 800, "TTL 3", "high"),
         (400, 50, "TTL 1", "high"), (1500, 0, "TTL 2", "falling"), (2000, 0, "messages", "stim on")]
@@ -342,6 +344,15 @@ def test_blackrock_nev_digital_words_and_comments(tmp_path, spec):
     assert list(events_to_rows(df.get_events())) == [
         (10, 0, "digital", "5"), (30, 0, "comments", "drug in"), (40, 0, "serial", str(0x8001)),
         (90, 0, "comments", "µ-stim")]
+
+
+def test_blackrock_digital_value_is_uint16_per_spec_not_brpylib_uint32(tmp_path):
+    """The NEV spec gives the digital input value as uint16; brpylib (and readers following it)
+    read a uint32 and would see 0x00020001 here. We follow the spec."""
+    write_nsx(tmp_path / "rec.ns5", [(0, synthetic_int16(3000, 1))])
+    write_nev(tmp_path / "rec.nev", [(30, 0, struct.pack("<BBHH", 1, 0, 1, 2))])
+    events = BlackrockFile(str(tmp_path / "rec.ns5")).get_events()
+    assert list(events_to_rows(events)) == [(30, 0, "digital", "1")]
 
 
 def test_blackrock_without_nev_has_no_events(tmp_path):
