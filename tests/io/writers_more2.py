@@ -70,3 +70,70 @@ def write_edf(path, signals: list[dict], record_duration: float, nb_records: int
     path = Path(path)
     path.write_bytes(main + bytes(body))
     return path
+
+
+# -- Multi Channel Systems HDF5 ----------------------------------------------------------------------
+
+MCS_INFO_CHANNEL = np.dtype([
+    ("ChannelID", "<i4"), ("RowIndex", "<i4"), ("GroupID", "<i4"), ("ElectrodeGroup", "<i4"),
+    ("Label", "S16"), ("RawDataType", "S8"), ("Unit", "S8"), ("Exponent", "<i4"), ("ADZero", "<i4"),
+    ("Tick", "<i8"), ("ConversionFactor", "<i8"), ("ADCBits", "<i4"), ("HighPassFilterType", "S8"),
+    ("HighPassFilterCutOffFrequency", "S8"), ("HighPassFilterOrder", "<i4"), ("LowPassFilterType", "S8"),
+    ("LowPassFilterCutOffFrequency", "S8"), ("LowPassFilterOrder", "<i4")])
+
+
+def _mcs_attrs(target, values: dict) -> None:
+    for key, value in values.items():
+        target.attrs[key] = np.bytes_(value.encode()) if isinstance(value, str) else value
+
+
+def write_mcs_h5(path, streams: list[dict], recordings: int = 1) -> Path:
+    """An MCS RawData HDF5 file as Multi Channel DataManager lays it out. Each stream: `data`
+    (channels x samples, raw), `rows` (RowIndex per channel, default 0..n-1), `tick` µs, `adzero`,
+    `factor`, `exponent`, `unit` (per channel or one value), `blocks` ([t0 µs, first, last] rows)."""
+    import uuid
+
+    import h5py
+
+    with h5py.File(path, "w") as h5:
+        _mcs_attrs(h5, {"McsHdf5ProtocolType": "RawData", "McsHdf5ProtocolVersion": 3})
+        data = h5.create_group("Data")
+        _mcs_attrs(data, {"Comment": "", "Date": "Monday, 1 June 2020", "DateInTicks": 637265664000000000,
+                          "FileGUID": str(uuid.uuid4()), "MeaLayout": "", "MeaName": "60MEA200/30iR-ITO",
+                          "MeaSN": "", "ProgramName": "Multi Channel Experimenter", "ProgramVersion": "2.17"})
+        for r in range(recordings):
+            recording = data.create_group(f"Recording_{r}")
+            _mcs_attrs(recording, {"Comment": "", "Duration": 1000, "Label": "", "RecordingID": r,
+                                   "RecordingType": "", "TimeStamp": 0})
+            analog = recording.create_group("AnalogStream")
+            for s, spec in enumerate(streams):
+                _write_mcs_stream(analog.create_group(f"Stream_{s}"), spec, s)
+    return Path(path)
+
+
+def _write_mcs_stream(group, spec: dict, index: int) -> None:
+    import uuid
+
+    raw = np.asarray(spec["data"])
+    count = raw.shape[0]
+    rows = spec.get("rows", list(range(count)))
+    stored = np.empty_like(raw)
+    stored[np.asarray(rows)] = raw
+    _mcs_attrs(group, {"DataSubType": spec.get("subtype", "Electrode"), "Label": f"Stream {index}",
+                       "SourceStreamGUID": str(uuid.uuid4()), "StreamGUID": str(uuid.uuid4()),
+                       "StreamInfoVersion": 1, "StreamType": "Analog"})
+    group.create_dataset("ChannelData", data=stored, chunks=(count, min(raw.shape[1], 1000)))
+    info = np.zeros(count, dtype=MCS_INFO_CHANNEL)
+
+    def each(key, default):
+        value = spec.get(key, default)
+        return value if isinstance(value, (list, tuple, np.ndarray)) else [value] * count
+
+    for k in range(count):
+        info[k] = (k + 10 * index, rows[k], 1, 0, f"E{k + 12}".encode(), b"Int", each("unit", "V")[k].encode(),
+                   each("exponent", -12)[k], each("adzero", 0)[k], spec.get("tick", 40),
+                   each("factor", 59605)[k], 24, b"", b"", 0, b"", b"", 0)
+    dataset = group.create_dataset("InfoChannel", data=info)
+    dataset.attrs["InfoVersion"] = 1
+    blocks = spec.get("blocks", [[0, 0, raw.shape[1] - 1]])
+    group.create_dataset("ChannelDataTimeStamps", data=np.asarray(blocks, dtype=np.int64))

@@ -1,0 +1,213 @@
+"""mcs_h5: Multi Channel Systems HDF5 from Multi Channel DataManager / Experimenter.
+
+Root attribute McsHdf5ProtocolType = `RawData`. Samples live in
+`/Data/Recording_<r>/AnalogStream/Stream_<s>/ChannelData` (channels x samples); `InfoChannel`
+has one row per channel: RowIndex (its row in ChannelData), Label, Unit, Tick (µs per sample),
+ADZero, ConversionFactor, Exponent. value = (raw - ADZero) * ConversionFactor * 10**Exponent in
+Unit. `ChannelDataTimeStamps` rows [t0 µs, first index, last index] are the contiguous blocks;
+several rows are gaps, each block a segment (stream mode `segments`). Each AnalogStream is a
+stream (`stream_index`, within `recording`). Layout: MCS McsPyDataTools `McsPy/McsData.py`.
+"""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+
+from app.io.datafile import DataFile
+from app.io.errors import HeaderError
+from app.io.formats.nwb import H5_ERRORS, open_h5, peek_h5, read_window, sampled_read, text
+from app.io.messages import print_and_log
+
+UNIT_TO_MICROVOLT = {"V": 1e6, "mV": 1e3, "uV": 1.0, "µV": 1.0}
+NEEDED = ("RowIndex", "Tick", "ADZero", "ConversionFactor", "Exponent")
+
+
+def _attr_text(attrs, name: str) -> str:
+    return text(attrs.get(name, b"")) if name in attrs else ""
+
+
+class McsH5File(DataFile):
+    """One AnalogStream of one recording of an MCS HDF5 file; values in µV for volt channels."""
+
+    description = "mcs_h5"
+    title = "Multi Channel Systems HDF5 (.h5)"
+    extension = [".h5"]
+    is_writable = False
+    is_streamable = ["multi-files", "segments"]
+    _field_types = {"recording": "int", "stream_index": "int", "segment_index": "int"}
+
+    def __init__(self, *args, **kwargs):
+        self._h5: h5py.File | None = None
+        self._channel_offsets: np.ndarray | None = None
+        super().__init__(*args, **kwargs)
+
+    @classmethod
+    def sniff(cls, path: str) -> tuple[float, str] | None:
+        return peek_h5(path, cls._sniff_layout)
+
+    @staticmethod
+    def _sniff_layout(h5file: h5py.File) -> tuple[float, str] | None:
+        if _attr_text(h5file.attrs, "McsHdf5ProtocolType") == "RawData" and "Data" in h5file:
+            return 0.95, "HDF5 with McsHdf5ProtocolType RawData (Multi Channel DataManager)"
+        return None
+
+    # -- header -----------------------------------------------------------------------------------
+    def _fail(self, problem: str, candidates=None) -> HeaderError:
+        return HeaderError(f"{self.file_name}: {problem}", self.file_name, candidates)
+
+    def _read_from_header(self) -> dict:
+        with open_h5(self.file_name, "MCS HDF5") as h5file:
+            if _attr_text(h5file.attrs, "McsHdf5ProtocolType") != "RawData":
+                raise self._fail("root attribute McsHdf5ProtocolType is not 'RawData'; this is not an MCS "
+                                 "raw-data HDF5 file (CMOS-MEA files use another schema).")
+            try:
+                return self._read_stream(h5file)
+            except HeaderError:
+                raise
+            except H5_ERRORS as error:
+                raise self._fail(f"the MCS stream layout is damaged or incomplete ({type(error).__name__}: "
+                                 f"{error}); it needs ChannelData, InfoChannel ({', '.join(NEEDED)}) and "
+                                 "ChannelDataTimeStamps.") from None
+
+    def _numbered(self, group: h5py.Group, prefix: str) -> dict[int, str]:
+        found = {}
+        for name in group:
+            head, _, number = name.partition("_")
+            if head == prefix and number.isdigit():
+                found[int(number)] = name
+        return found
+
+    def _choose(self, group: h5py.Group, prefix: str, field: str) -> h5py.Group:
+        found = self._numbered(group, prefix)
+        wanted = int(self._params.get(field, min(found) if found else 0))
+        if wanted not in found:
+            names = [f"{prefix}_{k}" for k in sorted(found)]
+            raise self._fail(f"{field} {wanted}: there is no {group.name}/{prefix}_{wanted}; set {field} to "
+                             f"one of {sorted(found) or 'none'}.", names)
+        self._params[field] = wanted
+        return group[found[wanted]]
+
+    def _read_stream(self, h5file: h5py.File) -> dict:
+        if "Data" not in h5file:
+            raise self._fail("has no /Data group; not an MCS raw-data file.")
+        recording = self._choose(h5file["Data"], "Recording", "recording")
+        if "AnalogStream" not in recording:
+            raise self._fail(f"{recording.name} has no AnalogStream; the recording holds no sampled data.")
+        stream = self._choose(recording["AnalogStream"], "Stream", "stream_index")
+        self.stream_path = stream.name
+        self.stream_label = _attr_text(stream.attrs, "Label")
+        info = stream["InfoChannel"][...]
+        missing = [name for name in NEEDED if name not in (info.dtype.names or ())]
+        if missing:
+            raise self._fail(f"{stream.name}/InfoChannel lacks {', '.join(missing)}.")
+        shape = stream["ChannelData"].shape
+        self._rows = info["RowIndex"].astype(np.intp)
+        if len(shape) != 2 or len(info) == 0 or self._rows.min() < 0 or self._rows.max() >= shape[0]:
+            raise self._fail(f"{stream.name}: ChannelData has shape {shape} but InfoChannel lists RowIndex "
+                             f"{self._rows.tolist()[:8]}; the two disagree.")
+        rate = self._rate(info)
+        self.channel_names = [text(v) for v in info["Label"]] if "Label" in info.dtype.names else []
+        self._blocks = self._time_blocks(stream, shape[1])
+        self._pick_segment(rate)
+        gain, offset = self._scaling(info)
+        return {"nb_channels": len(info), "sampling_rate": rate, "data_dtype": stream["ChannelData"].dtype.name,
+                "dtype_offset": offset, "gain": gain, "recording": self._params["recording"],
+                "stream_index": self._params["stream_index"]}
+
+    def _rate(self, info: np.ndarray) -> float:
+        ticks = info["Tick"].astype(np.int64)
+        if ticks.min() <= 0 or np.any(ticks != ticks[0]):
+            raise self._fail(f"{self.stream_path}: InfoChannel Tick is {sorted(set(ticks.tolist()))} µs; one "
+                             "positive sample period is expected per stream.")
+        self._tick = int(ticks[0])
+        return 1e6 / self._tick
+
+    def _time_blocks(self, stream: h5py.Group, samples: int) -> np.ndarray:
+        """Rows (t0 µs, first index, stop index) of the contiguous blocks."""
+        if "ChannelDataTimeStamps" not in stream:
+            return np.array([[0, 0, samples]], dtype=np.int64)
+        stamps = np.asarray(stream["ChannelDataTimeStamps"][...], dtype=np.int64)
+        if stamps.ndim == 2 and stamps.shape[1] != 3 and stamps.shape[0] == 3:
+            stamps = stamps.T
+        if stamps.ndim != 2 or stamps.shape[1] != 3 or len(stamps) == 0:
+            raise self._fail(f"{self.stream_path}/ChannelDataTimeStamps has shape {stamps.shape}; rows of "
+                             "[t0, first index, last index] are expected.")
+        blocks = stamps.copy()
+        blocks[:, 2] += 1
+        if np.any(blocks[:, 1] < 0) or np.any(blocks[:, 2] <= blocks[:, 1]) or blocks[:, 2].max() > samples:
+            raise self._fail(f"{self.stream_path}/ChannelDataTimeStamps index ranges "
+                             f"{stamps[:, 1:].tolist()[:4]} do not fit the {samples} samples of ChannelData.")
+        return blocks
+
+    def _pick_segment(self, rate: float) -> None:
+        index = int(self._params.get("segment_index", 0))
+        if not 0 <= index < len(self._blocks):
+            raise self._fail(f"segment_index {index} does not exist; the stream has {len(self._blocks)} "
+                             "segment(s).")
+        if len(self._blocks) > 1 and "segment_index" not in self._params:
+            print_and_log(f"{self.file_name}: {len(self._blocks)} segments (gaps in "
+                          "ChannelDataTimeStamps); showing the first. Open with stream_mode=segments to see "
+                          "them all.", "info")
+        t0, self._first, stop = (int(v) for v in self._blocks[index])
+        self._shape = (stop - self._first, len(self._rows))
+        self._t_start = round(t0 / self._tick)
+
+    def _scaling(self, info: np.ndarray) -> tuple[float, float]:
+        units = [text(u) for u in info["Unit"]] if "Unit" in info.dtype.names else ["V"] * len(info)
+        factors = np.array([UNIT_TO_MICROVOLT.get(u, 1.0) for u in units])
+        gains = info["ConversionFactor"].astype(np.float64) * 10.0 ** info["Exponent"].astype(np.float64) * factors
+        offsets = info["ADZero"].astype(np.float64)
+        if np.any(gains != gains[0]):
+            self._channel_gains = gains
+        if np.any(offsets != offsets[0]):
+            self._channel_offsets = offsets
+        self.units = ["µV" if u in UNIT_TO_MICROVOLT else u for u in units]
+        offset = float(offsets[0])
+        return float(gains[0]), int(offset) if offset == int(offset) else offset
+
+    @property
+    def channel_offsets(self) -> np.ndarray:
+        """Per-channel ADZero (raw value of physical zero)."""
+        if self._channel_offsets is not None:
+            return self._channel_offsets.copy()
+        return np.full(self.nb_channels, float(self.dtype_offset))
+
+    def get_description(self) -> dict:
+        description = super().get_description()
+        if self.stream_mode is None and len(self._blocks) > 1:
+            description["segment_index"] = int(self._params.get("segment_index", 0))
+            description["nb_segments"] = len(self._blocks)
+        return description
+
+    def set_streams(self, stream_mode: str) -> list[DataFile]:
+        if stream_mode != "segments":
+            return super().set_streams(stream_mode)
+        given = {k: v for k, v in self._params.items()
+                 if k not in self.header_fields and k not in ("segment_index", "nb_segments")}
+        given.update(recording=self._params["recording"], stream_index=self._params["stream_index"])
+        return [type(self)(self.file_name, {**given, "segment_index": k}) for k in range(len(self._blocks))]
+
+    # -- data -------------------------------------------------------------------------------------
+    def _open(self, mode: str = "r") -> None:
+        self._h5 = open_h5(self.file_name, "MCS HDF5")
+        self.data = self._h5[self.stream_path]["ChannelData"]
+
+    def _close(self) -> None:
+        self.data = None
+        if self._h5 is not None:
+            self._h5.close()
+            self._h5 = None
+
+    def read_chunk(self, idx, chunk_size, padding=(0, 0), nodes=None):
+        t_start, t_stop = self._get_t_start_t_stop(idx, chunk_size, padding)
+        t_stop = max(t_stop, t_start)
+        rows = self._rows if nodes is None else self._rows[np.asarray(nodes, dtype=np.intp)]
+        first = self._first
+        raw = sampled_read(self, lambda: read_window(self.data, first + t_start, first + t_stop, rows, 1),
+                           t_start, t_stop)
+        if self._channel_offsets is None:
+            return self._scale_data_to_float32(raw, nodes)
+        offsets = self._channel_offsets if nodes is None else self._channel_offsets[np.asarray(nodes)]
+        gains = self.channel_gains if nodes is None else self.channel_gains[np.asarray(nodes)]
+        return np.ascontiguousarray((raw.astype(np.float64) - offsets) * gains, dtype=np.float32)
