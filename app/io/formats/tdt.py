@@ -28,7 +28,7 @@ TSQ_DTYPE = np.dtype([("size", "<i4"), ("type", "<i4"), ("code", "<u4"), ("chann
 FORMATS = {0: "float32", 1: "int32", 2: "int16", 3: "int8", 4: "float64", 5: "int64"}
 STREAM, STREAM_MASK, UCF = 0x8101, 0xFF0F, 0x10
 START_MARK = 1
-SLAB_RECORDS = 1 << 20
+SLAB_RECORDS = 1 << 16
 SEV_NAME = re.compile(r"_([A-Za-z0-9_]{4})_[Cc]h(\d+)\.sev$")
 
 
@@ -180,11 +180,12 @@ class TDTFile(DataFile):
             print_and_log(f"{tsq}: {int(bad.sum())} chunk(s) of store {self.store} point outside "
                           f"{os.path.basename(self.tev)} (truncated?); they are left out.", "warning")
             records, counts = records[~bad], counts[~bad]
-        channels = np.unique(records["channel"])
-        if not len(channels):
+        if not len(records):
             raise HeaderError(f"{tsq}: store {self.store} has no readable chunk.", tsq)
+        order = np.argsort(records["channel"], kind="stable")
+        channels, first = np.unique(records["channel"][order], return_index=True)
         self.channel_names = [f"{self.store} {int(c)}" for c in channels]
-        per_channel = [np.flatnonzero(records["channel"] == c) for c in channels]
+        per_channel = np.split(order, first[1:])
         self._locate_segment(records, counts, per_channel, rate, start_time, itemsize)
         return {"nb_channels": len(channels), "sampling_rate": rate, "data_dtype": dtype, "dtype_offset": 0,
                 "gain": 1.0}
