@@ -32,6 +32,10 @@ Progress = Callable[[int, int, float], None]
 FILTER_ORDER = 3
 # Auto chunk size: about this many samples (all channels) per chunk, i.e. 16 MB of float32.
 AUTO_CHUNK_VALUES = 1 << 22
+# Auto chunk size of an identity (raw) copy: small enough that the buffer pread fills is still
+# in the CPU cache when pwrite reads it, and below numpy's 4 MiB huge-page advice (whose page
+# compaction stalls writers on a busy machine); large enough that per-chunk Python is noise.
+RAW_CHUNK_BYTES = 1 << 20
 
 
 class ConvertError(DataFileError):
@@ -288,6 +292,15 @@ def samples_unchanged(source: DataFile, out_params: dict) -> bool:
     return True
 
 
+def _chunk_size(spec: ConvertSpec, rate: float, nb_channels: int, itemsize: int, raw: bool) -> int:
+    """Samples per chunk: as asked, else sized for the path the plan takes."""
+    if spec.chunk_seconds:
+        return max(1, round(spec.chunk_seconds * rate))
+    if raw:
+        return max(1, RAW_CHUNK_BYTES // (nb_channels * itemsize))
+    return max(1024, AUTO_CHUNK_VALUES // nb_channels)
+
+
 def plan_conversion(source: DataFile, spec: ConvertSpec, pid: int) -> tuple[Plan, list[str]]:
     """Check the request and decide chunks, filter and output params (rank 0 does this)."""
     from app.io.registry import get_format
@@ -302,17 +315,14 @@ def plan_conversion(source: DataFile, spec: ConvertSpec, pid: int) -> tuple[Plan
     settings, warnings = output_settings(source, spec.dtype, nb_channels)
     out_params = _output_params(klass, source, settings, spec.out_settings)
     rate = float(source.sampling_rate)
-    if spec.chunk_seconds:
-        chunk_size = max(1, round(spec.chunk_seconds * rate))
-    else:
-        chunk_size = max(1024, AUTO_CHUNK_VALUES // nb_channels)
     sos = highpass_sos(spec.highpass, rate) if spec.highpass else None
+    raw = sos is None and klass.writes_raw() and samples_unchanged(source, out_params)
+    chunk_size = _chunk_size(spec, rate, nb_channels, np.dtype(out_params["data_dtype"]).itemsize, raw)
     plan = Plan(output=os.path.abspath(spec.output), temp=temp_name(spec.output, pid),
                 to_format=spec.to_format, out_params=out_params, t0=t0, t1=t1, nodes=nodes,
                 chunk_size=chunk_size, nb_chunks=-(-(t1 - t0) // chunk_size),
                 padding=filter_padding(sos) if sos is not None else 0, sos=sos,
-                parallel=bool(klass.parallel_write),
-                raw=sos is None and klass.writes_raw() and samples_unchanged(source, out_params))
+                parallel=bool(klass.parallel_write), raw=raw)
     return plan, warnings
 
 
