@@ -137,3 +137,57 @@ def _write_mcs_stream(group, spec: dict, index: int) -> None:
     dataset.attrs["InfoVersion"] = 1
     blocks = spec.get("blocks", [[0, 0, raw.shape[1] - 1]])
     group.create_dataset("ChannelDataTimeStamps", data=np.asarray(blocks, dtype=np.int64))
+
+
+# -- Axona DacqUSB ----------------------------------------------------------------------------------
+
+AXONA_GROUP_SLOT = {0: 4, 1: 0, 2: 5, 3: 1, 4: 6, 5: 2, 6: 7, 7: 3}    # channel group -> slot group
+
+
+def write_axona_set(path, tetrodes: list[int], gains: dict[int, int], raw_rate: int = 48000,
+                    fullscale_mv: int = 1500, eeg_sources: dict[int, int] | None = None) -> Path:
+    """A `.set` file: `key value` lines, CRLF, with gain_ch_0..63 in order and one collectMask per
+    tetrode. It ends with a harmless line (neo drops a .set file's last line)."""
+    lines = ["trial_date Monday, 1 Jun 2020", "trial_time 10:00:00", "experimenter t", "duration 60",
+             f"ADC_fullscale_mv {fullscale_mv}", f"rawRate {raw_rate}", "mode128channels 0"]
+    lines += [f"gain_ch_{n} {gains.get(n, 4000)}" for n in range(64)]
+    lines += [f"collectMask_{t} {1 if t in tetrodes else 0}" for t in range(1, 17)]
+    lines += [f"EEG_ch_{k} {source}" for k, source in (eeg_sources or {1: 1}).items()]
+    lines.append("Spike2msMode 0")
+    path = Path(path)
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+    return path
+
+
+def write_axona_bin(path, samples: np.ndarray) -> Path:
+    """`.bin` packets from (samples, 64) int16 data (a multiple of 3 samples), channel c stored at
+    slot AXONA_GROUP_SLOT[c // 8] * 8 + c % 8 of each 64-word sample."""
+    samples = np.asarray(samples, dtype=np.int16)
+    out = bytearray()
+    for packet in range(len(samples) // 3):
+        out += b"ADU1" + struct.pack("<I", packet) + bytes(24)
+        for row in samples[3 * packet: 3 * packet + 3]:
+            words = [0] * 64
+            for channel in range(64):
+                words[AXONA_GROUP_SLOT[channel // 8] * 8 + channel % 8] = int(row[channel])
+            out += struct.pack("<64h", *words)
+        out += bytes(16)
+    path = Path(path)
+    path.write_bytes(bytes(out))
+    return path
+
+
+def write_axona_continuous(path, values: np.ndarray, rate: float, declared: int | None = None) -> Path:
+    """An `.eeg` (int8) or `.egf` (int16 LE) file: header lines, `data_start`, samples, trailer."""
+    values = np.asarray(values)
+    egf = Path(path).suffix.lower().startswith(".egf")
+    width = 2 if egf else 1
+    count_key = "num_EGF_samples" if egf else "num_EEG_samples"
+    lines = ["trial_date Monday, 1 Jun 2020", "trial_time 10:00:00", "num_chans 1", f"sample_rate {rate:.1f} hz",
+             f"bytes_per_sample {width}", f"{count_key} {len(values) if declared is None else declared}"]
+    if not egf:
+        lines.insert(4, "EEG_samples_per_position 5")
+    body = values.astype("<i2" if egf else "i1").tobytes()
+    path = Path(path)
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode() + b"data_start" + body + b"\r\ndata_end\r\n")
+    return path
