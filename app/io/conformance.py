@@ -212,6 +212,18 @@ class _Kit:
                     f"(off by {off_lattice:.3g}): scaling applied twice or not at all?")
         return None
 
+    def events(self) -> str | None:
+        from app.io.events import EVENT_DTYPE
+        events = self.df.get_events()
+        if events.dtype.names != EVENT_DTYPE.names:
+            return f"get_events() has fields {events.dtype.names}, not {EVENT_DTYPE.names}"
+        samples = events["sample"]
+        if len(samples) and (np.any(np.diff(samples) < 0) or samples[0] < 0 or samples[-1] >= self.df.duration):
+            return "get_events() samples must be sorted and inside [0, duration)"
+        if np.any(events["duration"] < 0):
+            return "get_events() has negative durations"
+        return None
+
     def write_round_trip(self) -> str | None:
         if not self.df.is_writable:
             return None
@@ -286,6 +298,7 @@ def run_conformance(file_name: str, file_format: str | None = None, params: dict
         kit.check("get_snippet (across streams)", kit.snippet)
         kit.check("gain and dtype_offset applied once", kit.scale_once)
         kit.check("write_chunk round trip", kit.write_round_trip)
+    kit.check("get_events table", kit.events)
     kit.check("analyze counts", kit.analyze)
     kit.check("reads past the end raise", kit.out_of_range)
     datafile.close()

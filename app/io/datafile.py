@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from app.io.events import timeline_events
 from app.io.errors import (
     HeaderError,
     MissingFieldsError,
@@ -524,6 +525,12 @@ class DataFile:
     def get_snippet(self, global_time: int, length: int, nodes: Sequence[int] | None = None) -> np.ndarray:
         """`length` samples from timeline index `global_time` (may span streams)."""
         return self.read_range(global_time, int(global_time) + int(length), nodes)
+
+    def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
+        """Events on the timeline (app.io.events.EVENT_DTYPE: sample, duration, channel, label)
+        whose sample is in [t_start, t_stop): each stream's `_local_events()` placed by
+        `stream_offsets()`, loaded on the first call; empty for formats without events."""
+        return timeline_events(self, t_start, t_stop)
 
     def set_data(self, time: int, data: np.ndarray) -> None:
         """Write float32 `data` at timeline index `time` (into the right stream)."""
