@@ -16,7 +16,7 @@ import numpy as np
 
 from app.io.datafile import DataFile, natural_key
 from app.io.errors import HeaderError
-from app.io.formats.nwb import (
+from app.io.h5tools import (
     H5_ERRORS,
     chain_in_time,
     check_streams_agree,

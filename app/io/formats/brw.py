@@ -17,7 +17,7 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
-from app.io.formats.nwb import H5_ERRORS, open_h5, peek_h5, read_window, sampled_read, scalar
+from app.io.h5tools import H5_ERRORS, open_h5, peek_h5, read_window, sampled_read, scalar
 
 REC_VARS = "3BRecInfo/3BRecVars"
 RAW = "3BData/Raw"

@@ -9,15 +9,14 @@ chaining the streams of one file on a single timeline.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import h5py
 import numpy as np
 
 from app.io.datafile import DataFile, natural_key
-from app.io.errors import HeaderError, ShapeMismatchError
+from app.io.errors import HeaderError
 from app.io.events import (
     cached_for_file,
     copy_events,
@@ -27,144 +26,20 @@ from app.io.events import (
     pair_ttl_edges,
     timeline_events,
 )
-from app.io.sniff import is_hdf5
-
-# Errors h5py raises on truncated, damaged or unexpected layouts.
-H5_ERRORS = (OSError, KeyError, ValueError, TypeError, IndexError, RuntimeError)
-
-
-# -- HDF5 helpers shared by the HDF5-based formats --------------------------------------------------
-def open_h5(file_name: str, what: str) -> h5py.File:
-    """The file opened read-only; a HeaderError naming the file when it is not readable HDF5."""
-    try:
-        return h5py.File(file_name, "r")
-    except H5_ERRORS as error:
-        raise HeaderError(f"{file_name}: cannot open as {what} (HDF5): {error}; the file is not HDF5 "
-                          "or is truncated.", file_name) from None
+from app.io.h5tools import (  # noqa: F401 - re-exported for plugins written against nwb
+    H5_ERRORS,
+    chain_in_time,
+    check_streams_agree,
+    open_h5,
+    peek_h5,
+    read_columns,
+    read_window,
+    sampled_read,
+    scalar,
+    text,
+)
 
 
-def peek_h5(path: str, inspect: Callable[[h5py.File], Any]) -> Any:
-    """For ``sniff``: `inspect(h5file)` on an HDF5 file, None when it is not HDF5 or is damaged."""
-    if not is_hdf5(path):
-        return None
-    try:
-        with h5py.File(path, "r") as h5file:
-            return inspect(h5file)
-    except H5_ERRORS:
-        return None
-
-
-def text(value: Any) -> str:
-    """An HDF5 string attribute or dataset value as str (bytes, numpy scalars, 1-element arrays)."""
-    if isinstance(value, np.ndarray):
-        value = value.reshape(-1)[0] if value.size else ""
-    if isinstance(value, (bytes, np.bytes_)):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
-def scalar(value: Any) -> float:
-    """A number stored as an attribute or a dataset of shape (), (1,) or (1, 1)."""
-    if isinstance(value, h5py.Dataset):
-        value = value[()]
-    array = np.asarray(value).reshape(-1)
-    if array.size == 0:
-        raise ValueError("empty value where a number was expected")
-    return float(array[0])
-
-
-def _slab_is_cheap(dataset: h5py.Dataset, unique: np.ndarray, channel_axis: int) -> bool:
-    """Whether reading channels [min, max] as one slab costs little more than the channels alone.
-
-    True when they are dense, when the slab touches at most twice the chunks the channels touch,
-    or when the file is contiguous with time first (a time window is one run of bytes anyway).
-    h5py's point selections are slow, so the slab usually wins.
-    """
-    low, high = int(unique[0]), int(unique[-1]) + 1
-    if high - low <= 2 * len(unique):
-        return True
-    if dataset.chunks is None:
-        return channel_axis == 1
-    size = dataset.chunks[channel_axis]
-    touched = len(np.unique(unique // size))
-    return (high - 1) // size - low // size + 1 <= 2 * touched
-
-
-def read_window(dataset: h5py.Dataset, start: int, stop: int, nodes: Sequence[int] | None = None,
-                time_axis: int = 0) -> np.ndarray:
-    """Raw samples [start, stop) of `nodes` as (time, channels), reading only those from disk.
-
-    h5py's point selection wants increasing indices, so the sorted unique channels are read
-    (as one slab when they are dense, else as a list) and put back in the order asked.
-    A 1-D dataset is a single channel.
-    """
-    window = slice(int(start), int(stop))
-    if dataset.ndim == 1:
-        block = dataset[window][:, None]
-        return block if nodes is None else block[:, np.asarray(nodes, dtype=np.intp)]
-    if nodes is None:
-        block = dataset[window] if time_axis == 0 else dataset[:, window]
-        return block if time_axis == 0 else block.T
-    wanted = np.asarray(nodes, dtype=np.intp).reshape(-1)
-    if wanted.size == 0:
-        return np.zeros((window.stop - window.start, 0), dtype=dataset.dtype)
-    unique, order = np.unique(wanted, return_inverse=True)
-    low, high = int(unique[0]), int(unique[-1]) + 1
-    dense = _slab_is_cheap(dataset, unique, 1 - time_axis)
-    channels = slice(low, high) if dense else unique
-    block = dataset[window, channels] if time_axis == 0 else dataset[channels, window].T
-    if dense:
-        block = block[:, unique - low]
-    return block[:, order.reshape(-1)]
-
-
-def read_columns(datasets: Sequence[h5py.Dataset], start: int, stop: int,
-                 nodes: Sequence[int] | None = None) -> np.ndarray:
-    """Raw samples [start, stop) as (time, channels) from one 1-D dataset per channel, reading
-    only the channels in `nodes` (formats that store each channel on its own: arf, nix)."""
-    wanted = range(len(datasets)) if nodes is None else [int(k) for k in nodes]
-    out = np.empty((int(stop) - int(start), len(wanted)), dtype=datasets[0].dtype)
-    for column, channel in enumerate(wanted):
-        out[:, column] = datasets[channel][int(start):int(stop)]
-    return out
-
-
-def chain_in_time(sources: list[DataFile]) -> list[DataFile]:
-    """Streams of one file on one timeline: each keeps its own t_start unless it would overlap
-    the previous stream, in which case it starts where the previous one stops."""
-    for before, after in itertools.pairwise(sources):
-        if after._t_start < before.t_stop:
-            after._t_start = before.t_stop
-            after._t_stop = None
-    return sources
-
-
-def check_streams_agree(sources: list[DataFile], key: str) -> list[DataFile]:
-    """Streams of one file must share rate, channels and dtype; the error names the streams by
-    `key` (the param choosing a stream) so the user can pick one of them instead."""
-    first = sources[0]
-    for source in sources[1:]:
-        for field in ("sampling_rate", "nb_channels", "data_dtype"):
-            if source._params[field] != first._params[field]:
-                raise ShapeMismatchError(
-                    f"{first.file_name}: {key}={source._params[key]} has {field} {source._params[field]} "
-                    f"but {key}={first._params[key]} has {first._params[field]}; the single-file streams "
-                    f"cannot share one timeline. Open one of them with --set {key}=... instead.",
-                    first.file_name)
-    return sources
-
-
-def sampled_read(datafile: DataFile, read: Any, start: int, stop: int) -> np.ndarray:
-    """Run `read()`; an h5py failure (truncated file, missing filter plugin) becomes a HeaderError."""
-    try:
-        return read()
-    except H5_ERRORS as error:
-        raise HeaderError(f"{datafile.file_name}: cannot read samples [{start}, {stop}): {error}; the file "
-                          "may be truncated or compressed with an HDF5 filter that is not installed.",
-                          datafile.file_name) from None
-
-
-# -- NWB --------------------------------------------------------------------------------------------
 def _walk_series(group: h5py.Group, prefix: str) -> Iterator[str]:
     for name in sorted(group, key=natural_key):
         item = group.get(name)
