@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 export QT_QPA_PLATFORM ?= $(if $(DISPLAY)$(WAYLAND_DISPLAY),,offscreen)
 
-.PHONY: run test bench lint clean venv
+.PHONY: run test bench bundle clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(BIN)/python
 bench: $(BIN)/python
 	$(PIP) install --quiet -e '.[test]'
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m tests.bench
+
+# A standalone one-folder app in dist/wavescope (PyInstaller).
+bundle:
+	bash packaging/build.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

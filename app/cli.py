@@ -26,6 +26,7 @@ EXAMPLES = """examples:
   wavescope convert rec.params -o rec.h5 --to hdf5 --filter highpass:300
   mpiexec -n 4 wavescope convert rec.params -o out.dat --to raw_binary
   wavescope sort rec.params --steps filtering,whitening,clustering --cpus 4 --dry-run
+  wavescope doctor                            what is installed, what is missing, how to fix it
   wavescope bench traces rec.dat --set nb_channels=384 --set data_dtype=int16 --set sampling_rate=30000
 """
 
@@ -314,6 +315,12 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    """What this installation has and lacks: Qt, OpenGL, MPI, optional tools, folders, plugins."""
+    from app.doctor import doctor
+    return doctor(as_json=args.json, probe=args.probe)
+
+
 def cmd_gui(args) -> int:
     return _run_gui(args.files)
 
@@ -358,6 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--folder", help="where to write the demo (default: the user cache)")
     demo.set_defaults(func=cmd_demo)
 
+    doctor = sub.add_parser("doctor", help="check this installation and say how to fix what is missing")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.add_argument("--probe", choices=["opengl", "mpi", "ranks"], help=argparse.SUPPRESS)
+    doctor.set_defaults(func=cmd_doctor)
+
     bench = sub.add_parser("bench", help="measure the browser: `bench traces FILE`")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     traces = bench_sub.add_parser("traces", help="frame times of the trace view over a scripted scroll")
@@ -379,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    known = {"gui", "info", "formats", "params", "check-format", "demo", "convert", "sort", "bench"}
+    known = {"gui", "info", "formats", "params", "check-format", "demo", "convert", "sort", "bench", "doctor"}
     if argv and argv[0] not in known and not argv[0].startswith("-"):
         argv = ["gui"] + argv
     args = parser.parse_args(argv)
