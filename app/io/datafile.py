@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from app.io.events import timeline_events
+from app.io.messages import print_and_log
 from app.io.errors import (
     HeaderError,
     MissingFieldsError,
@@ -334,6 +335,32 @@ class DataFile:
                 source._t_stop = None
             sources.append(source)
         return sources
+
+    # -- segments: formats whose files hold several pieces of acquisition (pauses, gaps) ----------
+    def _pick_segment(self, count: int, why: str = "acquisition paused") -> int:
+        """The `segment_index` param, checked against `count` segments; says so in the log when
+        the file has more than the one shown (segments are never glued silently)."""
+        index = int(self._params.get("segment_index", 0))
+        if not 0 <= index < count:
+            raise HeaderError(f"{self.file_name}: segment_index {index} does not exist; the file has "
+                              f"{count} segment(s) (0 to {count - 1}).", self.file_name)
+        if count > 1 and self.stream_mode is None and "segment_index" not in self.given_fields:
+            print_and_log(f"{self.file_name}: {count} segments ({why}); showing segment {index}. "
+                          "Open with stream_mode=segments to see them all.", "info")
+        return index
+
+    def _segment_sources(self, count: int, **fixed: Any) -> list[DataFile]:
+        """One instance per segment, for a format's `segments` stream mode."""
+        given = {k: v for k, v in self._params.items()
+                 if k not in self.header_fields and k not in ("segment_index", "nb_segments")}
+        given.update(fixed)
+        return [type(self)(self.file_name, {**given, "segment_index": k}) for k in range(count)]
+
+    def _describe_segments(self, description: dict, count: int) -> dict:
+        if self.stream_mode is None and count > 1:
+            description["segment_index"] = int(self._params.get("segment_index", 0))
+            description["nb_segments"] = count
+        return description
 
     # -- opening ----------------------------------------------------------------------------------
     def open(self, mode: str = "r") -> DataFile:

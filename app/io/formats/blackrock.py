@@ -79,7 +79,7 @@ class BlackrockFile(DataFile):
         else:
             raise HeaderError(f"{self.file_name}: starts with {head[:8]!r}, not NEURALCD or NEURALSG; "
                               "this is not a Blackrock .nsX file.", self.file_name)
-        self._pick_segment()
+        self._choose_segment()
         return found
 
     def _need(self, size: int, have: int, what: str) -> None:
@@ -196,32 +196,20 @@ class BlackrockFile(DataFile):
                               "is empty or truncated.", self.file_name)
         return packets
 
-    def _pick_segment(self) -> None:
-        index = int(self._params.get("segment_index", 0))
-        if not 0 <= index < len(self._packets):
-            raise HeaderError(f"{self.file_name}: segment_index {index} does not exist; the file has "
-                              f"{len(self._packets)} segment(s).", self.file_name)
-        if len(self._packets) > 1 and "segment_index" not in self._params:
-            print_and_log(f"{self.file_name}: {len(self._packets)} segments (acquisition paused); "
-                          "showing the first. Open with stream_mode=segments to see them all.", "info")
+    def _choose_segment(self) -> None:
+        index = self._pick_segment(len(self._packets))
         stamp, self._segment_offset, samples = self._packets[index]
         self._shape = (samples, self.nb_file_channels)
         self._t_start = round(stamp / self._period)
 
     def get_description(self) -> dict:
-        description = super().get_description()
-        if self.stream_mode is None and len(self._packets) > 1:
-            description["segment_index"] = int(self._params.get("segment_index", 0))
-            description["nb_segments"] = len(self._packets)
-        return description
+        return self._describe_segments(super().get_description(), len(self._packets))
 
     # -- streams ----------------------------------------------------------------------------------
     def set_streams(self, stream_mode: str) -> list[DataFile]:
         if stream_mode != "segments":
             return super().set_streams(stream_mode)
-        given = {k: v for k, v in self._params.items()
-                 if k not in self.header_fields and k not in ("segment_index", "nb_segments")}
-        return [type(self)(self.file_name, {**given, "segment_index": k}) for k in range(len(self._packets))]
+        return self._segment_sources(len(self._packets))
 
     # -- data -------------------------------------------------------------------------------------
     def _open(self, mode: str = "r") -> None:

@@ -168,32 +168,20 @@ class NeuralynxFile(DataFile):
                               "valid samples (1 to 512 are possible); the file is corrupt.", self.channel_files[0])
         tolerance = float(self._params.get("gap_tolerance_us", 1e6 / rate))
         self.segments = find_segments(timestamps, valid, rate, tolerance)
-        index = int(self._params.get("segment_index", 0))
-        if not 0 <= index < len(self.segments):
-            raise HeaderError(f"{self.file_name}: segment_index {index} does not exist; the recording "
-                              f"has {len(self.segments)} segment(s).", self.file_name)
-        if len(self.segments) > 1 and "segment_index" not in self._params:
-            print_and_log(f"{self.file_name}: {len(self.segments)} segments (pauses in acquisition); "
-                          "showing the first. Open with stream_mode=segments to see them all.", "info")
+        index = self._pick_segment(len(self.segments), "pauses in acquisition")
         first, stop = self.segments[index]
         self._first_record = first
         self._shape = ((stop - first - 1) * RECORD_SAMPLES + int(valid[stop - 1]), len(self.channel_files))
         self._t_start = round(int(timestamps[first]) * rate / 1e6)
 
     def get_description(self) -> dict:
-        description = super().get_description()
-        if self.stream_mode is None and len(self.segments) > 1:
-            description["segment_index"] = int(self._params.get("segment_index", 0))
-            description["nb_segments"] = len(self.segments)
-        return description
+        return self._describe_segments(super().get_description(), len(self.segments))
 
     # -- streams ----------------------------------------------------------------------------------
     def set_streams(self, stream_mode: str) -> list[DataFile]:
         if stream_mode != "segments":
             return super().set_streams(stream_mode)
-        given = {k: v for k, v in self._params.items()
-                 if k not in self.header_fields and k not in ("segment_index", "nb_segments")}
-        return [type(self)(self.file_name, {**given, "segment_index": k}) for k in range(len(self.segments))]
+        return self._segment_sources(len(self.segments))
 
     # -- events -----------------------------------------------------------------------------------
     def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:

@@ -257,9 +257,7 @@ class OpenEphysFile(DataFile):
     def set_streams(self, stream_mode: str) -> list[DataFile]:
         if stream_mode != "segments":
             return super().set_streams(stream_mode)
-        given = {k: v for k, v in self._params.items() if k not in self.header_fields}
-        given["processor"] = self.processor
-        return [type(self)(self.file_name, {**given, "segment_index": k}) for k in range(self.nb_segments)]
+        return self._segment_sources(self.nb_segments, processor=self.processor)
 
 
 def settings_experiment(path: str) -> str | None:

@@ -330,13 +330,7 @@ class PlexonFile(DataFile):
             raise HeaderError(f"{self.file_name}: the channels of the {rate} Hz stream pause at different times "
                               f"({sorted({len(s) for s in per_channel})} segments); open another stream_index.",
                               self.file_name)
-        segment = int(self._params.get("segment_index", 0))
-        if not 0 <= segment < self.nb_segments:
-            raise HeaderError(f"{self.file_name}: segment_index {segment} does not exist; the stream has "
-                              f"{self.nb_segments} segment(s).", self.file_name)
-        if self.nb_segments > 1 and "segment_index" not in self._params:
-            print_and_log(f"{self.file_name}: {self.nb_segments} segments (acquisition paused); showing the "
-                          "first. Open with stream_mode=segments to see them all.", "info")
+        segment = self._pick_segment(self.nb_segments)
         self._offsets, self._starts = [], []
         for blocks in per_channel:
             first, end = blocks[segment]
@@ -352,17 +346,13 @@ class PlexonFile(DataFile):
         self._t_start = round(int(index["ticks"][first_block]) / ticks_per_sample)
 
     def get_description(self) -> dict:
-        description = super().get_description()
-        if self.stream_mode is None and self.nb_segments > 1:
-            description["segment_index"] = int(self._params.get("segment_index", 0))
-        return description
+        return self._describe_segments(super().get_description(), self.nb_segments)
 
     # -- streams ----------------------------------------------------------------------------------
     def set_streams(self, stream_mode: str) -> list[DataFile]:
         if stream_mode != "segments":
             return super().set_streams(stream_mode)
-        given = {k: v for k, v in self._params.items() if k not in self.header_fields and k != "segment_index"}
-        return [type(self)(self.file_name, {**given, "segment_index": k}) for k in range(self.nb_segments)]
+        return self._segment_sources(self.nb_segments)
 
     # -- data -------------------------------------------------------------------------------------
     def _open(self, mode: str = "r") -> None:
