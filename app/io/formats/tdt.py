@@ -197,13 +197,7 @@ class TDTFile(DataFile):
         breaks = np.flatnonzero(stamps[1:] - expected > 2.0 / rate) + 1
         limits = [0, *breaks.tolist(), len(rows)]
         self.nb_segments = len(limits) - 1
-        segment = int(self._params.get("segment_index", 0))
-        if not 0 <= segment < self.nb_segments:
-            raise HeaderError(f"{self.tsq}: segment_index {segment} does not exist; store {self.store} has "
-                              f"{self.nb_segments} segment(s).", self.tsq)
-        if self.nb_segments > 1 and "segment_index" not in self._params:
-            print_and_log(f"{self.tsq}: store {self.store} pauses {self.nb_segments - 1} time(s); showing the "
-                          "first segment. Open with stream_mode=segments to see them all.", "info")
+        segment = self._pick_segment(self.nb_segments, f"store {self.store} pauses")
         lo, hi = limits[segment], limits[segment + 1]
         self._offsets, self._starts = [], []
         for rows in per_channel:
@@ -265,17 +259,13 @@ class TDTFile(DataFile):
     def get_description(self) -> dict:
         description = super().get_description()
         description["store"] = self.store
-        if self.stream_mode is None and self.nb_segments > 1:
-            description["segment_index"] = int(self._params.get("segment_index", 0))
-        return description
+        return self._describe_segments(description, self.nb_segments)
 
     # -- streams ----------------------------------------------------------------------------------
     def set_streams(self, stream_mode: str) -> list[DataFile]:
         if stream_mode != "segments":
             return super().set_streams(stream_mode)
-        given = {k: v for k, v in self._params.items() if k not in self.header_fields and k != "segment_index"}
-        given["store"] = self.store
-        return [type(self)(self.file_name, {**given, "segment_index": k}) for k in range(self.nb_segments)]
+        return self._segment_sources(self.nb_segments, store=self.store)
 
     # -- data -------------------------------------------------------------------------------------
     def _open(self, mode: str = "r") -> None:
