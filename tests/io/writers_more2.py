@@ -191,3 +191,66 @@ def write_axona_continuous(path, values: np.ndarray, rate: float, declared: int 
     path = Path(path)
     path.write_bytes(("\r\n".join(lines) + "\r\n").encode() + b"data_start" + body + b"\r\ndata_end\r\n")
     return path
+
+
+# -- CED Spike2 .smr (32-bit SON) -------------------------------------------------------------------
+
+
+def _pascal(text: str, size: int) -> bytes:
+    raw = text.encode("latin-1")[: size - 1]
+    return bytes([len(raw)]) + raw + b"\x00" * (size - 1 - len(raw))
+
+
+def write_smr(path, channels: list[dict], slots: int, system_id: int = 8, us_per_time: int = 1,
+              time_per_adc: int = 1, time_base: float = 1e-6) -> Path:
+    """A 32-bit SON file. Each channel: slot, kind (1 Adc int16, 9 RealWave float32, 3 event),
+    title, interval (lChanDvd ticks, or `divide` for system_id < 6), scale, offset, units and
+    blocks [(start tick, items)], items int16/float32 samples or int32 event ticks. Blocks are
+    laid out one after the other, 512-byte aligned with pointers in 512-byte units for system 9."""
+    unit = 512 if system_id == 9 else 1
+    head_bytes = 512 + 140 * slots
+    offsets = {}
+    position = head_bytes
+    layout = []
+    for spec in channels:
+        dtype = {1: "<i2", 9: "<f4"}.get(spec["kind"], "<i4")
+        step = spec.get("divide", 1) * time_per_adc if system_id < 6 else spec.get("interval", 1)
+        placed = []
+        for start, items in spec["blocks"]:
+            if unit > 1:
+                position = -(-position // unit) * unit
+            items = np.asarray(items).astype(dtype)
+            end = int(items[-1]) if spec["kind"] == 3 else start + (len(items) - 1) * step
+            placed.append((position, start, end, items))
+            position += 20 + items.nbytes
+        layout.append((spec, placed))
+    out = bytearray(position)
+    for spec, placed in layout:
+        pointers = [p // unit for p, _, _, _ in placed]
+        for k, (offset, start, end, items) in enumerate(placed):
+            pred = pointers[k - 1] if k else -1
+            succ = pointers[k + 1] if k + 1 < len(placed) else -1
+            out[offset: offset + 20] = struct.pack("<iiiihh", pred, succ, start, end, spec["slot"], len(items))
+            out[offset + 20: offset + 20 + items.nbytes] = items.tobytes()
+        offsets[spec["slot"]] = (spec, pointers)
+    head = struct.pack("<h10s8shhhihhhhhid", system_id, b"(C) CED 87", b"wavescop", us_per_time, time_per_adc, 0,
+                       head_bytes, slots, 140, 0, 0x2000, 0, position, time_base)
+    head += bytes([0, 0, 0, 10, 1, 6]) + struct.pack("<h", 2020)
+    head += b"\x00" * (112 - len(head)) + b"".join(_pascal("", 80) for _ in range(5))
+    out[:512] = head
+    for slot in range(slots):
+        spec, pointers = offsets.get(slot, ({"kind": 0, "title": "", "blocks": []}, []))
+        record = struct.pack("<hiiihhhhhh", 0, -1, pointers[0] if pointers else -1,
+                             pointers[-1] if pointers else -1, len(pointers), 0, 0, 0, 0, 0)
+        record += _pascal(spec.get("comment", ""), 72)
+        record += struct.pack("<iih", 0, spec.get("interval", 0), slot)
+        record += _pascal(spec.get("title", ""), 10) + struct.pack("<fBx", 1000.0, spec["kind"])
+        if spec["kind"] in (1, 9):
+            last = spec.get("divide", 1) if system_id < 6 else 0
+            record += struct.pack("<ff", spec.get("scale", 1.0), spec.get("offset", 0.0))
+            record += _pascal(spec.get("units", "V"), 6) + struct.pack("<h", last)
+        record += b"\x00" * (140 - len(record))
+        out[512 + 140 * slot: 512 + 140 * (slot + 1)] = record
+    path = Path(path)
+    path.write_bytes(bytes(out))
+    return path
