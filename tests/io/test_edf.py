@@ -104,6 +104,7 @@ def test_annotations_are_events(pyedf_file):
     assert events["label"].tolist() == ["stim", "lights off", "end"]
     assert events["sample"].tolist() == [128, 512, 960]
     assert events["duration"].tolist() == [64, 0, 0]
+    assert set(events["channel"]) == {"EDF Annotations"}
     assert df.get_events(200, 961)["label"].tolist() == ["lights off", "end"]
     slow = open_datafile(path, {"stream_index": 1})
     assert slow.get_events()["sample"].tolist() == [64, 256, 480]
@@ -224,6 +225,7 @@ def test_record_count_unknown_and_truncated(tmp_path):
     signals = signals_for_writer(10, 20)
     path = write_edf(tmp_path / "u.edf", signals, 0.1, 20, declared_records=-1)
     assert open_datafile(str(path)).shape == (200, 3)
+    assert len(open_datafile(str(path)).get_events()) == 0          # plain EDF: no annotation signal
     os.truncate(path, os.path.getsize(path) - 25)
     assert open_datafile(str(path)).shape == (190, 3)
 

@@ -20,12 +20,8 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
+from app.io.events import cached_for_file, make_events, timeline_events
 from app.io.messages import print_and_log
-
-try:
-    from app.io.events import EVENT_DTYPE
-except ImportError:      # the shared events module is not there yet: same fields, defined here
-    EVENT_DTYPE = np.dtype([("sample", "<i8"), ("duration", "<i8"), ("channel", "U64"), ("label", "U256")])
 
 MAIN_BYTES = 256
 SIGNAL_FIELDS = (("label", 16), ("transducer", 80), ("dimension", 8), ("physical_min", 8),
@@ -374,35 +370,29 @@ class EdfFile(DataFile):
 
     # -- annotations ------------------------------------------------------------------------------
     def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
-        """The annotations (TALs other than the time-keeping ones) on this DataFile's timeline.
+        """The annotations (TALs other than the time-keeping ones) on the timeline; an annotation
+        outside every stream (in an EDF+D gap, or in another segment) has no place and is left out."""
+        return timeline_events(self, t_start, t_stop)
 
-        Onsets are placed in the stream (segment) that contains them; annotations outside every
-        stream of this DataFile are left out. Reads every record's annotation bytes (on demand).
-        """
-        fields = self._annotation_fields()
-        if not fields:
-            return np.zeros(0, dtype=EVENT_DTYPE)
-        rows = []
+    def _local_events(self) -> np.ndarray:
+        onsets, durations, labels, channels = cached_for_file(self.file_name, "edf-annotations",
+                                                              self._read_annotations)
+        rate = float(self.sampling_rate)
+        samples = np.round((onsets - self.segment.onset) * rate).astype(np.int64)
+        return make_events(samples, channels, labels, np.round(durations * rate).astype(np.int64))
+
+    def _read_annotations(self) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+        """(onsets s, durations s, texts, signal labels) of every annotation; reads each record's
+        annotation bytes once."""
+        onsets, durations, labels, channels = [], [], [], []
         records = self._records()
-        for field in fields:
+        for index in (i for i, s in enumerate(self.signals) if s["annotation"]):
+            field, name = f"s{index}", self.signals[index]["label"]
             for k in range(self.nb_records):
                 for onset, duration, texts in parse_tals(bytes(records[k][field])):
-                    rows += [(onset, duration, text) for text in texts]
-        return self._place_events(rows, t_start, t_stop)
-
-    def _place_events(self, rows: list, t_start: int | None, t_stop: int | None) -> np.ndarray:
-        rate = float(self.sampling_rate)
-        streams, offsets = self.streams, self.stream_offsets()
-        placed = []
-        for onset, duration, text in rows:
-            for k, stream in enumerate(streams):
-                local = round((onset - stream.segment.onset) * rate)
-                if 0 <= local < stream.duration or (local == stream.duration == 0):
-                    placed.append((int(offsets[k]) + local, round(duration * rate), "", text))
-                    break
-        events = np.array(placed, dtype=EVENT_DTYPE)
-        if t_start is not None:
-            events = events[events["sample"] >= int(t_start)]
-        if t_stop is not None:
-            events = events[events["sample"] < int(t_stop)]
-        return np.sort(events, order="sample", kind="stable")
+                    for text in texts:
+                        onsets.append(onset)
+                        durations.append(duration)
+                        labels.append(text)
+                        channels.append(name)
+        return np.array(onsets, dtype=np.float64), np.array(durations, dtype=np.float64), labels, channels

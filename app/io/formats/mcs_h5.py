@@ -16,7 +16,7 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
-from app.io.formats.nwb import H5_ERRORS, open_h5, peek_h5, read_window, sampled_read, text
+from app.io.h5tools import H5_ERRORS, open_h5, peek_h5, read_window, sampled_read, text
 from app.io.messages import print_and_log
 
 UNIT_TO_MICROVOLT = {"V": 1e6, "mV": 1e3, "uV": 1.0, "µV": 1.0}
