@@ -205,7 +205,7 @@ class _Kit:
             return None
         stream = self.df.streams[0]
         data = self.reference[: min(2000, self.n)]
-        raw = (data.astype(np.float64) / stream.channel_gains[None, :]) + float(stream.dtype_offset)
+        raw = (data.astype(np.float64) / stream.channel_gains[None, :]) + stream.channel_offsets[None, :]
         off_lattice = np.abs(raw - np.rint(raw)).max() if raw.size else 0.0
         if off_lattice > 1e-2:
             return (f"values are not whole raw units after undoing gain and dtype_offset "

@@ -152,7 +152,8 @@ class DataFile:
         self._sources: list[DataFile] = []
         self._is_open = False
         self._mode = "r"
-        self._channel_gains: np.ndarray | None = None
+        self._channel_gains: np.ndarray | None = None     # per-channel gain when channels differ
+        self._channel_offsets: np.ndarray | None = None   # per-channel raw zero when channels differ
         self.header_fields: set[str] = set()    # params the file's header gave
         self.given_fields: set[str] = set()     # params the caller gave (the rest are defaults)
         self._params: dict[str, Any] = {}
@@ -291,6 +292,13 @@ class DataFile:
         """(nb_channels, 2) site positions in µm when the file knows them (a probe in the
         header), else None; the probe view and the wizard use it when no .prb is given."""
         return None
+
+    @property
+    def channel_offsets(self) -> np.ndarray:
+        """Per-channel raw value of physical zero; the scalar `dtype_offset` when uniform."""
+        if self._channel_offsets is not None:
+            return np.array(self._channel_offsets, dtype=np.float64)
+        return np.full(self.nb_channels, float(self.dtype_offset))
 
     @property
     def channel_gains(self) -> np.ndarray:
@@ -458,7 +466,10 @@ class DataFile:
         out = np.asarray(data, dtype=np.float32)
         if out is data or (isinstance(data, np.memmap) and np.shares_memory(out, data)):
             out = out.copy()
-        if self.dtype_offset != 0:
+        if self._channel_offsets is not None:
+            offsets = np.asarray(self._channel_offsets, dtype=np.float32)
+            out -= offsets if nodes is None else offsets[np.asarray(nodes)]
+        elif self.dtype_offset != 0:
             out -= np.float32(self.dtype_offset)
         if self._channel_gains is not None:
             gains = np.asarray(self._channel_gains, dtype=np.float32)
@@ -478,7 +489,10 @@ class DataFile:
             out /= gains if nodes is None else gains[np.asarray(nodes)]
         elif float(self.gain) != 1.0:
             out /= work(self.gain)
-        if self.dtype_offset != 0:
+        if self._channel_offsets is not None:
+            offsets = np.asarray(self._channel_offsets, dtype=work)
+            out += offsets if nodes is None else offsets[np.asarray(nodes)]
+        elif self.dtype_offset != 0:
             out += work(self.dtype_offset)
         if dtype.kind in "iu":
             info = np.iinfo(dtype)

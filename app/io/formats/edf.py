@@ -266,20 +266,14 @@ class EdfFile(DataFile):
         self.channels = groups[index]
         self.samples_per_record = self.signals[self.channels[0]]["samples"]
         rate = self.samples_per_record / self.record_duration
-        self._pick_segment(rate)
+        self._choose_segment(rate)
         gain, offset = self._scaling()
         return {"nb_channels": len(self.channels), "sampling_rate": rate,
                 "data_dtype": "int32" if self.is_bdf else "int16", "dtype_offset": offset, "gain": gain,
                 "stream_index": index}
 
-    def _pick_segment(self, rate: float) -> None:
-        index = int(self._params.get("segment_index", 0))
-        if not 0 <= index < len(self.segments):
-            raise self._fail(f"segment_index {index} does not exist; the file has {len(self.segments)} "
-                             "segment(s).")
-        if len(self.segments) > 1 and "segment_index" not in self._params:
-            print_and_log(f"{self.file_name}: {len(self.segments)} segments ({self.variant}, records with "
-                          "gaps); showing the first. Open with stream_mode=segments to see them all.", "info")
+    def _choose_segment(self, rate: float) -> None:
+        index = self._pick_segment(len(self.segments), f"{self.variant}, records with gaps")
         self.segment = self.segments[index]
         self._shape = (self.segment.nb_records * self.samples_per_record, len(self.channels))
         self._t_start = round(self.segment.onset * rate)
@@ -307,27 +301,14 @@ class EdfFile(DataFile):
     def channel_names(self) -> list[str]:
         return [self.signals[i]["label"] for i in self.channels]
 
-    @property
-    def channel_offsets(self) -> np.ndarray:
-        """Per-channel raw value of physical zero (the file's digital/physical ranges)."""
-        if self._channel_offsets is not None:
-            return self._channel_offsets.copy()
-        return np.full(self.nb_channels, float(self.dtype_offset))
 
     def get_description(self) -> dict:
-        description = super().get_description()
-        if self.stream_mode is None and len(self.segments) > 1:
-            description["segment_index"] = int(self._params.get("segment_index", 0))
-            description["nb_segments"] = len(self.segments)
-        return description
+        return self._describe_segments(super().get_description(), len(self.segments))
 
     def set_streams(self, stream_mode: str) -> list[DataFile]:
         if stream_mode != "segments":
             return super().set_streams(stream_mode)
-        given = {k: v for k, v in self._params.items()
-                 if k not in self.header_fields and k not in ("segment_index", "nb_segments")}
-        given["stream_index"] = self._params.get("stream_index", 0)
-        return [type(self)(self.file_name, {**given, "segment_index": k}) for k in range(len(self.segments))]
+        return self._segment_sources(len(self.segments), stream_index=self._params.get("stream_index", 0))
 
     # -- data -------------------------------------------------------------------------------------
     def _open(self, mode: str = "r") -> None:
@@ -358,15 +339,7 @@ class EdfFile(DataFile):
             for column, node in enumerate(selected):
                 samples = self._signal_samples(block, self.channels[node])
                 raw[:, column] = samples[skip: skip + t_stop - t_start]
-        return self._scale(raw, nodes)
-
-    def _scale(self, raw: np.ndarray, nodes) -> np.ndarray:
-        if self._channel_offsets is None:
-            return self._scale_data_to_float32(raw, nodes)
-        offsets = self._channel_offsets if nodes is None else self._channel_offsets[np.asarray(nodes)]
-        out = raw.astype(np.float64) - offsets[None, :]
-        gains = self.channel_gains if nodes is None else self.channel_gains[np.asarray(nodes)]
-        return np.ascontiguousarray(out * gains[None, :], dtype=np.float32)
+        return self._scale_data_to_float32(raw, nodes)
 
     # -- annotations ------------------------------------------------------------------------------
     def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:

@@ -17,7 +17,6 @@ import numpy as np
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
 from app.io.h5tools import H5_ERRORS, open_h5, peek_h5, read_window, sampled_read, text
-from app.io.messages import print_and_log
 
 UNIT_TO_MICROVOLT = {"V": 1e6, "mV": 1e3, "uV": 1.0, "µV": 1.0}
 NEEDED = ("RowIndex", "Tick", "ADZero", "ConversionFactor", "Exponent")
@@ -39,7 +38,6 @@ class McsH5File(DataFile):
 
     def __init__(self, *args, **kwargs):
         self._h5: h5py.File | None = None
-        self._channel_offsets: np.ndarray | None = None
         super().__init__(*args, **kwargs)
 
     @classmethod
@@ -109,7 +107,7 @@ class McsH5File(DataFile):
         rate = self._rate(info)
         self.channel_names = [text(v) for v in info["Label"]] if "Label" in info.dtype.names else []
         self._blocks = self._time_blocks(stream, shape[1])
-        self._pick_segment(rate)
+        self._choose_segment(rate)
         gain, offset = self._scaling(info)
         return {"nb_channels": len(info), "sampling_rate": rate, "data_dtype": stream["ChannelData"].dtype.name,
                 "dtype_offset": offset, "gain": gain, "recording": self._params["recording"],
@@ -140,15 +138,8 @@ class McsH5File(DataFile):
                              f"{stamps[:, 1:].tolist()[:4]} do not fit the {samples} samples of ChannelData.")
         return blocks
 
-    def _pick_segment(self, rate: float) -> None:
-        index = int(self._params.get("segment_index", 0))
-        if not 0 <= index < len(self._blocks):
-            raise self._fail(f"segment_index {index} does not exist; the stream has {len(self._blocks)} "
-                             "segment(s).")
-        if len(self._blocks) > 1 and "segment_index" not in self._params:
-            print_and_log(f"{self.file_name}: {len(self._blocks)} segments (gaps in "
-                          "ChannelDataTimeStamps); showing the first. Open with stream_mode=segments to see "
-                          "them all.", "info")
+    def _choose_segment(self, rate: float) -> None:
+        index = self._pick_segment(len(self._blocks), "gaps in ChannelDataTimeStamps")
         t0, self._first, stop = (int(v) for v in self._blocks[index])
         self._shape = (stop - self._first, len(self._rows))
         self._t_start = round(t0 / self._tick)
@@ -166,27 +157,15 @@ class McsH5File(DataFile):
         offset = float(offsets[0])
         return float(gains[0]), int(offset) if offset == int(offset) else offset
 
-    @property
-    def channel_offsets(self) -> np.ndarray:
-        """Per-channel ADZero (raw value of physical zero)."""
-        if self._channel_offsets is not None:
-            return self._channel_offsets.copy()
-        return np.full(self.nb_channels, float(self.dtype_offset))
 
     def get_description(self) -> dict:
-        description = super().get_description()
-        if self.stream_mode is None and len(self._blocks) > 1:
-            description["segment_index"] = int(self._params.get("segment_index", 0))
-            description["nb_segments"] = len(self._blocks)
-        return description
+        return self._describe_segments(super().get_description(), len(self._blocks))
 
     def set_streams(self, stream_mode: str) -> list[DataFile]:
         if stream_mode != "segments":
             return super().set_streams(stream_mode)
-        given = {k: v for k, v in self._params.items()
-                 if k not in self.header_fields and k not in ("segment_index", "nb_segments")}
-        given.update(recording=self._params["recording"], stream_index=self._params["stream_index"])
-        return [type(self)(self.file_name, {**given, "segment_index": k}) for k in range(len(self._blocks))]
+        return self._segment_sources(len(self._blocks), recording=self._params["recording"],
+                                     stream_index=self._params["stream_index"])
 
     # -- data -------------------------------------------------------------------------------------
     def _open(self, mode: str = "r") -> None:
@@ -206,8 +185,4 @@ class McsH5File(DataFile):
         first = self._first
         raw = sampled_read(self, lambda: read_window(self.data, first + t_start, first + t_stop, rows, 1),
                            t_start, t_stop)
-        if self._channel_offsets is None:
-            return self._scale_data_to_float32(raw, nodes)
-        offsets = self._channel_offsets if nodes is None else self._channel_offsets[np.asarray(nodes)]
-        gains = self.channel_gains if nodes is None else self.channel_gains[np.asarray(nodes)]
-        return np.ascontiguousarray((raw.astype(np.float64) - offsets) * gains, dtype=np.float32)
+        return self._scale_data_to_float32(raw, nodes)

@@ -21,7 +21,6 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
-from app.io.messages import print_and_log
 
 FILE_HEAD = struct.Struct("<h10s8shhhihhhhhid")          # the first 52 bytes
 CHANNEL_HEAD = struct.Struct("<hiiihhhhhh72siih10sfBx")   # 124 bytes, then the kind's fields
@@ -180,7 +179,7 @@ class Spike2File(DataFile):
         self.channels = groups[index]
         rate = self._rate(self.channels[0])
         self.segments = self._segments()
-        self._pick_segment()
+        self._choose_segment()
         gains = np.array([c.gain for c in self.channels])
         offsets = np.array([c.offset for c in self.channels])
         if np.any(gains != gains[0]):
@@ -215,14 +214,8 @@ class Spike2File(DataFile):
         return [(min(int(s[k][0, 2]) for s in per_channel), min(int(s[k][:, 1].sum()) for s in per_channel))
                 for k in range(counts.pop())]
 
-    def _pick_segment(self) -> None:
-        index = int(self._params.get("segment_index", 0))
-        if not 0 <= index < len(self.segments):
-            raise self._fail(f"segment_index {index} does not exist; the stream has {len(self.segments)} "
-                             "segment(s).")
-        if len(self.segments) > 1 and "segment_index" not in self._params:
-            print_and_log(f"{self.file_name}: {len(self.segments)} segments (recording paused); showing the "
-                          "first. Open with stream_mode=segments to see them all.", "info")
+    def _choose_segment(self) -> None:
+        index = self._pick_segment(len(self.segments), "recording paused")
         self.segment_index = index
         first_tick, samples = self.segments[index]
         self._shape = (samples, len(self.channels))
@@ -232,26 +225,14 @@ class Spike2File(DataFile):
     def channel_names(self) -> list[str]:
         return [c.title for c in self.channels]
 
-    @property
-    def channel_offsets(self) -> np.ndarray:
-        if self._channel_offsets is not None:
-            return self._channel_offsets.copy()
-        return np.full(self.nb_channels, float(self.dtype_offset))
 
     def get_description(self) -> dict:
-        description = super().get_description()
-        if self.stream_mode is None and len(self.segments) > 1:
-            description["segment_index"] = self.segment_index
-            description["nb_segments"] = len(self.segments)
-        return description
+        return self._describe_segments(super().get_description(), len(self.segments))
 
     def set_streams(self, stream_mode: str) -> list[DataFile]:
         if stream_mode != "segments":
             return super().set_streams(stream_mode)
-        given = {k: v for k, v in self._params.items()
-                 if k not in self.header_fields and k not in ("segment_index", "nb_segments")}
-        given["stream_index"] = self._params.get("stream_index", 0)
-        return [type(self)(self.file_name, {**given, "segment_index": k}) for k in range(len(self.segments))]
+        return self._segment_sources(len(self.segments), stream_index=self._params.get("stream_index", 0))
 
     # -- data -------------------------------------------------------------------------------------
     def _read_channel(self, node: int, t_start: int, t_stop: int) -> np.ndarray:
@@ -275,8 +256,4 @@ class Spike2File(DataFile):
         raw = np.empty((t_stop - t_start, len(selected)), dtype=self.data_dtype)
         for column, node in enumerate(selected):
             raw[:, column] = self._read_channel(node, t_start, t_stop)
-        if self._channel_offsets is None:
-            return self._scale_data_to_float32(raw, nodes)
-        offsets = self._channel_offsets if nodes is None else self._channel_offsets[np.asarray(nodes)]
-        gains = self.channel_gains if nodes is None else self.channel_gains[np.asarray(nodes)]
-        return np.ascontiguousarray((raw.astype(np.float64) - offsets) * gains, dtype=np.float32)
+        return self._scale_data_to_float32(raw, nodes)
