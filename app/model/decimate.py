@@ -11,6 +11,7 @@ then run over contiguous rows, which is what keeps them fast.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,6 +21,18 @@ def column_edges(first_column: int, n_columns: int, spc: float) -> np.ndarray:
     """Timeline sample edges (n_columns + 1, int64) of columns [first_column, first_column + n_columns)."""
     index = np.arange(first_column, first_column + n_columns + 1, dtype=np.float64)
     return np.floor(index * float(spc) + 1e-9).astype(np.int64)
+
+
+def columns_covering(start: int, stop: int, spc: float) -> tuple[int, int]:
+    """Columns [first, last) of the absolute grid at `spc` that hold samples of [start, stop)."""
+    spc = float(spc)
+    first = max(math.floor(start / spc) - 1, 0)
+    while column_edges(first + 1, 0, spc)[0] <= start:
+        first += 1
+    last = max(math.ceil(stop / spc) - 1, first)
+    while column_edges(last, 0, spc)[0] < stop:
+        last += 1
+    return first, last
 
 
 def minmax_columns(data: np.ndarray, edges: np.ndarray,
@@ -165,5 +178,6 @@ def lane_colours(baselines: np.ndarray, colours: np.ndarray, height: int) -> np.
 
 def robust_std(values: np.ndarray, axis: int = -1) -> np.ndarray:
     """Noise level per row: 1.4826 * median absolute deviation (spikes barely move it)."""
-    median = np.nanmedian(values, axis=axis, keepdims=True)
-    return 1.4826 * np.nanmedian(np.abs(values - median), axis=axis)
+    median_of = np.median if np.isfinite(values).all() else np.nanmedian
+    median = median_of(values, axis=axis, keepdims=True)
+    return 1.4826 * median_of(np.abs(values - median), axis=axis)

@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal
 
-from app.model.decimate import column_edges, interpolate_columns, minmax_pieces, robust_std
+from app.model.decimate import (
+    column_edges,
+    columns_covering,
+    interpolate_columns,
+    minmax_columns,
+    robust_std,
+)
 from app.model.overview import Overview, build_overview, overview_folder
 
 DEFAULT_CUTOFF = 300.0
@@ -334,8 +340,7 @@ class TraceSource:
     def _pieces(self, request: _Request, start: int, stop: int) -> list[tuple[int, np.ndarray]] | None:
         """The shown channels' data over [start, stop) as timeline pieces; None when stale."""
         pieces = []
-        identity = (len(request.channels) == self.nb_channels
-                    and np.array_equal(request.channels, np.arange(self.nb_channels)))
+        identity = self._is_identity(request.channels)
         for index in self._chunk_range(start, stop):
             if self._stale(request):
                 return None
@@ -355,7 +360,8 @@ class TraceSource:
         reused = self._reuse(key, request.first_column, lo, hi)
         missing = np.flatnonzero(~reused)
         for block in _runs(missing):
-            part = self._compute_columns(request, edges[block[0]:block[-1] + 2], mode)
+            part = self._compute_columns(request, edges[block[0]:block[-1] + 2], mode,
+                                         request.first_column + int(block[0]))
             if part is None:
                 return None
             lo[:, block[0]:block[-1] + 1], hi[:, block[0]:block[-1] + 1] = part
@@ -383,13 +389,54 @@ class TraceSource:
             reused &= ~np.isnan(lo).all(axis=0)
         return reused
 
-    def _compute_columns(self, request: _Request, edges: np.ndarray, mode: str):
+    def _compute_columns(self, request: _Request, edges: np.ndarray, mode: str, first: int):
+        """Min/max of columns [first, first + len(edges) - 1) whose sample edges are `edges`."""
         if mode == "overview":
             return self.overview.columns(edges, request.channels)
-        pieces = self._pieces(request, edges[0], edges[-1])
-        if pieces is None:
-            return None
-        return minmax_pieces(pieces, edges, len(request.channels))
+        n_columns = len(edges) - 1
+        lo = np.full((len(request.channels), n_columns), np.nan, dtype=np.float32)
+        hi = np.full_like(lo, np.nan)
+        for index in self._chunk_range(edges[0], edges[-1]):
+            if self._stale(request):
+                return None
+            chunk_first, summary = self.chunk_columns(index, request)
+            start, stop = max(first, chunk_first), min(first + n_columns, chunk_first + summary.shape[2])
+            if stop <= start:
+                continue
+            target, source = slice(start - first, stop - first), slice(start - chunk_first, stop - chunk_first)
+            np.fmin(lo[:, target], summary[0][:, source], out=lo[:, target])
+            np.fmax(hi[:, target], summary[1][:, source], out=hi[:, target])
+        return lo, hi
+
+    def chunk_columns(self, index: int, request: _Request) -> tuple[int, np.ndarray]:
+        """(first column, (2, channels, columns) min/max) of the grid columns chunk `index` touches.
+
+        Kept in the chunk cache, so a column grid once summarised (or prefetched)
+        costs nothing to redraw; columns straddling two chunks hold this chunk's part.
+        """
+        start = index * self.chunk_size
+        first, _ = columns_covering(start, start + 1, request.spc)
+        key = ("columns", index, request.spc, request.cutoff, request.car, request.channels.tobytes())
+        summary = self.cache.get(key)
+        if summary is None:
+            summary = self._shared(key, lambda: self._summarise_chunk(index, request))
+        return first, summary
+
+    def _summarise_chunk(self, index: int, request: _Request) -> np.ndarray:
+        filter_on = request.cutoff is not None
+        if request.car:
+            block = self._car_chunk(index, filter_on, request.channels)
+        else:
+            block = self.chunk(index, filter_on)
+            if not self._is_identity(request.channels):
+                block = block[request.channels]
+        start = index * self.chunk_size
+        first, last = columns_covering(start, start + block.shape[1], request.spc)
+        local = np.clip(column_edges(first, last - first, request.spc) - start, 0, block.shape[1])
+        return np.stack(minmax_columns(block, local))
+
+    def _is_identity(self, channels: np.ndarray) -> bool:
+        return len(channels) == self.nb_channels and bool(np.array_equal(channels, np.arange(self.nb_channels)))
 
     def _samples_frame(self, request: _Request, edges: np.ndarray) -> TraceFrame | None:
         start = max(int(edges[0]) - 1, 0)
@@ -439,7 +486,8 @@ class TraceSource:
         return robust_std(samples, axis=1).astype(np.float32)
 
     def _prefetch(self, request: _Request, edges: np.ndarray) -> None:
-        """Queue the chunks one window ahead in the scroll direction (forward when still)."""
+        """Queue the chunks one window ahead in the scroll direction (forward when still), with
+        their column summaries at this zoom so the next page is ready to draw."""
         window_bytes = (edges[-1] - edges[0]) * self.nb_channels * 4
         if self.prefetch_windows <= 0 or window_bytes * (1 + self.prefetch_windows) > self.cache.budget // 2:
             return
@@ -450,11 +498,13 @@ class TraceSource:
         else:
             wanted = self._chunk_range(edges[-1], edges[-1] + span)
         filter_on = request.cutoff is not None
+        summarise = request.spc >= 1
         with self._state_lock:
             for index in wanted:
-                if ("chunk", index, request.cutoff) in self.cache:
-                    continue
-                self._prefetching.append(self._io.submit(self.chunk, index, filter_on))
+                if summarise:
+                    self._prefetching.append(self._io.submit(self.chunk_columns, index, request))
+                elif ("chunk", index, request.cutoff) not in self.cache:
+                    self._prefetching.append(self._io.submit(self.chunk, index, filter_on))
 
     # -- summary ----------------------------------------------------------------------------------
     def _load_existing_overview(self) -> None:

@@ -3,6 +3,7 @@ import pytest
 
 from app.model.decimate import (
     column_edges,
+    columns_covering,
     interpolate_columns,
     lane_colours,
     minmax_columns,
@@ -132,3 +133,17 @@ def test_previous_column_gap_is_not_joined():
     top, bottom = pixel_intervals(values, values, np.array([5.0]), np.array([1.0]), 10,
                                   previous=(np.array([np.nan]), np.array([np.nan])))
     assert (top[0, 0], bottom[0, 0]) == (4, 4)
+
+
+@pytest.mark.parametrize("spc", [1.0, 1.7, 16.25, 30.0, 97.3])
+def test_columns_covering_brackets_the_samples(spc):
+    for start, stop in [(0, 1024), (1024, 2048), (5, 6), (100, 3000)]:
+        first, last = columns_covering(start, stop, spc)
+        edges = column_edges(first, last - first, spc)
+        assert edges[0] <= start < edges[1]
+        assert edges[-2] < stop <= edges[-1]
+
+
+def test_robust_std_with_gaps_uses_the_finite_values():
+    x = np.array([[1.0, -1.0, np.nan, 1.0, -1.0]])
+    np.testing.assert_allclose(robust_std(x, axis=1), [1.4826])

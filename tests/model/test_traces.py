@@ -139,3 +139,42 @@ def test_overview_used_for_wide_windows(recording, tmp_path):
     np.testing.assert_array_equal(frame.hi.max(axis=1), values.max(axis=1))
     np.testing.assert_array_equal(frame.lo.min(axis=1), values.min(axis=1))
     source.close()
+
+
+def test_columns_across_chunk_boundaries_match_brute_force(recording, tmp_path):
+    datafile, values = recording
+    source = make_source(datafile, tmp_path)
+    frame = source.frame(900.0, 4317.0, [5, 0, 3], 211)          # spc not an integer; 4 chunk edges inside
+    edges = column_edges(frame.first_column, frame.n_columns, frame.spc)
+    rows = values[[5, 0, 3]]
+    for k in range(frame.n_columns):
+        np.testing.assert_array_equal(frame.lo[:, k], rows[:, edges[k]:edges[k + 1]].min(axis=1))
+        np.testing.assert_array_equal(frame.hi[:, k], rows[:, edges[k]:edges[k + 1]].max(axis=1))
+    source.close()
+
+
+def test_column_summaries_are_cached_per_chunk_and_bounded(recording, tmp_path):
+    datafile, _ = recording
+    source = make_source(datafile, tmp_path, cache_bytes=200_000)
+    first = source.frame(0, 4096, range(6), 128)
+    summaries = [key for key in source.cache._items if key[0] == "columns"]
+    assert sorted(key[1] for key in summaries) == [0, 1, 2, 3]
+    source._columns = {}                              # forget the last frame: only the cache remains
+    datafile.calls.clear()
+    again = source.frame(0, 4096, range(6), 128)
+    assert datafile.calls == [] and again.reused_columns == 0
+    np.testing.assert_array_equal(again.lo, first.lo)
+    for start in range(0, 20_000 - 4096, 1024):       # far more than the budget holds
+        source.frame(start, start + 4096, range(6), 128)
+        assert source.cache.nbytes <= 200_000
+    source.close()
+
+
+def test_prefetch_summarises_the_next_page(recording, tmp_path):
+    datafile, _ = recording
+    source = make_source(datafile, tmp_path, prefetch_windows=1)
+    source.frame(4096, 5120, range(6), 64)
+    source._io.shutdown(wait=True)
+    summarised = sorted(key[1] for key in source.cache._items if key[0] == "columns")
+    assert summarised == [4, 5]
+    source.close()
