@@ -15,8 +15,11 @@ from pathlib import Path
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.io.errors import DataFileError, MissingFieldsError
+from app.model.jobs import JobError, JobHistory, SortJob
 from app.model.recording import Recording
 from app.model.traces import TraceSource
+from app.views.convert_dialog import ConvertDialog
+from app.views.jobs_panel import JobsPanel
 from app.views.log_panel import LogPanel
 from app.views.probe_view import ProbeView
 from app.views.stream_tree import StreamTree
@@ -100,6 +103,7 @@ class MainWindow(QtWidgets.QMainWindow):
             ("Streams", self.tree, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea),
             ("Probe", self.probe, QtCore.Qt.DockWidgetArea.RightDockWidgetArea),
             ("Log", self.log_panel, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)]}
+        self._build_jobs_dock()
         self.resize(1400, 900)
         self.resizeDocks([self.docks["Streams"], self.docks["Probe"]], [330, 240],
                          QtCore.Qt.Orientation.Horizontal)
@@ -163,6 +167,9 @@ class MainWindow(QtWidgets.QMainWindow):
         menu.addAction("&New params…", QtGui.QKeySequence("Ctrl+N"), lambda: self.new_params())
         self.recent_menu = menu.addMenu("Open &recent")
         menu.addAction("&Export view…", QtGui.QKeySequence("Ctrl+E"), self.export_dialog)
+        menu.addSeparator()
+        menu.addAction("&Convert this recording…", self.convert_dialog)
+        menu.addAction("&Sort with params…", self.sort_dialog)
         menu.addSeparator()
         menu.addAction("&Quit", QtGui.QKeySequence.StandardKey.Quit, self.close)
         view = self.menuBar().addMenu("&View")
@@ -383,8 +390,49 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.save_settings()
         self.close_recording()
+        self.jobs_panel.shutdown()
         self.log_panel.detach()
         super().closeEvent(event)
+
+    # -- jobs: convert and sort (the Jobs dock runs them) ------------------------------------------
+    def _build_jobs_dock(self) -> None:
+        self.jobs_panel = JobsPanel(JobHistory())
+        self.docks["Jobs"] = self._dock("Jobs", self.jobs_panel, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.docks["Log"], self.docks["Jobs"])
+        self.docks["Log"].raise_()
+
+    def _show_jobs(self) -> None:
+        self.docks["Jobs"].show()
+        self.docks["Jobs"].raise_()
+
+    def convert_dialog(self) -> None:
+        """Queue a conversion of the open recording, built in the convert dialog."""
+        if self.recording is None:
+            self.show_error("Convert", "Open a recording first.")
+            return
+        job = ConvertDialog.ask(self.recording.datafile, self)
+        if job is not None:
+            self.jobs_panel.add_job(job)
+            self._show_jobs()
+
+    def sort_dialog(self) -> None:
+        """Queue a sorter run on a .params file (SpyKING CIRCUS by default)."""
+        folder = os.path.dirname(self.recording.datafile.file_name) if self.recording else self._last_dir()
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Sort with params", folder,
+                                                        "Params files (*.params);;All files (*)")
+        if not path:
+            return
+        job = SortJob(params_file=path)
+        try:
+            missing = job.template().missing_message()
+            job.command()
+        except JobError as error:
+            missing = str(error)
+        if missing:
+            self.show_error("Cannot sort", missing)
+            return
+        self.jobs_panel.add_job(job)
+        self._show_jobs()
 
     # -- drag and drop ----------------------------------------------------------------------------
     def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:

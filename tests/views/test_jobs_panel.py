@@ -71,7 +71,8 @@ def convert_job(source: str, output: Path, **extra) -> ConvertJob:
 
 
 def wait_status(qtbot, panel, job_id: str, *statuses: str, timeout: int = 60_000) -> None:
-    qtbot.waitUntil(lambda: panel.entries[job_id].job.status in statuses, timeout=timeout)
+    """Until the panel has shown one of `statuses` (its slot ran, not just the worker thread)."""
+    qtbot.waitUntil(lambda: panel.statuses.get(job_id, [""])[-1] in statuses, timeout=timeout)
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -119,9 +120,10 @@ def test_stop_kills_the_whole_tree(qtbot, panel, recording, sorter_env, tmp_path
     pids = json.loads(pidfile.read_text())
     tree = [pids["parent"], *pids["children"]]
     assert all(psutil.pid_exists(pid) for pid in tree)
-    started = time.monotonic()
     panel.stop(entry.id, grace=0.5)
-    assert time.monotonic() - started < 0.3                     # the GUI thread does not wait
+    # The sorter ignores SIGTERM, so only the SIGKILL after the grace ends it: alive here means
+    # stop() returned without waiting for the tree on the GUI thread.
+    assert psutil.Process(pids["parent"]).status() != psutil.STATUS_ZOMBIE
     wait_status(qtbot, panel, entry.id, "stopped")
     for pid in tree:
         try:
@@ -202,3 +204,55 @@ def test_concurrency_setting_runs_jobs_together(qtbot, panel, recording, sorter_
     for entry in entries[:2]:
         wait_status(qtbot, panel, entry.id, "stopped")
     assert np.all([e.runner is None for e in entries])
+
+
+def test_convert_dialog_builds_the_job_the_panel_runs(qtbot, panel, recording, tmp_path):
+    from app.io import open_datafile
+    from app.views.convert_dialog import ConvertDialog
+    datafile = open_datafile(recording, dict(OPEN), "raw_binary")
+    dialog = ConvertDialog.for_datafile(datafile)
+    qtbot.addWidget(dialog)
+    assert "hdf5" in [dialog.to_format.itemText(i) for i in range(dialog.to_format.count())]
+    dialog.to_format.setCurrentText("hdf5")
+    assert dialog.output.text().endswith(".h5") and dialog.out_fields.text() == "h5_key=data"
+    dialog.channels.setText("1-3,7")
+    dialog.start.setValue(0.25)
+    dialog.ranks.setValue(2)
+    command = dialog.command.toPlainText()
+    for words in ("--to hdf5", "--channels 1-3,7", "--start 0.25", "--out-set h5_key=data", "-n 2"):
+        assert words in command
+    dialog.channels.setText("1-x")
+    assert "channel" in dialog.problem.text() and not dialog.buttons.button(
+        dialog.buttons.StandardButton.Ok).isEnabled()
+    dialog.channels.setText("1-3,7")
+    dialog.ranks.setValue(1)
+    job = dialog.job()
+    assert dialog.command.toPlainText().split() == job.command()
+    entry = panel.add_job(job)
+    wait_status(qtbot, panel, entry.id, "done", "failed")
+    assert entry.job.status == "done", panel.summary.text()
+    import h5py
+    with h5py.File(job.output, "r") as handle:
+        np.testing.assert_array_equal(handle["data"][:], synthetic_int16(20000, 8)[5000:, [1, 2, 3, 7]])
+
+
+def test_main_window_has_the_jobs_dock_and_menu_actions(qtbot, tmp_path, recording, monkeypatch):
+    from PyQt6 import QtCore, QtWidgets
+
+    from app.views.main_window import MainWindow
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings)
+    errors = []
+    window.show_error = lambda title, text: errors.append(text)
+    qtbot.addWidget(window)
+    assert window.docks["Jobs"].widget() is window.jobs_panel
+    file_menu = window.menuBar().actions()[0].menu()
+    texts = [action.text().replace("&", "") for action in file_menu.actions()]
+    assert "Convert this recording…" in texts and "Sort with params…" in texts
+    window.convert_dialog()
+    assert errors == ["Open a recording first."]
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileName", lambda *a, **k: (recording, ""))
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    window.sort_dialog()
+    assert "pip install spyking-circus" in errors[-1] and not window.jobs_panel.entries
+    window.close()
