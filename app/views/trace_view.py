@@ -4,8 +4,12 @@ The widget asks `TraceSource` for per-column value intervals and rasterises
 them with numpy (`decimate.rasterize`) into one 8-bit indexed image whose pixels
 map 1:1 to the screen; axes, labels, scale bar, cursor and measure tool are
 painted on top with QPainter. Painting lines is what costs; this keeps the cost
-to a few passes over the screen's pixels. Scrolling by whole columns re-uses the
-previous image and rasterises only the new columns.
+to a few passes over the screen's pixels.
+
+The image is a ring of columns: absolute column ``c`` of the grid lives in
+buffer column ``c % width``, so scrolling by whole columns rasterises only the new
+columns and moves nothing; painting draws the ring in two pieces. The buffer is
+32-bit RGB that QImage wraps without a copy, so painting converts nothing.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from app.model.decimate import lane_colours, pixel_intervals, rasterize
 from app.model.recording import Recording, channel_colours
 from app.model.traces import TraceFrame, TraceSource
 
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 10, 8, 30
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 60, 8, 30
 GROUP_COLOURS = ["#1b1b1b", "#1f3f8f", "#8f1f1f", "#1f6f2f", "#6a2c8a", "#7a4a12", "#136a6a", "#a04a00"]
 HIGHLIGHT = len(GROUP_COLOURS) + 1
 BACKGROUND = "#ffffff"
 MIN_WINDOW_S = 0.001
+NOISE_PER_LANE = 12.0          # auto-scale: a lane spans ±6 noise SDs (MAD), so traces rarely collide
 
 
 def nice_step(span: float, target: int) -> float:
@@ -74,7 +79,11 @@ class TraceView(QtWidgets.QWidget):
         self.frame: TraceFrame | None = None
         self.pending_autoscale = True
         self._image: QtGui.QImage | None = None
-        self._index: np.ndarray | None = None
+        self._index: np.ndarray | None = None         # colour index per pixel, ring of columns
+        self._pixels: np.ndarray | None = None        # the same as 32-bit RGB, what _image wraps
+        self._ring_first = 0                          # first grid column of the image in the ring
+        self._labels: tuple | None = None             # (key, QImage) of the channel labels
+        self._saved_gains: np.ndarray | None = None
         self._raster_key = None
         self._latest = 0
         self._requested_at: dict[int, float] = {}
@@ -83,12 +92,16 @@ class TraceView(QtWidgets.QWidget):
         self._measure: tuple[QtCore.QPointF, QtCore.QPointF] | None = None
         self._colour_table = [QtGui.QColor(BACKGROUND).rgb()] + \
             [QtGui.QColor(c).rgb() for c in GROUP_COLOURS] + [QtGui.QColor("#e0441b").rgb()]
+        self._palette = np.full(256, self._colour_table[0], dtype=np.uint32)
+        self._palette[:len(self._colour_table)] = self._colour_table
         self._frameArrived.connect(self._on_frame)
 
     # -- model ------------------------------------------------------------------------------------
     def set_recording(self, recording: Recording, source: TraceSource) -> None:
         self.recording, self.source = recording, source
         self.channel_gains = np.ones(recording.nb_channels)
+        if self._saved_gains is not None and len(self._saved_gains) == recording.nb_channels:
+            self.channel_gains = self._saved_gains.copy()
         self.hidden, self.selected = set(), set()
         self.frame, self._image, self._raster_key = None, None, None
         self.t0 = 0.0
@@ -164,7 +177,7 @@ class TraceView(QtWidgets.QWidget):
         self._redraw()
 
     def autoscale(self) -> None:
-        """Set the amplitude so the median channel's noise (MAD) fills about an eighth of a lane."""
+        """Set the amplitude so a lane spans ±6 noise SDs (MAD) of the median channel."""
         self.pending_autoscale = True
         self.refresh()
 
@@ -196,6 +209,41 @@ class TraceView(QtWidgets.QWidget):
         self.selected = {int(c) for c in channels}
         self._raster_key = None
         self._redraw()
+
+    def gain_targets(self, channel: int | None) -> list[int]:
+        """The channels a per-channel gain action applies to: the selection when `channel` is in it
+        (or no channel is given), else `channel` alone."""
+        if channel is None or channel in self.selected:
+            return sorted(self.selected)
+        return [channel]
+
+    def scale_channel_gains(self, channels, factor: float) -> None:
+        """Multiply the display gain of `channels` by `factor` (the data are untouched)."""
+        channels = [int(c) for c in channels]
+        if not channels or self.recording is None:
+            return
+        self.channel_gains[channels] *= float(factor)
+        self._gains_changed()
+
+    def reset_channel_gains(self, channels=None) -> None:
+        if self.recording is None:
+            return
+        if channels is None:
+            self.channel_gains[:] = 1.0
+        else:
+            self.channel_gains[[int(c) for c in channels]] = 1.0
+        self._gains_changed()
+
+    def _gains_changed(self) -> None:
+        self._saved_gains = self.channel_gains.copy()
+        self._raster_key = None
+        self._redraw()
+
+    def set_min_spacing(self, pixels: float) -> None:
+        """Pixels per channel lane; 0 fits every shown channel in the view."""
+        self.min_spacing = max(float(pixels), 0.0)
+        self._raster_key = None
+        self.refresh()
 
     # -- frames -----------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -233,7 +281,7 @@ class TraceView(QtWidgets.QWidget):
         if frame.noise is not None and self.pending_autoscale:
             noise = float(np.median(frame.noise[np.isfinite(frame.noise)])) if frame.noise.size else 0.0
             if noise > 0:
-                self.lane_units = 8.0 * noise
+                self.lane_units = NOISE_PER_LANE * noise
                 self._raster_key = None
             self.pending_autoscale = False
         self.frame = frame
@@ -250,24 +298,34 @@ class TraceView(QtWidgets.QWidget):
         if frame is None:
             self.update()
             return
-        rect = self.plot_rect()
-        height, width = rect.height(), frame.n_columns
+        height, width = self.plot_rect().height(), frame.n_columns
         baselines, scales = self._lanes(frame.channels)
         key = (frame.spc, frame.mode, frame.filter_on, frame.car_on, frame.channels.tobytes(), height,
                width, float(self.lane_units), self.channel_gains.tobytes(), tuple(sorted(self.selected)),
                self.spacing())
+        if self._image is None or self._index.shape != (height, width):
+            self._allocate(height, width)
         shift = self._reusable_shift(key, frame)
         if shift is None:
-            self._index = self._raster(frame, 0, width, baselines, scales, height)
-        elif shift != 0:
-            self._shift_raster(frame, shift, baselines, scales, height)
+            self._raster_into_ring(frame, 0, width, baselines, scales, height)
+        elif shift > 0:
+            self._raster_into_ring(frame, width - shift, width, baselines, scales, height)
+        elif shift < 0:
+            # the old first column now has a new left neighbour: redraw it with its join
+            self._raster_into_ring(frame, 0, -shift + 1, baselines, scales, height)
+        self._ring_first = frame.first_column
         self._raster_key = (key, frame.first_column, frame.lo, frame.hi)
-        self._image = QtGui.QImage(self._index.data, width, height, width, QtGui.QImage.Format.Format_Indexed8)
-        self._image.setColorTable(self._colour_table)
         self.update()
 
+    def _allocate(self, height: int, width: int) -> None:
+        """The ring buffers for a (height, width) image; the QImage wraps `_pixels` without copying."""
+        self._index = np.zeros((height, width), dtype=np.uint8)
+        self._pixels = np.full((height, width), self._palette[0], dtype=np.uint32)
+        self._image = QtGui.QImage(self._pixels.data, width, height, width * 4, QtGui.QImage.Format.Format_RGB32)
+        self._raster_key = None
+
     def _reusable_shift(self, key, frame: TraceFrame) -> int | None:
-        if self._raster_key is None or self._index is None or self._raster_key[0] != key:
+        if self._raster_key is None or self._raster_key[0] != key:
             return None
         _, first, lo, hi = self._raster_key
         shift = frame.first_column - first
@@ -280,16 +338,17 @@ class TraceView(QtWidgets.QWidget):
                 and np.array_equal(frame.hi[:, new], hi[:, old], equal_nan=True))
         return shift if same else None
 
-    def _shift_raster(self, frame: TraceFrame, shift: int, baselines, scales, height: int) -> None:
-        width = frame.n_columns
-        index = np.empty_like(self._index)
-        if shift > 0:
-            index[:, :width - shift] = self._index[:, shift:]
-            index[:, width - shift:] = self._raster(frame, width - shift, width, baselines, scales, height)
-        else:
-            index[:, -shift + 1:] = self._index[:, 1:width + shift]
-            index[:, :-shift + 1] = self._raster(frame, 0, -shift + 1, baselines, scales, height)
-        self._index = index
+    def _raster_into_ring(self, frame: TraceFrame, start: int, stop: int, baselines, scales,
+                          height: int) -> None:
+        """Rasterise columns [start, stop) of `frame` into the ring at their grid columns."""
+        block = self._raster(frame, start, stop, baselines, scales, height)
+        width = self._index.shape[1]
+        offset = (frame.first_column + start) % width
+        head = min(stop - start, width - offset)
+        for source, target in ((slice(0, head), slice(offset, offset + head)),
+                               (slice(head, stop - start), slice(0, stop - start - head))):
+            self._index[:, target] = block[:, source]
+            self._pixels[:, target] = self._palette[block[:, source]]
 
     def _raster(self, frame: TraceFrame, start: int, stop: int, baselines, scales, height: int) -> np.ndarray:
         """Colour-index image (height, stop - start) of columns [start, stop) of `frame`."""
@@ -325,13 +384,22 @@ class TraceView(QtWidgets.QWidget):
                              "Open a recording: File > Open, drag a file here, or `wavescope demo`.")
             return
         if self._image is not None:
-            painter.drawImage(rect.topLeft(), self._image)
+            self._paint_ring(painter, rect)
         self._paint_segments(painter, rect)
         self._paint_time_axis(painter, rect)
         self._paint_channel_labels(painter, rect)
         self._paint_scale_bar(painter, rect)
         self._paint_status(painter, rect)
         self._paint_cursor(painter, rect)
+
+    def _paint_ring(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
+        height, width = self._index.shape
+        offset = self._ring_first % width
+        painter.drawImage(QtCore.QRect(rect.left(), rect.top(), width - offset, height), self._image,
+                          QtCore.QRect(offset, 0, width - offset, height))
+        if offset:
+            painter.drawImage(QtCore.QRect(rect.left() + width - offset, rect.top(), offset, height),
+                              self._image, QtCore.QRect(0, 0, offset, height))
 
     def _x_of(self, sample: float, rect: QtCore.QRect) -> float:
         frame = self.frame
@@ -364,17 +432,40 @@ class TraceView(QtWidgets.QWidget):
                          QtCore.Qt.AlignmentFlag.AlignRight, "time (s)")
 
     def _paint_channel_labels(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
+        """Labels change only with the channels, spacing or selection: drawn once, then blitted."""
         channels = self.frame.channels if self.frame is not None else np.asarray(self.visible_rows())
+        key = (np.asarray(channels).tobytes(), self.spacing(), tuple(sorted(self.selected)), rect.height(),
+               self.devicePixelRatioF())
+        if self._labels is None or self._labels[0] != key or painter.device() is not self:
+            image = self._label_image(channels, rect)
+            if painter.device() is not self:          # export: draw vector text, keep the cache
+                self._draw_labels(painter, channels, rect.top())
+                return
+            self._labels = (key, image)
+        painter.drawImage(QtCore.QPointF(0, rect.top()), self._labels[1])
+
+    def _label_image(self, channels, rect: QtCore.QRect) -> QtGui.QImage:
+        ratio = self.devicePixelRatioF()
+        image = QtGui.QImage(int(MARGIN_LEFT * ratio), int(rect.height() * ratio),
+                             QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+        image.setDevicePixelRatio(ratio)
+        image.fill(QtCore.Qt.GlobalColor.transparent)
+        label_painter = QtGui.QPainter(image)
+        self._draw_labels(label_painter, channels, 0)
+        label_painter.end()
+        return image
+
+    def _draw_labels(self, painter: QtGui.QPainter, channels, top: float) -> None:
         spacing = self.spacing()
         every = max(1, math.ceil(12 / spacing))
         painter.setFont(_small_font())
         for row in range(0, len(channels), every):
-            y = rect.top() + (row + 0.5) * spacing
-            colour = HIGHLIGHT if int(channels[row]) in self.selected else 0
-            painter.setPen(QtGui.QColor("#e0441b" if colour else "#333"))
+            y = top + (row + 0.5) * spacing
+            gain = self.channel_gains[int(channels[row])] if len(self.channel_gains) else 1.0
+            painter.setPen(QtGui.QColor("#e0441b" if int(channels[row]) in self.selected else "#333"))
+            text = f"ch {int(channels[row])}" + ("" if gain == 1 else f" ×{gain:g}")
             painter.drawText(QtCore.QRectF(0, y - 8, MARGIN_LEFT - 6, 16),
-                             QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter,
-                             f"ch {int(channels[row])}")
+                             QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter, text)
 
     def _paint_segments(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
         pen = QtGui.QPen(QtGui.QColor("#2a7ab0"), 1, QtCore.Qt.PenStyle.DashLine)
@@ -386,23 +477,23 @@ class TraceView(QtWidgets.QWidget):
                 painter.drawText(QtCore.QPointF(x + 3, rect.top() + 12), f"segment {segment.index}")
 
     def _paint_scale_bar(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
-        rate = self.sampling_rate
-        seconds = nice_step(self.window / rate, 8)
-        length = seconds * rate / (self.frame.spc if self.frame is not None else self.window / rect.width())
+        """Amplitude bar in the right margin, beside the traces and never over them (the time
+        axis gives the time scale)."""
         spacing = self.spacing()
         amplitude = nice_step(self.lane_units * 0.8, 1)
-        height = amplitude * spacing / self.lane_units
-        right, bottom = rect.right() - 16, rect.bottom() - 14
+        height = min(amplitude * spacing / self.lane_units, rect.height() - 20)
+        x, bottom = rect.right() + 10, rect.bottom()
         painter.setPen(QtGui.QPen(QtGui.QColor("#000"), 2))
-        painter.fillRect(QtCore.QRectF(right - length - 70, bottom - height - 6, length + 82, height + 24),
-                         QtGui.QColor(255, 255, 255, 215))
-        painter.drawLine(QtCore.QPointF(right - length, bottom), QtCore.QPointF(right, bottom))
-        painter.drawLine(QtCore.QPointF(right, bottom), QtCore.QPointF(right, bottom - height))
+        painter.drawLine(QtCore.QPointF(x, bottom), QtCore.QPointF(x, bottom - height))
+        painter.drawLine(QtCore.QPointF(x - 3, bottom - height), QtCore.QPointF(x + 3, bottom - height))
+        painter.drawLine(QtCore.QPointF(x - 3, bottom), QtCore.QPointF(x + 3, bottom))
         painter.setFont(_small_font())
-        painter.drawText(QtCore.QRectF(right - length - 40, bottom + 1, length + 40, 14),
-                         QtCore.Qt.AlignmentFlag.AlignHCenter, _duration_text(seconds))
-        painter.drawText(QtCore.QRectF(right - length - 70, bottom - height - 2, 66, 16),
-                         QtCore.Qt.AlignmentFlag.AlignRight, f"{amplitude:g} {self.recording.units}")
+        painter.setPen(QtGui.QColor("#222"))
+        painter.drawText(QtCore.QRectF(x + 5, bottom - height - 16, MARGIN_RIGHT - 16, 16),
+                         QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignBottom,
+                         f"{amplitude:g}")
+        painter.drawText(QtCore.QRectF(x + 5, bottom - height, MARGIN_RIGHT - 16, 16),
+                         QtCore.Qt.AlignmentFlag.AlignLeft, self.recording.units)
 
     def _paint_status(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
         notes = []
@@ -480,15 +571,23 @@ class TraceView(QtWidgets.QWidget):
 
     # -- settings ---------------------------------------------------------------------------------
     def view_settings(self) -> dict:
+        gains = self.channel_gains if len(self.channel_gains) else self._saved_gains
         return {"window_s": self.window / self.sampling_rate, "filter_on": self.filter_on,
                 "cutoff": self.source.cutoff if self.source else 300.0, "car_on": self.car_on,
-                "order_by_depth": self.order_by_depth, "min_spacing": self.min_spacing}
+                "order_by_depth": self.order_by_depth, "min_spacing": self.min_spacing,
+                "channel_gains": "" if gains is None else ",".join(f"{g:g}" for g in gains)}
 
     def apply_settings(self, settings: dict) -> None:
         self.filter_on = _as_bool(settings.get("filter_on", self.filter_on))
         self.car_on = _as_bool(settings.get("car_on", self.car_on))
         self.order_by_depth = _as_bool(settings.get("order_by_depth", self.order_by_depth))
         self.min_spacing = float(settings.get("min_spacing", self.min_spacing))
+        gains = _parse_gains(settings.get("channel_gains"))
+        if gains is not None:
+            self._saved_gains = gains
+            if self.recording is not None and len(gains) == self.recording.nb_channels:
+                self.channel_gains = gains.copy()
+                self._raster_key = None
         if self.source is not None and "cutoff" in settings:
             self.source.cutoff = float(settings["cutoff"])
         if "window_s" in settings:
@@ -527,7 +626,10 @@ class TraceView(QtWidgets.QWidget):
             return
         notches = event.angleDelta().y() / 120 or event.angleDelta().x() / 120
         modifiers = event.modifiers()
-        if modifiers & QtCore.Qt.KeyboardModifier.ControlModifier:
+        channel = self.channel_at(event.position().y())
+        if modifiers & QtCore.Qt.KeyboardModifier.ControlModifier and channel in self.selected:
+            self.scale_channel_gains(self.gain_targets(channel), 1.25 ** notches)
+        elif modifiers & QtCore.Qt.KeyboardModifier.ControlModifier:
             self.scale_gain(1.25 ** notches)
         elif modifiers & QtCore.Qt.KeyboardModifier.ShiftModifier:
             self.zoom_time(0.8 ** notches, self._sample_at(event.position().x()))
@@ -536,9 +638,42 @@ class TraceView(QtWidgets.QWidget):
         event.accept()
 
     def mousePressEvent(self, event: QtGui.QMouseEvent) -> None:
+        if (event.button() == QtCore.Qt.MouseButton.LeftButton and self.recording is not None
+                and event.position().x() < MARGIN_LEFT):
+            self._select_from_label(event)
+            return
         if event.button() == QtCore.Qt.MouseButton.LeftButton and self.recording is not None:
             self._measure = (event.position(), event.position())
             self.update()
+
+    def _select_from_label(self, event: QtGui.QMouseEvent) -> None:
+        """Click a channel label to select it; Ctrl+click adds or removes it."""
+        channel = self.channel_at(event.position().y())
+        if channel is None:
+            return
+        if event.modifiers() & QtCore.Qt.KeyboardModifier.ControlModifier:
+            self.set_selected(self.selected ^ {channel})
+        else:
+            self.set_selected(set() if self.selected == {channel} else {channel})
+
+    def contextMenuEvent(self, event: QtGui.QContextMenuEvent) -> None:
+        if self.recording is None:
+            return
+        self.gain_menu(self.channel_at(event.pos().y())).exec(event.globalPos())
+
+    def gain_menu(self, channel: int | None) -> QtWidgets.QMenu:
+        """Per-channel gain actions for `channel` (or the selection it belongs to)."""
+        menu = QtWidgets.QMenu(self)
+        targets = self.gain_targets(channel)
+        name = (f"ch {targets[0]}" if len(targets) == 1 else f"{len(targets)} selected channels") \
+            if targets else "no channel"
+        for text, action in ((f"Gain ×2 ({name})", lambda: self.scale_channel_gains(targets, 2.0)),
+                             (f"Gain ÷2 ({name})", lambda: self.scale_channel_gains(targets, 0.5)),
+                             (f"Reset gain ({name})", lambda: self.reset_channel_gains(targets))):
+            menu.addAction(text, action).setEnabled(bool(targets))
+        menu.addSeparator()
+        menu.addAction("Reset all channel gains", self.reset_channel_gains)
+        return menu
 
     def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:
         self._cursor = event.position()
@@ -576,16 +711,48 @@ class TracePanel(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
+        layout.addWidget(self._make_toolbar())
         layout.addWidget(self.view, 1)
         layout.addWidget(self.scrollbar)
         self._syncing = False
         self.scrollbar.valueChanged.connect(self._scrolled)
         self.view.windowChanged.connect(self._window_changed)
 
+    def _make_toolbar(self) -> QtWidgets.QToolBar:
+        """Display controls: lane spacing and the selected channels' gain."""
+        bar = QtWidgets.QToolBar(self)
+        bar.setIconSize(QtCore.QSize(14, 14))
+        bar.addWidget(QtWidgets.QLabel(" Spacing "))
+        self.spacing_box = QtWidgets.QSpinBox(bar)
+        self.spacing_box.setRange(0, 400)
+        self.spacing_box.setSuffix(" px")
+        self.spacing_box.setSpecialValueText("fit")
+        self.spacing_box.setToolTip("Pixels per channel; 'fit' shows every channel")
+        self.spacing_box.valueChanged.connect(self.view.set_min_spacing)
+        bar.addWidget(self.spacing_box)
+        bar.addSeparator()
+        bar.addWidget(QtWidgets.QLabel(" Selected gain "))
+        for text, tip, action in (
+                ("×2", "Double the selected channels' gain (Ctrl+wheel over one)",
+                 lambda: self.view.scale_channel_gains(self.view.gain_targets(None), 2.0)),
+                ("÷2", "Halve the selected channels' gain",
+                 lambda: self.view.scale_channel_gains(self.view.gain_targets(None), 0.5)),
+                ("reset", "Reset the selected channels' gain (all when none selected)",
+                 lambda: self.view.reset_channel_gains(self.view.gain_targets(None) or None))):
+            bar.addAction(text, action).setToolTip(tip)
+        return bar
+
+    def sync_controls(self) -> None:
+        """Show the view's settings in the toolbar (they may have been restored from settings)."""
+        self.spacing_box.blockSignals(True)
+        self.spacing_box.setValue(round(self.view.min_spacing))
+        self.spacing_box.blockSignals(False)
+
     def _window_changed(self, t0: float, t1: float) -> None:
         recording = self.view.recording
         if recording is None:
             return
+        self.sync_controls()
         self._syncing = True
         total_ms = int(recording.duration_s * 1000)
         page = max(int((t1 - t0) * 1000), 1)
@@ -612,6 +779,18 @@ def _duration_text(seconds: float) -> str:
     if seconds >= 1e-3:
         return f"{seconds * 1e3:g} ms"
     return f"{seconds * 1e6:g} µs"
+
+
+def _parse_gains(value) -> np.ndarray | None:
+    """Saved per-channel gains ("1,2,0.5", or a list from some QSettings backends); None if absent or bad."""
+    if value is None or value == "":
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        gains = np.asarray([float(item) for item in items], dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return gains if len(gains) and bool(np.all(np.isfinite(gains) & (gains > 0))) else None
 
 
 def _as_bool(value) -> bool:

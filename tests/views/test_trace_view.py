@@ -9,7 +9,8 @@ from app.io.formats.raw_binary import RawBinaryFile
 from app.model.decimate import column_edges
 from app.model.recording import Recording
 from app.model.traces import TraceSource
-from app.views.trace_view import TraceView
+from app.views.trace_view import BACKGROUND as BACKGROUND_COLOUR
+from app.views.trace_view import TracePanel, TraceView
 from tests.conftest import synthetic_int16
 
 RATE = 10000.0
@@ -153,3 +154,102 @@ def test_gain_and_measure(qtbot, viewer):
     dt, dv = view.measure(start, stop)
     assert dt == pytest.approx(100 * view.frame.spc / RATE)
     assert dv == pytest.approx(10 * view.value_per_pixel(view.channel_at(start.y())))
+
+
+def full_raster(view):
+    """The image a from-scratch rasterisation of the current frame gives, in screen order."""
+    frame = view.frame
+    baselines, scales = view._lanes(frame.channels)
+    return view._raster(frame, 0, frame.n_columns, baselines, scales, view.plot_rect().height())
+
+
+def screen_order(view):
+    offset = view._ring_first % view._index.shape[1]
+    return np.concatenate([view._index[:, offset:], view._index[:, :offset]], axis=1)
+
+
+def test_ring_image_after_scrolls_equals_a_full_redraw(qtbot, viewer):
+    view, _, _ = viewer
+    for fraction in (0.1, 0.1, -0.1, 0.25, -0.3):
+        before = view._pixels
+        view.scroll_by(fraction)
+        wait_painted(qtbot, view)
+        assert view._pixels is before                        # drawn in place, nothing reallocated
+        np.testing.assert_array_equal(screen_order(view), full_raster(view))
+    offset = view._ring_first % view._index.shape[1]
+    assert view._pixels[0, offset] == view._palette[view._index[0, offset]]
+    shown = view.grab().toImage()
+    rect = view.plot_rect()
+    lit = np.flatnonzero(screen_order(view)[:, 5])[0]
+    colour = QtGui.QColor(shown.pixel(rect.left() + 5, rect.top() + int(lit)))
+    assert colour.rgb() == view._colour_table[int(screen_order(view)[lit, 5])]
+
+
+def test_channel_gain_menu_wheel_and_settings(qtbot, viewer):
+    view, _, _ = viewer
+    rect = view.plot_rect()
+    y = rect.top() + 1.5 * view.spacing()                 # second lane
+    channel = view.channel_at(y)
+    view.gain_menu(channel).actions()[0].trigger()        # gain ×2 of that channel alone
+    assert view.channel_gains[channel] == 2 and view.channel_gains.sum() == 5
+    _, scales = view._lanes(view.frame.channels)
+    row = list(view.frame.channels).index(channel)
+    assert scales[row] == pytest.approx(2 * scales[(row + 1) % 4])
+    view.set_selected([0, 1])
+    wheel = QtGui.QWheelEvent(QtCore.QPointF(rect.left() + 50, view.plot_rect().top() + 0.5 * view.spacing()
+                                             + list(view.frame.channels).index(0) * view.spacing()),
+                              QtCore.QPointF(), QtCore.QPoint(), QtCore.QPoint(0, 120),
+                              QtCore.Qt.MouseButton.NoButton, QtCore.Qt.KeyboardModifier.ControlModifier,
+                              QtCore.Qt.ScrollPhase.NoScrollPhase, False)
+    units = view.lane_units
+    view.wheelEvent(wheel)
+    assert view.lane_units == units                       # over a selected channel: only the selection
+    expected = np.ones(4)
+    expected[channel] = 2
+    expected[[0, 1]] *= 1.25
+    np.testing.assert_allclose(view.channel_gains, expected)
+    saved = view.view_settings()
+    view.reset_channel_gains()
+    assert (view.channel_gains == 1).all()
+    view.apply_settings(saved)
+    np.testing.assert_allclose(view.channel_gains, expected)
+    view.set_recording(view.recording, view.source)          # reopening keeps the saved gains
+    np.testing.assert_allclose(view.channel_gains, expected)
+    view.apply_settings({**saved, "channel_gains": "1,2"})   # another file's gains: ignored
+    np.testing.assert_allclose(view.channel_gains, expected)
+
+
+def test_spacing_box_scrolls_channels_and_is_saved(qtbot, viewer):
+    view, _, _ = viewer
+    panel = TracePanel()
+    qtbot.addWidget(panel)
+    panel.resize(700, 400)
+    panel.show()
+    panel.view.window_s = 0.2
+    panel.view.set_recording(view.recording, view.source)
+    wait_painted(qtbot, panel.view)
+    panel_box = panel.spacing_box
+    panel_box.setValue(150)
+    frame = wait_painted(qtbot, panel.view)
+    assert panel.view.spacing() == 150 and len(frame.channels) == int(panel.view.plot_rect().height() // 150)
+    assert panel.view.view_settings()["min_spacing"] == 150
+    panel.view.apply_settings({"min_spacing": 0})
+    wait_painted(qtbot, panel.view)
+    assert panel_box.value() == 0 and len(panel.view.frame.channels) == 4
+
+
+def test_scale_bar_is_drawn_outside_the_traces(qtbot, viewer):
+    view, _, _ = viewer
+    view._raster_key = None
+    view._pixels[:] = view._palette[0]
+    view._index[:] = 0
+    view.frame = view.frame                                 # no traces in the ring: only decorations
+    image = view.grab().toImage()
+    rect = view.plot_rect()
+    background = QtGui.QColor(BACKGROUND_COLOUR).rgb()
+    inside = [image.pixel(x, y) for x in range(rect.left() + 1, rect.right(), 7)
+              for y in range(rect.top() + 16, rect.bottom() - 1, 5)]
+    assert set(inside) == {background}
+    margin = [image.pixel(x, y) for x in range(rect.right() + 2, view.width())
+              for y in range(rect.top(), rect.bottom())]
+    assert any(p != background for p in margin)
