@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -12,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.io.mpi import HAVE_MPI
 from app.io.registry import supported_formats
 from app.model.jobs import mpiexec_path
 from tests.conftest import synthetic_int16
@@ -23,7 +23,8 @@ OPEN = ["--format", "raw_binary", "--set", "nb_channels=8", "--set", "data_dtype
         "--set", f"sampling_rate={RATE}"]
 
 pytestmark = [
-    pytest.mark.skipif(not HAVE_MPI or not os.path.exists(mpiexec_path()), reason="needs mpi4py and mpiexec"),
+    pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None or not os.path.exists(mpiexec_path()),
+                       reason="needs mpi4py and mpiexec"),
     pytest.mark.timeout(120),
 ]
 
