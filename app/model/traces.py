@@ -60,6 +60,12 @@ def common_median_reference(data: np.ndarray) -> np.ndarray:
     return (data - np.median(data, axis=0, keepdims=True)).astype(np.float32)
 
 
+def stable_spc(spc: float) -> float:
+    """`spc` rounded to 12 significant digits: a window of the same width at another `t0`
+    gives (t0 + width) - t0 a few ulps off, and the column grid must not change with it."""
+    return float(f"{spc:.12g}")
+
+
 class ChunkCache:
     """LRU of numpy arrays bounded by their total size in bytes (thread-safe)."""
 
@@ -99,6 +105,17 @@ class ChunkCache:
             while self._bytes > self.budget:
                 _, evicted = self._items.popitem(last=False)
                 self._bytes -= evicted.nbytes
+
+    def discard(self, key: Hashable) -> None:
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+
+    def key_list(self) -> list[Hashable]:
+        """A snapshot of the keys, least recently used first."""
+        with self._lock:
+            return list(self._items)
 
     def clear(self) -> None:
         with self._lock:
@@ -271,7 +288,7 @@ class TraceSource:
         gets the same value on a worker thread.
         """
         n_columns = max(int(n_columns), 1)
-        spc = max(float(t1) - float(t0), 1e-6) / n_columns
+        spc = stable_spc(max(float(t1) - float(t0), 1e-6) / n_columns)
         first = math.floor(float(t0) / spc + 0.5)
         with self._state_lock:
             self._latest += 1

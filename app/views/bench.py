@@ -53,9 +53,21 @@ def open_view(recording, width: int = 1920, height: int = 1080, cache_bytes: int
     return app, view, source
 
 
+def forget_columns(source) -> None:
+    """Drop every per-chunk column summary and the last frame's columns (the chunks stay cached)."""
+    for key in source.cache.key_list():
+        if key[0] == "columns":
+            source.cache.discard(key)
+    source._columns = {}
+
+
 def scroll_frames(app, view, window_s: float, steps: int = 60, step_fraction: float = 0.1,
-                  start_s: float = 0.0) -> list[float]:
-    """Frame times (s) of a scripted scroll: `steps` moves of `step_fraction` window after a warm pass."""
+                  start_s: float = 0.0, fresh_columns: bool = False) -> list[float]:
+    """Frame times (s) of a scripted scroll: `steps` moves of `step_fraction` window after a warm pass.
+
+    With `fresh_columns` each frame recomputes its min/max from the cached chunks
+    (no column summary kept, none prefetched): the cost of a first visit at a zoom.
+    """
     rate = view.sampling_rate
     window = window_s * rate
     duration = view.recording.duration
@@ -69,11 +81,16 @@ def scroll_frames(app, view, window_s: float, steps: int = 60, step_fraction: fl
     view.set_window(positions[0], window)
     _wait_painted(app, view, view.source._latest)
     times = []
+    prefetch = view.source.prefetch_windows
     for t0 in positions[1:]:
+        if fresh_columns:
+            view.source.prefetch_windows = 0
+            forget_columns(view.source)
         view.set_window(t0, window)
         seconds = _wait_painted(app, view, view.source._latest)
         if seconds is not None:
             times.append(seconds)
+    view.source.prefetch_windows = prefetch
     return times
 
 

@@ -178,3 +178,15 @@ def test_prefetch_summarises_the_next_page(recording, tmp_path):
     summarised = sorted(key[1] for key in source.cache._items if key[0] == "columns")
     assert summarised == [4, 5]
     source.close()
+
+
+def test_same_width_at_another_start_keeps_the_column_grid(recording, tmp_path):
+    datafile, _ = recording
+    source = make_source(datafile, tmp_path)
+    width = 1000.0 / 3
+    first = source.frame(0.1, 0.1 + width, range(6), 100)
+    t0 = 0.1 + 7 * first.spc
+    assert (t0 + width) - t0 != width                  # the float error the grid must ignore
+    second = source.frame(t0, t0 + width, range(6), 100)
+    assert second.spc == first.spc and second.reused_columns == 93
+    source.close()
