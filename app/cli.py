@@ -264,14 +264,9 @@ def cmd_check_format(args) -> int:
     return 0 if report.ok else 1
 
 
-def demo_folder() -> Path:
-    import platformdirs
-    return Path(platformdirs.user_cache_dir("wavescope")) / "demo"
-
-
 def cmd_demo(args) -> int:
-    from app.model.demo import demo_params, write_demo
-    folder = Path(args.folder) if args.folder else demo_folder()
+    from app.model.demo import default_folder, demo_params, write_demo
+    folder = Path(args.folder) if args.folder else default_folder()
     print(f"writing the demo recording into {folder} ...", file=sys.stderr)
     first = write_demo(folder)
     params = demo_params(first)

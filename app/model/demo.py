@@ -59,6 +59,12 @@ def _units(spec: DemoSpec, rng: np.random.Generator):
     return np.array(waveforms), footprints, rates
 
 
+def default_folder() -> Path:
+    """Where the demo lives: the user cache (it is regenerated when missing)."""
+    import platformdirs
+    return Path(platformdirs.user_cache_dir("wavescope")) / "demo"
+
+
 def write_demo(folder: str | os.PathLike, spec: DemoSpec = DemoSpec()) -> Path:
     """Write the demo (parts, probe, params-ready description) into `folder`; return the first part.
 

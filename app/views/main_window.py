@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from PyQt6 import QtCore, QtGui, QtWidgets
@@ -24,6 +26,7 @@ from app.views.log_panel import LogPanel
 from app.views.probe_view import ProbeView
 from app.views.stream_tree import StreamTree
 from app.views.trace_view import TracePanel
+from app.views.welcome import ErrorDialog, WelcomePage
 
 log = logging.getLogger("wavescope")
 MAX_RECENT = 10
@@ -92,10 +95,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recording: Recording | None = None
         self.source: TraceSource | None = None
         self.ask_missing_fields = lambda error: MissingFieldsDialog.ask(error, self)
-        self.show_error = lambda title, text: QtWidgets.QMessageBox.critical(self, title, text)
+        self.show_error = self._error_dialog
         self.panel = TracePanel(self)
         self.view = self.panel.view
-        self.setCentralWidget(self.panel)
+        self.welcome = WelcomePage(self.open_dialog, self.open_demo, self.open_file)
+        self.pages = QtWidgets.QStackedWidget()
+        self.pages.addWidget(self.welcome)
+        self.pages.addWidget(self.panel)
+        self.setCentralWidget(self.pages)
+        self._demo_future = None
         self.tree = StreamTree()
         self.probe = ProbeView()
         self.log_panel = LogPanel()
@@ -239,8 +247,38 @@ class MainWindow(QtWidgets.QMainWindow):
         wizard.open()
         return wizard
 
+    def _error_dialog(self, title: str, text: str) -> None:
+        """A sentence for the user; the traceback, when there is one, behind "Show details"."""
+        details = traceback.format_exc() if sys.exc_info()[0] is not None else ""
+        ErrorDialog(title, text, details, self).exec()
+
+    def open_demo(self) -> None:
+        """Write the demo recording once (in the background) and open it."""
+        from app.model.demo import default_folder, demo_params, write_demo
+        if self._demo_future is not None:
+            return
+        self.statusBar().showMessage("Writing the demo recording (first time only)…")
+        self._demo_future = concurrent.futures.ThreadPoolExecutor(max_workers=1).submit(write_demo, default_folder())
+
+        def poll() -> None:
+            future = self._demo_future
+            if not future.done():
+                QtCore.QTimer.singleShot(100, poll)
+                return
+            self._demo_future = None
+            self.statusBar().clearMessage()
+            try:
+                first = future.result()
+            except OSError as error:
+                self.show_error("Cannot write the demo recording", str(error))
+                return
+            self.open_file(str(first), demo_params(first))
+
+        QtCore.QTimer.singleShot(100, poll)
+
     def _show_recording(self, recording: Recording) -> None:
         self.close_recording()
+        self.pages.setCurrentWidget(self.panel)
         self.recording = recording
         self.source = TraceSource(recording.datafile, cache_bytes=self._cache_bytes())
         self.source.cutoff = self.cutoff_box.value()
@@ -277,6 +315,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.recording.close()
         self.source, self.recording = None, None
         self.view.clear()
+        self.welcome.set_recent(self.recent_files())
+        self.pages.setCurrentWidget(self.welcome)
 
     @staticmethod
     def _data_bytes(recording: Recording) -> int:
@@ -317,6 +357,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for path in self.recent_files():
             self.recent_menu.addAction(path, lambda p=path: self.open_file(p))
         self.recent_menu.setEnabled(bool(self.recent_files()))
+        self.welcome.set_recent(self.recent_files())
 
     # -- reactions --------------------------------------------------------------------------------
     def go_to_segment(self, index: int) -> None:

@@ -133,3 +133,24 @@ def test_params_file_opens_with_its_probe(qtbot, window, make_raw, tmp_path):
     assert window.open_file(str(tmp_path / "rec.params"))
     assert window.recording.probe is not None
     assert window.recording.depth_order()[0] == 3
+
+
+def test_welcome_page_until_a_recording_opens(qtbot, window, make_raw):
+    assert window.pages.currentWidget() is window.welcome
+    path = make_raw("rec.dat", synthetic_int16(3000, 4))
+    assert window.open_file(path, PARAMS)
+    assert window.pages.currentWidget() is window.panel
+    assert window.welcome.recent.item(0).data(QtCore.Qt.ItemDataRole.UserRole) == path
+    window.close_recording()
+    assert window.pages.currentWidget() is window.welcome
+
+
+def test_try_the_demo_from_the_welcome_page(qtbot, window, monkeypatch, tmp_path):
+    import app.model.demo as demo
+    write = demo.write_demo
+    monkeypatch.setattr(demo, "default_folder", lambda: tmp_path / "demo")
+    monkeypatch.setattr(demo, "write_demo", lambda folder: write(folder, demo.DemoSpec(seconds_per_part=0.5)))
+    window.welcome.demo_button.click()
+    qtbot.waitUntil(lambda: window.recording is not None, timeout=20_000)
+    assert window.recording.nb_channels == 64 and len(window.recording.segments) == 2
+    assert window.pages.currentWidget() is window.panel
