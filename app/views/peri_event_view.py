@@ -1,0 +1,227 @@
+"""The Peri-event dock: the mean signal of the visible channels around the events of one channel.
+
+Pick an event channel (and optionally one label) and a window such as -50..+100 ms; the mean
+over the events (a few single trials faint behind it) is computed by `app.model.events.peri_event`
+on a worker thread. A new request cancels the running one and any late answer of an older
+request is dropped, so the plot always shows the latest choice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6 import QtCore, QtWidgets
+
+from app.model.events import EventIndex, PeriEvent, peri_event
+
+ANY_LABEL = "any label"
+MAX_CHANNELS_WITH_TRIALS = 64
+
+
+class _LockedReader:
+    """`read_range` of a DataFile under the lock its TraceSource reads with (None: no lock)."""
+
+    def __init__(self, datafile, lock: threading.Lock | None):
+        self.datafile, self.lock = datafile, lock
+        self.duration = int(datafile.duration)
+
+    def read_range(self, t_start: int, t_stop: int, nodes=None) -> np.ndarray:
+        if self.lock is None:
+            return self.datafile.read_range(t_start, t_stop, nodes)
+        with self.lock:
+            return self.datafile.read_range(t_start, t_stop, nodes)
+
+
+class PeriEventView(QtWidgets.QWidget):
+    """Controls + a pyqtgraph plot of peri-event means, one lane per channel."""
+
+    resultShown = QtCore.pyqtSignal(int)                  # request id of the drawn result
+    _resultReady = QtCore.pyqtSignal(int, object)         # request id, PeriEvent or exception
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.index = EventIndex()
+        self.reader: _LockedReader | None = None
+        self.sampling_rate = 1.0
+        self.channels_provider: Callable[[], list[int]] = list
+        self.result: PeriEvent | None = None
+        self.shown_channels: list[int] = []
+        self.offsets = np.zeros(0)
+        self.mean_curves: list[pg.PlotDataItem] = []
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="peri-event")
+        self._latest = 0
+        self._cancel = threading.Event()
+        self._timer = QtCore.QTimer(self, singleShot=True, interval=150, timeout=self.compute)
+        self._resultReady.connect(self._on_result)
+        self._build()
+
+    def _build(self) -> None:
+        self.channel_box = QtWidgets.QComboBox()
+        self.label_box = QtWidgets.QComboBox()
+        self.before = QtWidgets.QDoubleSpinBox(decimals=1, minimum=-1e5, maximum=0.0, value=-50.0, suffix=" ms")
+        self.after = QtWidgets.QDoubleSpinBox(decimals=1, minimum=0.1, maximum=1e5, value=100.0, suffix=" ms")
+        self.max_events = QtWidgets.QSpinBox(minimum=1, maximum=100_000, value=500)
+        self.max_events.setToolTip("more events than this: an evenly spread subset is averaged")
+        self.trials = QtWidgets.QSpinBox(minimum=0, maximum=50, value=5)
+        self.trials.setToolTip("single trials drawn faintly behind the mean")
+        self.status = QtWidgets.QLabel("", wordWrap=True)
+        form = QtWidgets.QFormLayout()
+        form.addRow("Events of", self.channel_box)
+        form.addRow("Label", self.label_box)
+        window = QtWidgets.QHBoxLayout()
+        window.addWidget(self.before)
+        window.addWidget(QtWidgets.QLabel("to"))
+        window.addWidget(self.after)
+        form.addRow("Window", window)
+        counts = QtWidgets.QHBoxLayout()
+        counts.addWidget(self.max_events)
+        counts.addWidget(QtWidgets.QLabel("trials drawn"))
+        counts.addWidget(self.trials)
+        form.addRow("Events at most", counts)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setLabel("bottom", "time from event (ms)")
+        self.plot.getAxis("left").setStyle(showValues=False)
+        self.plot.addItem(pg.InfiniteLine(0, pen=pg.mkPen("#d62728", style=QtCore.Qt.PenStyle.DashLine)))
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(form)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.status)
+        self.channel_box.currentTextChanged.connect(self._channel_changed)
+        for signal in (self.label_box.currentTextChanged, self.before.valueChanged, self.after.valueChanged,
+                       self.max_events.valueChanged, self.trials.valueChanged):
+            signal.connect(lambda *_: self.schedule())
+
+    # -- inputs ---------------------------------------------------------------------------------------
+    def set_source(self, datafile, sampling_rate: float, lock: threading.Lock | None = None) -> None:
+        """Read the recording through `datafile` (under `lock`, shared with the trace view's reads)."""
+        self.cancel()
+        self.reader = None if datafile is None else _LockedReader(datafile, lock)
+        self.sampling_rate = float(sampling_rate or 1.0)
+        self._clear_plot()
+
+    def set_events(self, index: EventIndex) -> None:
+        self.index = index
+        current = self.channel_box.currentText()
+        self.channel_box.blockSignals(True)
+        self.channel_box.clear()
+        self.channel_box.addItems(index.channels)
+        if current in index.channels:
+            self.channel_box.setCurrentText(current)
+        self.channel_box.blockSignals(False)
+        self._channel_changed(self.channel_box.currentText())
+
+    def _channel_changed(self, channel: str) -> None:
+        events = self.index.events
+        labels = sorted({str(v) for v in events["label"][events["channel"] == channel]}) if channel else []
+        self.label_box.blockSignals(True)
+        self.label_box.clear()
+        self.label_box.addItems([ANY_LABEL, *labels])
+        self.label_box.blockSignals(False)
+        self.schedule()
+
+    def window_samples(self) -> tuple[int, int]:
+        rate = self.sampling_rate
+        return round(self.before.value() * rate / 1000), round(self.after.value() * rate / 1000)
+
+    def channels_changed(self) -> None:
+        """The visible channels may have changed (the view moved): recompute when they did."""
+        if list(self.channels_provider()) != self.shown_channels and self.isVisible():
+            self.schedule()
+
+    # -- work -----------------------------------------------------------------------------------------
+    def schedule(self) -> None:
+        """Recompute shortly (edits in a row make one request)."""
+        self._timer.start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._latest += 1
+
+    def compute(self) -> int | None:
+        """Start computing the current choice off the GUI thread; the request id, or None."""
+        self.cancel()
+        channel = self.channel_box.currentText()
+        channels = [int(c) for c in self.channels_provider()]
+        if self.reader is None or not channel or not channels:
+            self.status.setText("Open a recording with events, and show some channels.")
+            return None
+        label = self.label_box.currentText()
+        samples = self.index.samples_of([channel], None if label in ("", ANY_LABEL) else label)
+        window = self.window_samples()
+        if window[1] <= window[0]:
+            self.status.setText("The window is empty.")
+            return None
+        request, flag = self._latest, threading.Event()
+        self._cancel = flag
+        trials = self.trials.value() if len(channels) <= MAX_CHANNELS_WITH_TRIALS else 0
+        reader, max_trials = self.reader, self.max_events.value()
+
+        def work() -> tuple[list[int], PeriEvent]:
+            return channels, peri_event(reader, samples, window, channels, max_trials=max_trials,
+                                        single_trials=trials, cancelled=flag.is_set)
+
+        self.status.setText(f"averaging {min(len(samples), max_trials)} events of {channel}…")
+        future = self._executor.submit(work)
+        future.add_done_callback(lambda f: self._deliver(request, flag, f))
+        return request
+
+    def _deliver(self, request: int, flag: threading.Event, future) -> None:
+        if flag.is_set():
+            return
+        error = future.exception()
+        self._resultReady.emit(request, error if error is not None else future.result())
+
+    def _on_result(self, request: int, answer) -> None:
+        if request != self._latest:
+            return
+        if isinstance(answer, BaseException):
+            self.status.setText(f"peri-event average failed: {answer}")
+            return
+        channels, result = answer
+        self.result, self.shown_channels = result, list(channels)
+        self._draw(result, channels)
+        skipped = f", {result.skipped} too close to the ends" if result.skipped else ""
+        self.status.setText(f"mean of {result.count} events{skipped}; {len(channels)} channels")
+        self.resultShown.emit(request)
+
+    # -- drawing --------------------------------------------------------------------------------------
+    def _clear_plot(self) -> None:
+        for item in list(self.plot.listDataItems()):
+            self.plot.removeItem(item)
+        self.mean_curves = []
+
+    def _draw(self, result: PeriEvent, channels: list[int]) -> None:
+        """One lane per channel, top to bottom in the trace view's order; mean dark, trials faint."""
+        self._clear_plot()
+        times = result.times / self.sampling_rate * 1000
+        mean = np.asarray(result.mean, dtype=np.float64)
+        spread = np.ptp(mean, axis=0) if len(mean) else np.zeros(len(channels))
+        spacing = float(np.max(spread)) * 1.1 if len(spread) and np.max(spread) > 0 else 1.0
+        self.offsets = -np.arange(len(channels)) * spacing
+        for trial in result.trials:
+            lanes = np.asarray(trial, dtype=np.float64) + self.offsets[None, :]
+            x = np.concatenate([np.append(times, np.nan)] * len(channels))
+            y = np.concatenate([np.append(lanes[:, k], np.nan) for k in range(len(channels))])
+            self.plot.addItem(pg.PlotDataItem(x, y, pen=pg.mkPen(150, 150, 150, 90), connect="finite"))
+        for k, channel in enumerate(channels):
+            curve = pg.PlotDataItem(times, mean[:, k] + self.offsets[k], pen=pg.mkPen("#1f3f8f", width=1.5),
+                                    name=f"ch {channel}")
+            self.plot.addItem(curve)
+            self.mean_curves.append(curve)
+        self.plot.getAxis("left").setTicks([[(float(self.offsets[k]), f"ch {c}") for k, c in enumerate(channels)]])
+        self.plot.getAxis("left").setStyle(showValues=True)
+
+    def shown_mean(self) -> np.ndarray:
+        """The drawn means, lane offsets removed: (window samples, channels)."""
+        if not self.mean_curves:
+            return np.zeros((0, 0))
+        return np.stack([c.getData()[1] - self.offsets[k] for k, c in enumerate(self.mean_curves)], axis=1)
+
+    def shutdown(self) -> None:
+        self.cancel()
+        self._executor.shutdown(wait=False, cancel_futures=True)

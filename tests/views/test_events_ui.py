@@ -1,0 +1,336 @@
+"""Events, annotations and the peri-event dock in the real browser widgets (offscreen)."""
+
+import numpy as np
+import pytest
+from PyQt6 import QtCore, QtGui
+
+from app.io.events import make_events
+from app.io.formats.raw_binary import RawBinaryFile
+from app.model.annotations import Annotations, read_sidecar
+from app.model.events import EventIndex
+from app.model.recording import Recording
+from app.model.traces import TraceSource
+from app.views.event_overlay import EVENT_PALETTE, EventOverlay, marker_columns
+from app.views.events_integration import install_events_ui
+from app.views.events_panel import EventsPanel
+from app.views.main_window import MainWindow
+from app.views.peri_event_view import PeriEventView
+from app.views.trace_view import TraceView
+from tests.conftest import synthetic_int16
+
+RATE = 10000.0
+PARAMS = {"data_dtype": "int16", "nb_channels": 4, "sampling_rate": RATE, "file_format": "raw_binary"}
+Qt = QtCore.Qt
+
+
+class OverlayTraceView(TraceView):
+    """TraceView with the hook the lead adds to trace_view.py: paint overlays, forward input."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.overlays = []
+
+    def paint(self, painter):
+        super().paint(painter)
+        if self.recording is not None:
+            for overlay in self.overlays:
+                overlay.paint(painter, self.plot_rect())
+
+    def _forward(self, method: str, *args) -> bool:
+        """Every overlay sees the event; True when one of them used it."""
+        used = [getattr(overlay, method)(*args) for overlay in self.overlays]
+        return any(used)
+
+    def mousePressEvent(self, event):
+        if event.button() == Qt.MouseButton.LeftButton and \
+                self._forward("press", event.position(), event.modifiers()):
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event):
+        if self._forward("move", event.position()):
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event):
+        if self._forward("release", event.position()):
+            return
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event):
+        if self._forward("double_click", event.position()):
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def keyPressEvent(self, event):
+        if self._forward("key", event.key()):
+            return
+        super().keyPressEvent(event)
+
+
+def wait_painted(qtbot, view):
+    qtbot.waitUntil(lambda: view.frame is not None and view.frame.request_id == view.source._latest
+                    and view._painted_request == view.frame.request_id, timeout=10_000)
+
+
+@pytest.fixture
+def hooked_view(qtbot, make_raw, tmp_path):
+    path = make_raw("rec.dat", synthetic_int16(40_000, 4, seed=3))
+    datafile = RawBinaryFile(path, {k: v for k, v in PARAMS.items() if k != "file_format"})
+    source = TraceSource(datafile, chunk_size=1024, prefetch_windows=0, overview_root=str(tmp_path / "ov"))
+    view = OverlayTraceView()
+    qtbot.addWidget(view)
+    view.resize(700, 400)
+    view.show()
+    view.window_s = 0.5
+    view.set_recording(Recording(datafile), source)
+    wait_painted(qtbot, view)
+    yield view
+    source.close()
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, make_raw):
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings)
+    window.__dict__["errors"] = []
+    window.show_error = lambda title, text: window.errors.append(text)
+    qtbot.addWidget(window)
+    window.show()
+    ui = install_events_ui(window)
+    ui.show_message = lambda title, text: window.__dict__.setdefault("messages", []).append(text)
+    path = make_raw("rec.dat", synthetic_int16(40_000, 4, seed=5))
+    assert window.open_file(path, PARAMS)
+    window.view.set_window(0, 2000)
+    wait_painted(qtbot, window.view)
+    yield window
+    window.close()
+
+
+def column_counts(image: QtGui.QImage, x: int, top: int, bottom: int, colour: str) -> int:
+    rgb = QtGui.QColor(colour).rgb()
+    return sum(image.pixel(x, y) == rgb for y in range(top, bottom))
+
+
+# -- markers --------------------------------------------------------------------------------------------
+def test_markers_are_drawn_at_the_events_columns(qtbot, hooked_view):
+    view = hooked_view
+    events = make_events([1000, 2500, 4000, 3000], ["TTL 1", "TTL 1", "TTL 1", "TTL 2"], "high",
+                         [0, 0, 0, 400])
+    overlay = EventOverlay(view, EventIndex(events))
+    view.overlays.append(overlay)
+    view.update()
+    image = view.grab().toImage()
+    rect = view.plot_rect()
+    red = EVENT_PALETTE[0]
+    assert overlay.channels == ["TTL 1", "TTL 2"]
+    for sample in (1000, 2500, 4000):
+        x = int(np.floor(overlay.x_of(sample, rect)))
+        assert column_counts(image, x, rect.top(), rect.bottom(), red) >= 0.95 * rect.height()
+        assert column_counts(image, x + 4, rect.top(), rect.bottom(), red) == 0
+    band_mid = int(overlay.x_of(3200, rect))
+    white = QtGui.QColor("#ffffff").rgb()
+    inside = sum(image.pixel(band_mid, y) == white for y in range(rect.top(), rect.bottom()))
+    outside = sum(image.pixel(band_mid + 40, y) == white for y in range(rect.top(), rect.bottom()))
+    assert inside == 0 and outside > 0.5 * rect.height()
+    start = int(np.floor(overlay.x_of(3000, rect)))
+    assert column_counts(image, start, rect.top(), rect.bottom(), EVENT_PALETTE[1]) >= 0.95 * rect.height()
+    text = overlay.tooltip_at(QtCore.QPointF(overlay.x_of(2500, rect), rect.center().y()))
+    assert "0.2500 s  TTL 1 high" in text
+
+
+def test_a_hundred_thousand_events_cost_at_most_one_line_per_column_and_channel():
+    rng = np.random.default_rng(0)
+    starts = np.sort(rng.integers(0, 3_000_000, 100_000))
+    codes = rng.integers(0, 3, 100_000)
+    durations = np.where(rng.random(100_000) < 0.1, rng.integers(1, 50_000, 100_000), 0)
+    (line_codes, columns), (band_codes, x0, x1) = marker_columns(starts, durations, codes, 3, 0.0, 3000.0, 1000)
+    assert len(columns) <= 3 * 1000
+    expected = {(int(c), int(s // 3000)) for c, s, d in zip(codes, starts, durations) if (s + d) // 3000 - s / 3000 < 1
+                and (s + d) / 3000 - s / 3000 < 1}
+    assert set(zip(line_codes.tolist(), columns.tolist())) == expected
+    for code in range(3):
+        spans = np.stack([x0[band_codes == code], x1[band_codes == code]], axis=1)
+        assert np.all(spans[1:, 0] > spans[:-1, 1] + 1)            # merged: no two bands touch
+        wide = (codes == code) & (durations / 3000 >= 1)
+        covered = np.zeros(1000, dtype=bool)
+        for s, d in zip(starts[wide], durations[wide]):
+            covered[int(s / 3000):int(np.ceil((s + d) / 3000))] = True
+        drawn = np.zeros(1000, dtype=bool)
+        for a, b in spans:
+            drawn[int(a):int(np.ceil(b))] = True
+        assert np.all(drawn[covered])
+
+
+# -- annotations with the trace view's hook --------------------------------------------------------------
+def test_shift_drag_edge_drag_rename_delete_undo_round_trip_through_the_sidecar(qtbot, hooked_view):
+    view = hooked_view
+    annotations = Annotations(view.recording.datafile.file_name, RATE)
+    overlay = EventOverlay(view, annotations=annotations)
+    overlay.ask_text = lambda title, current: "burst"
+    view.overlays.append(overlay)
+    rect = view.plot_rect()
+    a, b = QtCore.QPoint(rect.left() + 100, rect.center().y()), QtCore.QPoint(rect.left() + 300, rect.center().y())
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, a)
+    qtbot.mouseMove(view, b)
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, b)
+    assert view._measure is None
+    (created,) = annotations.items()
+    assert (created.start, created.stop) == (round(overlay.sample_at(a.x())), round(overlay.sample_at(b.x())))
+    annotations.save()
+    saved, _ = read_sidecar(annotations.path)
+    assert [(s.start, s.stop, s.label) for s in saved] == [(created.start, created.stop, "annotation")]
+
+    c = QtCore.QPoint(rect.left() + 400, rect.center().y())
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+    qtbot.mouseMove(view, c)
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, c)
+    moved = annotations[created.id]
+    assert (moved.start, moved.stop) == (created.start, round(overlay.sample_at(c.x())))
+
+    qtbot.mouseDClick(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                      QtCore.QPoint(rect.left() + 200, rect.center().y()))
+    assert annotations[created.id].label == "burst"
+    annotations.save()
+    assert [(s.start, s.stop, s.label) for s in read_sidecar(annotations.path)[0]] == \
+        [(moved.start, moved.stop, "burst")]
+
+    assert overlay.selected_id == created.id
+    qtbot.keyClick(view, Qt.Key.Key_Delete)
+    assert len(annotations) == 0
+    annotations.save()
+    assert read_sidecar(annotations.path)[0] == []
+    assert annotations.undo() and annotations[created.id].label == "burst"
+    assert annotations.redo() and len(annotations) == 0
+    reloaded = Annotations.load(view.recording.datafile.file_name, RATE)
+    assert len(reloaded) == 0
+
+
+def test_annotation_bands_and_labels_are_painted(qtbot, hooked_view):
+    view = hooked_view
+    annotations = Annotations(view.recording.datafile.file_name, RATE)
+    annotations.add(1000, 2000, "artifact")
+    annotations.add(3000, None, "stim")
+    overlay = EventOverlay(view, annotations=annotations)
+    view.overlays.append(overlay)
+    view.update()
+    image = view.grab().toImage()
+    rect = view.plot_rect()
+    white = QtGui.QColor("#ffffff").rgb()
+    mid = int(overlay.x_of(1500, rect))
+    assert sum(image.pixel(mid, y) == white for y in range(rect.top() + 30, rect.bottom())) == 0
+    labels = overlay._cache[1]["labels"]
+    assert [text for *_, text in labels] == ["artifact", "stim"]
+
+
+# -- the main window: N/P, events file, panels, range jobs ----------------------------------------------
+def write_events_csv(tmp_path):
+    path = tmp_path / "stim.csv"
+    path.write_text("time_s,label,channel\n0.5,go,stim\n0.9,go,stim\n1.2,nogo,other\n2.0,go,stim\n")
+    return str(path)
+
+
+def test_load_csv_through_the_action_then_next_previous(qtbot, window, tmp_path):
+    ui = window.events_ui
+    ui.ask_open_path = lambda: write_events_csv(tmp_path)
+    ui.load_action.trigger()
+    assert "seconds" in window.messages[0] and "4 events" in window.messages[0]
+    assert list(ui.index.events["sample"]) == [5000, 9000, 12000, 20000]
+    view, panel = window.view, ui.events_panel
+    panel.set_checked_channels(["stim"])
+    visited = []
+    for action in ("next", "next", "next", "previous", "previous"):
+        getattr(panel, f"{action}_action").trigger()
+        visited.append(view.t0 + view.window / 2)
+    assert visited == [5000, 9000, 20000, 9000, 5000]
+    panel.set_checked_channels(["stim", "other"])
+    panel.next_action.trigger()
+    panel.next_action.trigger()
+    assert view.t0 + view.window / 2 == 12000
+    assert ui.overlay.hidden_channels == set()
+
+
+def test_events_panel_filters_and_jumps(qtbot, window, tmp_path):
+    ui = window.events_ui
+    ui.load_events_file(write_events_csv(tmp_path))
+    panel: EventsPanel = ui.events_panel
+    assert panel.model.rowCount() == 4
+    panel.text_filter.setText("nogo")
+    assert panel.model.rowCount() == 1 and panel.model.sample_of(0) == 12000
+    panel.text_filter.setText("go")
+    panel.set_checked_channels(["stim"])
+    assert [panel.model.sample_of(r) for r in range(panel.model.rowCount())] == [5000, 9000, 20000]
+    assert ui.overlay.hidden_channels == {"other"}
+    rect = panel.table.visualRect(panel.model.index(2, 0))
+    qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert window.view.t0 + window.view.window / 2 == 20000
+
+
+def test_main_window_annotations_save_to_the_sidecar_and_come_back(qtbot, window):
+    ui = window.events_ui
+    view = window.view
+    assert ui.host is not None                        # no hook in trace_view.py yet: the fallback host
+    wait_painted(qtbot, view)
+    rect = view.plot_rect()
+    a, b = QtCore.QPoint(rect.left() + 50, rect.center().y()), QtCore.QPoint(rect.left() + 250, rect.center().y())
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, a)
+    qtbot.mouseMove(view, b)
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, b)
+    (created,) = ui.annotations.items()
+    qtbot.waitUntil(lambda: not ui.annotations.modified, timeout=3000)          # saved by the timer
+    assert [(s.start, s.stop) for s in read_sidecar(ui.annotations.path)[0]] == [(created.start, created.stop)]
+    assert ui.annotations_panel.model.rowCount() == 1 and ui.annotations_panel.current_id() == created.id
+    ui.annotations_panel.model.setData(ui.annotations_panel.model.index(0, 3), "look here")
+    ui.annotations_panel.delete_selected()
+    ui.annotations_panel.undo()
+    assert ui.annotations[created.id].note == "look here"
+    path = window.recording.datafile.file_name
+    window.close_recording()
+    ui.recording_changed(None)
+    assert window.open_file(path, PARAMS)
+    ui.recording_changed(window.recording)
+    assert [(a.start, a.note) for a in ui.annotations.items()] == [(created.start, "look here")]
+
+
+def test_convert_this_range_queues_a_convert_job_with_exact_start_stop(qtbot, window):
+    ui = window.events_ui
+    ui.exec_dialog = lambda dialog: True
+    annotation = ui.annotations.add(1234, 5678, "quiet part")
+    job = ui.range_job("convert", annotation)
+    assert job.start == pytest.approx(1234 / RATE) and job.stop == pytest.approx(5678 / RATE)
+    command = job.command()
+    assert command[command.index("--start") + 1] == repr(1234 / RATE)
+    assert job.output.endswith("rec_quiet_part_1234-5678.dat")
+    assert job.id in window.jobs_panel.entries
+    window.jobs_panel.shutdown()
+
+
+# -- peri-event -----------------------------------------------------------------------------------------
+def test_peri_event_mean_matches_numpy(qtbot, make_raw):
+    rng = np.random.default_rng(1)
+    data = rng.normal(0, 20, (30_000, 3))
+    onsets = np.arange(2000, 28_000, 1300)
+    response = np.outer(np.hanning(80), [300.0, -150.0, 60.0])
+    for onset in onsets:
+        data[onset + 20:onset + 100] += response
+    path = make_raw("peri.dat", np.round(data).astype(np.int16))
+    datafile = RawBinaryFile(path, {"data_dtype": "int16", "nb_channels": 3, "sampling_rate": RATE})
+    values = np.round(data).astype(np.int16).astype(np.float64)
+    view = PeriEventView()
+    qtbot.addWidget(view)
+    view.show()
+    view.set_source(datafile, RATE)
+    view.channels_provider = lambda: [2, 0]
+    view.set_events(EventIndex(make_events(np.append(onsets, 29_990), "stim", "go")))
+    view.before.setValue(-5.0)
+    view.after.setValue(15.0)
+    view.compute()
+    latest = view.compute()                               # the first request is dropped
+    with qtbot.waitSignal(view.resultShown, timeout=10_000) as shown:
+        pass
+    assert shown.args == [latest]
+    expected = np.mean([values[s - 50:s + 150][:, [2, 0]] for s in onsets], axis=0)
+    np.testing.assert_allclose(view.shown_mean(), expected, atol=1e-4)
+    assert view.result.count == len(onsets) and view.result.skipped == 1
+    assert len(view.result.trials) == 5
+    view.shutdown()
