@@ -1,0 +1,122 @@
+"""`wavescope events load|list`: event tables from the command line.
+
+`events load FILE` reads an external event file (.csv, .tsv, .npy) the way the browser's
+"Load events file…" does and says how its columns were read; `events list RECORDING` prints
+the events a recording holds on its timeline (TTL lines paired into pulses, messages...).
+`add_events_commands(subparsers)` adds both to the main parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+EXAMPLES = """examples:
+  wavescope events load stim.csv --rate 30000           times in seconds become samples at 30 kHz
+  wavescope events load onsets.npy --time-unit samples --json
+  wavescope events list run_g0_t0.imec0.ap.bin --channel sync
+  wavescope events list rec.dat --set nb_channels=64 --set data_dtype=int16 --set sampling_rate=30000 --json
+"""
+
+
+def add_events_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add `events load` and `events list` (each sets `func`)."""
+    from app.cli import _add_open_options
+    parser = subparsers.add_parser("events", help="read event files and list a recording's events",
+                                   epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="events_command", required=True)
+    load = sub.add_parser("load", help="read a .csv/.tsv/.npy event file and print its events")
+    load.add_argument("file", help="the event file")
+    load.add_argument("--time-unit", choices=["auto", "s", "samples"], default="auto",
+                      help="how to read the time column (default: from its name, then its values)")
+    load.add_argument("--rate", type=float, help="sampling rate (Hz) that turns seconds into samples")
+    load.add_argument("--column", help="the time column, by name or index (default: the first time-like one)")
+    load.add_argument("--json", action="store_true", help="machine-readable output")
+    load.set_defaults(func=cmd_events_load)
+    listing = sub.add_parser("list", help="the events a recording holds, on its timeline")
+    _add_open_options(listing)
+    listing.add_argument("--channel", action="append", default=[],
+                         help="only this event channel, e.g. 'TTL 1' (repeatable)")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(func=cmd_events_list)
+
+
+def event_rows(events: np.ndarray, sampling_rate: float | None) -> list[dict]:
+    """The table as plain dicts; `time_s`/`duration_s` only with a sampling rate."""
+    rows = []
+    for sample, duration, channel, label in zip(events["sample"].tolist(), events["duration"].tolist(),
+                                                events["channel"].tolist(), events["label"].tolist()):
+        row = {"sample": sample, "duration": duration, "channel": str(channel), "label": str(label)}
+        if sampling_rate:
+            row["time_s"] = sample / sampling_rate
+            row["duration_s"] = duration / sampling_rate
+        rows.append(row)
+    return rows
+
+
+def print_table(events: np.ndarray, sampling_rate: float | None, out=None) -> None:
+    """Aligned columns: sample, time (s) when known, duration, channel, label."""
+    out = out or sys.stdout
+    timed = bool(sampling_rate)
+    print(f"{'sample':>12} {'time_s':>12} {'duration':>9}  channel\tlabel" if timed
+          else f"{'sample':>12} {'duration':>9}  channel\tlabel", file=out)
+    for row in event_rows(events, sampling_rate):
+        time_s = f" {row['time_s']:>12.6f}" if timed else ""
+        print(f"{row['sample']:>12}{time_s} {row['duration']:>9}  {row['channel']}\t{row['label']}", file=out)
+
+
+def cmd_events_load(args) -> int:
+    from app.io.events import load_event_file
+    loaded = load_event_file(args.file, args.time_unit, args.rate, args.column)
+    if args.json:
+        print(json.dumps({"file": args.file, "note": loaded.note, "count": len(loaded.events),
+                          "events": event_rows(loaded.events, args.rate)}))
+        return 0
+    print(loaded.note, file=sys.stderr)
+    print_table(loaded.events, args.rate)
+    return 0
+
+
+def cmd_events_list(args) -> int:
+    from app.cli import _open_from_args, _report_missing
+    from app.io import MissingFieldsError
+    from app.model.events import datafile_events
+    try:
+        datafile = _open_from_args(args)
+    except MissingFieldsError as error:
+        return _report_missing(error, args.json)
+    events = datafile_events(datafile)
+    if args.channel:
+        events = events[np.isin(events["channel"].astype(str), args.channel)]
+    rate = float(datafile.sampling_rate)
+    if args.json:
+        names, counts = np.unique(events["channel"].astype(str), return_counts=True) if len(events) else ([], [])
+        print(json.dumps({"file": datafile.file_name, "format": datafile.description, "sampling_rate": rate,
+                          "count": len(events), "channels": {str(n): int(c) for n, c in zip(names, counts)},
+                          "events": event_rows(events, rate)}))
+        return 0
+    print(f"{datafile.file_name}: {len(events)} events", file=sys.stderr)
+    print_table(events, rate)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m app.events_cli load|list ...` (the same commands without `wavescope events`)."""
+    parser = argparse.ArgumentParser(prog="wavescope-events")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_events_commands(commands)
+    args = parser.parse_args(["events", *(sys.argv[1:] if argv is None else argv)])
+    from app.io.errors import DataFileError
+    try:
+        return int(args.func(args) or 0)
+    except DataFileError as error:
+        print(f"wavescope: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
