@@ -46,9 +46,13 @@ def minmax_columns(data: np.ndarray, edges: np.ndarray,
     maxima = data if maxima is None else maxima
     edges = np.asarray(edges, dtype=np.int64)
     n_channels, n_columns = data.shape[0], len(edges) - 1
+    widths = np.diff(edges)
+    if (n_columns and data.shape[1] and widths.min() > 0 and widths.mean() < 8
+            and widths.max() <= 2 * _power_below(widths.min())):
+        return _minmax_doubling(data, maxima, edges, _power_below(widths.min()))
     lo = np.full((n_channels, n_columns), np.nan, dtype=np.float32)
     hi = np.full((n_channels, n_columns), np.nan, dtype=np.float32)
-    filled = np.flatnonzero(edges[1:] > edges[:-1])
+    filled = np.flatnonzero(widths > 0)
     if len(filled) == 0 or data.shape[1] == 0:
         return lo, hi
     starts = edges[filled]
@@ -63,6 +67,30 @@ def minmax_columns(data: np.ndarray, edges: np.ndarray,
         lo[:, column] = data[:, starts[k]:ends[k]].min(axis=1)
         hi[:, column] = maxima[:, starts[k]:ends[k]].max(axis=1)
     return lo, hi
+
+
+def _power_below(n: int) -> int:
+    return 1 << (int(n).bit_length() - 1)
+
+
+def _minmax_doubling(data: np.ndarray, maxima: np.ndarray, edges: np.ndarray, span: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Min/max of narrow columns whose widths lie in [span, 2 * span], span a power of two.
+
+    After k halvings ``lo[:, i]`` is the min of ``data[:, i:i + span]``; a column
+    [a, b) is then covered by the two windows starting at a and b - span (min and
+    max ignore the overlap). Short columns are where `reduceat` is slowest: its cost
+    is per column and channel, this one's is a few passes over the data.
+    """
+    lo, hi = data, maxima
+    step = 1
+    while step < span:
+        lo = np.minimum(lo[:, :-step], lo[:, step:])
+        hi = np.maximum(hi[:, :-step], hi[:, step:])
+        step *= 2
+    starts, lasts = edges[:-1], edges[1:] - span
+    return (np.minimum(lo[:, starts], lo[:, lasts]).astype(np.float32, copy=False),
+            np.maximum(hi[:, starts], hi[:, lasts]).astype(np.float32, copy=False))
 
 
 def minmax_pieces(pieces: Sequence[tuple[int, np.ndarray]], edges: np.ndarray,
@@ -109,31 +137,35 @@ def pixel_intervals(lo: np.ndarray, hi: np.ndarray, baselines: np.ndarray, scale
     Values map to ``row = baseline - value * scale`` (rows grow downwards). Each
     interval is stretched to reach its left neighbour's so a trace stays one
     connected line (the join is drawn in the right column); `previous` = (lo, hi) of the column just left of the block.
-    Empty columns (NaN) get an empty interval (top > bottom).
+    Empty columns (NaN) get an empty interval (top > bottom); a NaN neighbour joins nothing.
     """
     b = np.asarray(baselines, dtype=np.float32)[:, None]
     s = np.asarray(scales, dtype=np.float32)[:, None]
-    top = np.rint(b - hi * s)
-    bottom = np.rint(b - lo * s)
-    prev_top, prev_bottom = np.empty_like(top), np.empty_like(bottom)
-    prev_top[:, 1:], prev_bottom[:, 1:] = top[:, :-1], bottom[:, :-1]
+    top, bottom = _rows(hi, b, s), _rows(lo, b, s)
     if previous is not None:
-        prev_top[:, 0] = np.rint(b[:, 0] - previous[1] * s[:, 0])
-        prev_bottom[:, 0] = np.rint(b[:, 0] - previous[0] * s[:, 0])
+        left_top = _rows(np.asarray(previous[1], np.float32)[:, None], b, s)[:, 0]
+        left_bottom = _rows(np.asarray(previous[0], np.float32)[:, None], b, s)[:, 0]
     else:
-        prev_top[:, 0], prev_bottom[:, 0] = top[:, 0], bottom[:, 0]
-    empty = np.isnan(top)
-    gaps = bool(empty.any()) or bool(np.isnan(prev_top[:, 0]).any())
-    if gaps:
-        prev_top = np.where(np.isnan(prev_top), top, prev_top)
-        prev_bottom = np.where(np.isnan(prev_bottom), bottom, prev_bottom)
-    joined_top = np.minimum(top, prev_bottom)
-    joined_bottom = np.maximum(bottom, prev_top)
+        left_top, left_bottom = top[:, 0], bottom[:, 0]
+    # fmin/fmax take the other operand where one is NaN: a gap on the left joins nothing
+    joined_top, joined_bottom = np.empty_like(top), np.empty_like(bottom)
+    np.fmin(top[:, 1:], bottom[:, :-1], out=joined_top[:, 1:])
+    np.fmin(top[:, 0], left_bottom, out=joined_top[:, 0])
+    np.fmax(bottom[:, 1:], top[:, :-1], out=joined_bottom[:, 1:])
+    np.fmax(bottom[:, 0], left_top, out=joined_bottom[:, 0])
     np.clip(joined_top, -1, height, out=joined_top)
     np.clip(joined_bottom, -1, height, out=joined_bottom)
-    if gaps:
+    empty = np.isnan(top)
+    if empty.any():
         joined_top[empty], joined_bottom[empty] = height, -1
     return joined_top.astype(np.int32), joined_bottom.astype(np.int32)
+
+
+def _rows(values: np.ndarray, baselines: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """Pixel rows of `values`: rint(baseline - value * scale), float32, in one buffer."""
+    rows = np.multiply(values, -scales, dtype=np.float32)
+    rows += baselines
+    return np.rint(rows, out=rows)
 
 
 def rasterize(top: np.ndarray, bottom: np.ndarray, height: int) -> np.ndarray:

@@ -96,6 +96,8 @@ class Overview:
         bins = np.clip(edges // size, 0, array.shape[2])
         first, last = int(bins[0]), int(bins[-1])
         rows = slice(None) if channels is None else np.asarray(channels, dtype=np.intp)
+        if channels is not None and np.array_equal(rows, np.arange(array.shape[1])):
+            rows = slice(None)                      # a slice of the memmap, not a fancy-index gather
         minima = np.ascontiguousarray(array[0][rows, first:last])
         maxima = np.ascontiguousarray(array[1][rows, first:last])
         return minmax_columns(minima, bins - first, maxima)

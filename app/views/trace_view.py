@@ -27,6 +27,8 @@ from app.model.traces import TraceFrame, TraceSource
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 60, 8, 30
 GROUP_COLOURS = ["#1b1b1b", "#1f3f8f", "#8f1f1f", "#1f6f2f", "#6a2c8a", "#7a4a12", "#136a6a", "#a04a00"]
 HIGHLIGHT = len(GROUP_COLOURS) + 1
+TONES = 16                     # colour index = coverage * TONES + lane colour; coverage 0 is background
+SINGLE_TONE = 0.55             # a pixel one trace covers: its colour this far towards the background
 BACKGROUND = "#ffffff"
 MIN_WINDOW_S = 0.001
 NOISE_PER_LANE = 12.0          # auto-scale: a lane spans ±6 noise SDs (MAD), so traces rarely collide
@@ -79,7 +81,7 @@ class TraceView(QtWidgets.QWidget):
         self.frame: TraceFrame | None = None
         self.pending_autoscale = True
         self._image: QtGui.QImage | None = None
-        self._index: np.ndarray | None = None         # colour index per pixel, ring of columns
+        self._index: np.ndarray | None = None         # palette index per pixel, ring of columns
         self._pixels: np.ndarray | None = None        # the same as 32-bit RGB, what _image wraps
         self._ring_first = 0                          # first grid column of the image in the ring
         self._labels: tuple | None = None             # (key, QImage) of the channel labels
@@ -90,10 +92,12 @@ class TraceView(QtWidgets.QWidget):
         self._painted_request = -1
         self._cursor: QtCore.QPointF | None = None
         self._measure: tuple[QtCore.QPointF, QtCore.QPointF] | None = None
-        self._colour_table = [QtGui.QColor(BACKGROUND).rgb()] + \
-            [QtGui.QColor(c).rgb() for c in GROUP_COLOURS] + [QtGui.QColor("#e0441b").rgb()]
+        colours = [QtGui.QColor(c) for c in GROUP_COLOURS + ["#e0441b"]]
+        self._colour_table = [QtGui.QColor(BACKGROUND).rgb()] + [_toward(c, BACKGROUND, SINGLE_TONE).rgb()
+                                                                for c in colours]
         self._palette = np.full(256, self._colour_table[0], dtype=np.uint32)
-        self._palette[:len(self._colour_table)] = self._colour_table
+        self._palette[TONES:TONES + len(self._colour_table)] = self._colour_table
+        self._palette[2 * TONES + 1:2 * TONES + 1 + len(colours)] = [c.rgb() for c in colours]
         self._frameArrived.connect(self._on_frame)
 
     # -- model ------------------------------------------------------------------------------------
@@ -355,12 +359,15 @@ class TraceView(QtWidgets.QWidget):
         previous = (frame.lo[:, start - 1], frame.hi[:, start - 1]) if start > 0 else None
         top, bottom = pixel_intervals(frame.lo[:, start:stop], frame.hi[:, start:stop], baselines, scales,
                                       height, previous)
-        coverage = rasterize(top, bottom, height)
+        # neighbouring lanes go to different passes, so a pixel lit by both is where traces cross
+        coverage = rasterize(top[0::2], bottom[0::2], height).view(np.uint8) \
+            + rasterize(top[1::2], bottom[1::2], height).view(np.uint8)
         colours = channel_colours(self.recording, len(GROUP_COLOURS))[frame.channels]
         if self.selected:
             colours = np.where(np.isin(frame.channels, list(self.selected)), HIGHLIGHT, colours)
-        rows = lane_colours(baselines, colours, height)
-        return np.ascontiguousarray(coverage * rows[:, None], dtype=np.uint8)
+        coverage *= np.uint8(TONES)
+        coverage += lane_colours(baselines, colours, height)[:, None]
+        return coverage
 
     # -- painting ---------------------------------------------------------------------------------
     def paintEvent(self, event) -> None:
@@ -765,6 +772,13 @@ class TracePanel(QtWidgets.QWidget):
     def _scrolled(self, value: int) -> None:
         if not self._syncing and self.view.recording is not None:
             self.view.set_window(value / 1000 * self.view.sampling_rate)
+
+
+def _toward(colour: QtGui.QColor, other: str, fraction: float) -> QtGui.QColor:
+    """`colour` moved `fraction` of the way to `other` (a lighter tone on a light background)."""
+    target = QtGui.QColor(other)
+    return QtGui.QColor(*(round(a + (b - a) * fraction) for a, b in
+                          zip(colour.getRgb()[:3], target.getRgb()[:3], strict=True)))
 
 
 def _small_font() -> QtGui.QFont:

@@ -147,3 +147,17 @@ def test_columns_covering_brackets_the_samples(spc):
 def test_robust_std_with_gaps_uses_the_finite_values():
     x = np.array([[1.0, -1.0, np.nan, 1.0, -1.0]])
     np.testing.assert_allclose(robust_std(x, axis=1), [1.4826])
+
+
+@pytest.mark.parametrize("spc", [1.0, 1.3, 2.5, 3.9, 6.2, 7.99])
+def test_narrow_columns_match_the_loop(spc):
+    rng = np.random.default_rng(8)
+    data = rng.standard_normal((4, 3000)).astype(np.float32)
+    edges = column_edges(11, int(2900 / spc), spc)
+    lo, hi = minmax_columns(data, edges)
+    expected_lo, expected_hi = brute_minmax(data, edges)
+    np.testing.assert_array_equal(lo, expected_lo)
+    np.testing.assert_array_equal(hi, expected_hi)
+    summary_lo, summary_hi = minmax_columns(data, edges, maxima=data + 1)
+    np.testing.assert_array_equal(summary_hi, expected_hi + 1)
+    np.testing.assert_array_equal(summary_lo, expected_lo)

@@ -182,7 +182,7 @@ def test_ring_image_after_scrolls_equals_a_full_redraw(qtbot, viewer):
     rect = view.plot_rect()
     lit = np.flatnonzero(screen_order(view)[:, 5])[0]
     colour = QtGui.QColor(shown.pixel(rect.left() + 5, rect.top() + int(lit)))
-    assert colour.rgb() == view._colour_table[int(screen_order(view)[lit, 5])]
+    assert colour.rgb() == int(view._palette[screen_order(view)[lit, 5]])
 
 
 def test_channel_gain_menu_wheel_and_settings(qtbot, viewer):
