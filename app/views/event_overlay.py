@@ -35,31 +35,17 @@ MAX_TOOLTIP_EVENTS = 8
 
 
 # -- pixel geometry (pure numpy) ----------------------------------------------------------------------
-def merge_spans(x0: np.ndarray, x1: np.ndarray, codes: np.ndarray, n_codes: int, width: int,
-                gap: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Spans [x0, x1) in pixels merged per code where they overlap or are closer than `gap`.
+def span_columns(x0: np.ndarray, x1: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel spans [x0, x1) as whole columns [c0, c1), at least one column wide, clipped to the plot."""
+    c0 = np.floor(x0).astype(np.int64)
+    c1 = np.maximum(np.ceil(x1).astype(np.int64), c0 + 1)
+    return np.clip(c0, 0, width), np.clip(c1, 0, width)
 
-    Returns (codes, starts, stops) of the merged spans, clipped to [0, width]. The codes are
-    laid end to end on one axis (code * stride + x) so one sort and one running maximum merge
-    every code at once.
-    """
-    if not len(x0):
-        empty = np.zeros(0)
-        return np.zeros(0, dtype=np.int64), empty, empty
-    x0 = np.clip(x0, 0, width)
-    x1 = np.clip(x1, 0, width)
-    stride = width + 4 * gap + 4
-    a = codes * stride + x0
-    b = codes * stride + np.maximum(x1, x0)
-    order = np.argsort(a, kind="stable")
-    a, b = a[order], b[order]
-    reach = np.maximum.accumulate(b)
-    new = np.ones(len(a), dtype=bool)
-    new[1:] = a[1:] > reach[:-1] + gap
-    first = np.flatnonzero(new)
-    last = np.append(first[1:] - 1, len(a) - 1)
-    group_codes = np.floor(a[first] / stride).astype(np.int64)
-    return group_codes, a[first] - group_codes * stride, reach[last] - group_codes * stride
+
+def coverage(c0: np.ndarray, c1: np.ndarray, width: int) -> np.ndarray:
+    """Which of `width` columns some span [c0, c1) covers (a difference array: O(spans + width))."""
+    steps = np.bincount(c0, minlength=width + 1)[:width + 1] - np.bincount(c1, minlength=width + 1)[:width + 1]
+    return np.cumsum(steps[:width]) > 0
 
 
 def marker_columns(starts: np.ndarray, durations: np.ndarray, codes: np.ndarray, n_codes: int,
@@ -68,7 +54,7 @@ def marker_columns(starts: np.ndarray, durations: np.ndarray, codes: np.ndarray,
 
     Events narrower than a pixel become lines: (codes, columns), unique per (code, column), so
     a zoomed-out view of a million events draws at most n_codes * width lines. Longer events
-    become bands: (codes, x0, x1) merged per code (see `merge_spans`).
+    become bands: (codes, c0, c1) whole-column spans clipped to the plot.
     """
     x0 = starts / spc - first_column
     x1 = (starts + np.maximum(durations, 0)) / spc - first_column
@@ -80,8 +66,16 @@ def marker_columns(starts: np.ndarray, durations: np.ndarray, codes: np.ndarray,
     cells = np.flatnonzero(table)
     lines = (cells // width, cells % width)
     keep = wide & (x1 > 0) & (x0 < width)
-    bands = merge_spans(x0[keep], x1[keep], codes[keep], n_codes, width)
-    return lines, bands
+    c0, c1 = span_columns(x0[keep], x1[keep], width)
+    return lines, (codes[keep], c0, c1)
+
+
+def premultiplied(colour: QtGui.QColor) -> int:
+    """`colour` as one ARGB32-premultiplied pixel value."""
+    alpha = colour.alpha()
+    scale = alpha / 255.0
+    return (alpha << 24) | (round(colour.red() * scale) << 16) | (round(colour.green() * scale) << 8) \
+        | round(colour.blue() * scale)
 
 
 # -- drag state ---------------------------------------------------------------------------------------
@@ -183,7 +177,12 @@ class EventOverlay:
 
     # -- painting -------------------------------------------------------------------------------------
     def paint(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
-        """Draw annotations then events inside `rect` (the view's plot rectangle)."""
+        """Draw annotations and events inside `rect` (the view's plot rectangle).
+
+        Every marker spans the plot's height, so the markers of a frame are one row of pixels
+        (built with numpy, cached per window and width) stretched over the rect: one draw call
+        however many events and annotations are visible.
+        """
         if self.view.recording is None:
             return
         spc, first = self._mapping(rect)
@@ -194,89 +193,73 @@ class EventOverlay:
         layers = self._cache[1]
         painter.save()
         painter.setClipRect(rect)
-        painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, False)
-        for path, brush, pen in layers["fills"]:
-            painter.setPen(pen)
-            painter.setBrush(brush)
-            painter.drawPath(path)
-        painter.setBrush(QtCore.Qt.BrushStyle.NoBrush)
-        for path, pen in layers["lines"]:
-            painter.setPen(pen)
-            painter.drawPath(path)
+        if layers["image"] is not None:
+            painter.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform, False)
+            painter.drawImage(QtCore.QRectF(rect.left(), rect.top(), rect.width(), rect.height()), layers["image"])
         self._paint_labels(painter, layers["labels"])
         self._paint_selection(painter, rect)
         self._paint_drag(painter, rect)
         painter.restore()
 
     def _build(self, rect: QtCore.QRect, spc: float, first: float) -> dict:
-        layers: dict = {"fills": [], "lines": [], "labels": []}
-        self._build_annotations(layers, rect, spc, first)
-        self._build_events(layers, rect, spc, first)
-        return layers
+        row = np.zeros(rect.width(), dtype=np.uint32)
+        labels = self._build_annotations(row, spc, first)
+        self._build_events(row, spc, first)
+        image = None
+        if row.any():
+            image = QtGui.QImage(row.data, len(row), 1, 4 * len(row), QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+        labels = [(x + rect.left(), rect.top() + 2, span, text) for x, span, text in labels]
+        return {"row": row, "image": image, "labels": labels}
 
-    def _build_events(self, layers: dict, rect: QtCore.QRect, spc: float, first: float) -> None:
-        if not len(self._starts):
-            return
-        width = rect.width()
-        s0, s1 = first * spc, (first + width) * spc
+    def _visible_events(self, s0: float, s1: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(starts, durations, codes) of the shown channels' events overlapping [s0, s1), by binary search."""
         lo = int(np.searchsorted(self._starts, s0 - self._longest, side="left"))
         hi = int(np.searchsorted(self._starts, s1, side="right"))
         codes = self._codes[lo:hi]
-        if self.hidden_channels:
-            hidden = [k for k, name in enumerate(self.channels) if name in self.hidden_channels]
-            shown = ~np.isin(codes, hidden)
-            rows = np.flatnonzero(shown) + lo
-            starts, durations, codes = self._starts[rows], self._durations[rows], codes[shown]
-        else:
-            starts, durations = self._starts[lo:hi], self._durations[lo:hi]
-        (line_codes, columns), (band_codes, x0, x1) = marker_columns(
-            starts, durations, codes, len(self.channels), first, spc, width)
-        top, bottom = float(rect.top()), float(rect.bottom() + 1)
-        for code in np.unique(np.concatenate([line_codes, band_codes])).tolist():
-            colour = QtGui.QColor(EVENT_PALETTE[code % len(EVENT_PALETTE)])
-            bands = band_codes == code
-            if bands.any():
-                fill = QtGui.QColor(colour)
-                fill.setAlpha(40)
-                path = _rects_path(x0[bands] + rect.left(), x1[bands] + rect.left(), top, bottom)
-                layers["fills"].append((path, QtGui.QBrush(fill), QtGui.QPen(QtCore.Qt.PenStyle.NoPen)))
-                layers["lines"].append((_lines_path(np.floor(x0[bands]) + rect.left() + 0.5, top, bottom),
-                                        QtGui.QPen(colour, 1)))
-            cols = columns[line_codes == code]
-            if len(cols):
-                layers["lines"].append((_lines_path(cols + rect.left() + 0.5, top, bottom), QtGui.QPen(colour, 1)))
+        if not self.hidden_channels:
+            return self._starts[lo:hi], self._durations[lo:hi], codes
+        hidden = [k for k, name in enumerate(self.channels) if name in self.hidden_channels]
+        shown = ~np.isin(codes, hidden)
+        rows = np.flatnonzero(shown) + lo
+        return self._starts[rows], self._durations[rows], codes[shown]
 
-    def _build_annotations(self, layers: dict, rect: QtCore.QRect, spc: float, first: float) -> None:
-        if not len(self._a_starts):
+    def _build_events(self, row: np.ndarray, spc: float, first: float) -> None:
+        """Event bands (tinted) then lines and band onsets (opaque) into `row`, a colour per channel."""
+        if not len(self._starts):
             return
-        width = rect.width()
+        width = len(row)
+        starts, durations, codes = self._visible_events(first * spc, (first + width) * spc)
+        (line_codes, columns), (band_codes, c0, c1) = marker_columns(
+            starts, durations, codes, len(self.channels), first, spc, width)
+        opaque = np.array([premultiplied(QtGui.QColor(c)) for c in EVENT_PALETTE], dtype=np.uint32)
+        tints = np.array([premultiplied(_with_alpha(c, 40)) for c in EVENT_PALETTE], dtype=np.uint32)
+        for code in np.unique(band_codes).tolist():
+            mine = band_codes == code
+            row[coverage(c0[mine], c1[mine], width)] = tints[code % len(tints)]
+        onsets = c0 < width
+        row[c0[onsets]] = opaque[band_codes[onsets] % len(opaque)]
+        row[columns] = opaque[line_codes % len(opaque)]
+
+    def _build_annotations(self, row: np.ndarray, spc: float, first: float) -> list:
+        """Annotation fills and edges into `row`; the labels to draw as (x, width, text)."""
+        if not len(self._a_starts):
+            return []
+        width = len(row)
         s0, s1 = first * spc, (first + width) * spc
         visible = np.flatnonzero((self._a_starts < s1) & (np.maximum(self._a_stops, self._a_starts + 1) > s0))
         if not len(visible):
-            return
+            return []
         x0 = self._a_starts[visible] / spc - first
         x1 = self._a_stops[visible] / spc - first
-        instant = (self._a_stops[visible] == self._a_starts[visible]) | (x1 - x0 < 1.0)
-        top, bottom = float(rect.top()), float(rect.bottom() + 1)
-        zeros = np.zeros(int((~instant).sum()), dtype=np.int64)
-        _, b0, b1 = merge_spans(x0[~instant], x1[~instant], zeros, 1, width, gap=0.0)
-        edge_pen = QtGui.QPen(ANNOTATION_EDGE, 1)
-        if len(b0):
-            layers["fills"].append((_rects_path(b0 + rect.left(), b1 + rect.left(), top, bottom),
-                                    QtGui.QBrush(ANNOTATION_FILL), QtGui.QPen(QtCore.Qt.PenStyle.NoPen)))
-            edges = np.unique(np.floor(np.concatenate([x0[~instant], x1[~instant] - 1])).clip(-1, width))
-            layers["lines"].append((_lines_path(edges[(edges >= 0) & (edges < width)] + rect.left() + 0.5,
-                                                top, bottom), edge_pen))
-        if instant.any():
-            columns = np.unique(np.floor(x0[instant]))
-            columns = columns[(columns >= 0) & (columns < width)]
-            layers["lines"].append((_lines_path(columns + rect.left() + 0.5, top, bottom),
-                                    QtGui.QPen(ANNOTATION_EDGE, 1, QtCore.Qt.PenStyle.DashLine)))
-        if len(visible) <= MAX_LABELS:
-            layers["labels"] = [(max(float(x), 0.0) + rect.left() + 3, top + 2,
-                                 float(min(x1v, width) - max(x, 0)), self._items[k].label)
-                                for k, x, x1v in zip(visible.tolist(), x0.tolist(), x1.tolist())
-                                if self._items[k].label]
+        c0, c1 = span_columns(x0, x1, width)
+        ranged = (x1 - x0) >= 1.0
+        row[coverage(c0[ranged], c1[ranged], width)] = premultiplied(ANNOTATION_FILL)
+        row[c0[(x0 >= 0) & (x0 < width)]] = premultiplied(ANNOTATION_EDGE)
+        row[(c1 - 1)[ranged & (x1 > 0) & (x1 <= width)]] = premultiplied(ANNOTATION_EDGE)
+        if len(visible) > MAX_LABELS:
+            return []
+        return [(float(c0v) + 3, float(c1v - c0v), self._items[k].label)
+                for k, c0v, c1v in zip(visible.tolist(), c0.tolist(), c1.tolist()) if self._items[k].label]
 
     def _paint_labels(self, painter: QtGui.QPainter, labels: list) -> None:
         if not labels:
@@ -501,16 +484,7 @@ class EventOverlay:
         self.set_annotations(None)
 
 
-def _lines_path(xs: np.ndarray, top: float, bottom: float) -> QtGui.QPainterPath:
-    path = QtGui.QPainterPath()
-    for x in np.asarray(xs, dtype=np.float64).tolist():
-        path.moveTo(x, top)
-        path.lineTo(x, bottom)
-    return path
-
-
-def _rects_path(x0: np.ndarray, x1: np.ndarray, top: float, bottom: float) -> QtGui.QPainterPath:
-    path = QtGui.QPainterPath()
-    for a, b in zip(np.asarray(x0, dtype=np.float64).tolist(), np.asarray(x1, dtype=np.float64).tolist()):
-        path.addRect(QtCore.QRectF(a, top, max(b - a, 1.0), bottom - top))
-    return path
+def _with_alpha(name: str, alpha: int) -> QtGui.QColor:
+    colour = QtGui.QColor(name)
+    colour.setAlpha(alpha)
+    return colour

@@ -1,0 +1,140 @@
+"""Trace-view frame times with and without 100,000 event markers and 10,000 annotations.
+
+Run: python -m tests.bench.bench_events_view [--seconds 15] [--channels 384] [--steps 40]
+Writes a synthetic int16 recording (30 kHz) into a temporary folder, opens the real TraceView
+offscreen at 1920x1080 (a subclass that paints the event overlay, as trace_view.py will once
+its hook is in), and scrolls it with 1 s and 10 s windows, alternating runs without and with
+the overlay. Prints the median frame time (request -> painted widget) of both, their ratio,
+and the overlay's own paint time. The numbers mean little on a busy machine; the load
+average is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+from tests.bench.bench_traces import RATE, write_recording
+
+
+def make_view_class():
+    from app.views.trace_view import TraceView
+
+    class OverlayTraceView(TraceView):
+        """TraceView + the lead's paint hook; records the overlay's own paint time."""
+
+        def __init__(self, parent=None):
+            super().__init__(parent)
+            self.overlays = []
+            self.overlay_seconds: list[float] = []
+
+        def paint(self, painter):
+            super().paint(painter)
+            if self.recording is None:
+                return
+            started = time.perf_counter()
+            for overlay in self.overlays:
+                overlay.paint(painter, self.plot_rect())
+            if self.overlays:
+                self.overlay_seconds.append(time.perf_counter() - started)
+
+    return OverlayTraceView
+
+
+def open_view(recording, folder: str, width: int, height: int):
+    from app.model.traces import TraceSource
+    from app.views.bench import _app, _wait_painted
+    app = _app()
+    source = TraceSource(recording.datafile, cache_bytes=2 << 30, overview_root=os.path.join(folder, "ov"))
+    source.build_overview().join()
+    view = make_view_class()()
+    view.resize(width, height)
+    view.last_frame_seconds = None
+    view.framePainted.connect(lambda _request, seconds: setattr(view, "last_frame_seconds", seconds))
+    view.show()
+    view.set_recording(recording, source)
+    _wait_painted(app, view, source._latest)
+    return app, view, source
+
+
+def synthetic_events(duration: int, count: int, seed: int = 1):
+    """`count` events on 4 lines, a tenth of them pulses of up to 50 ms."""
+    from app.io.events import make_events
+    rng = np.random.default_rng(seed)
+    samples = np.sort(rng.integers(0, duration, count))
+    durations = np.where(rng.random(count) < 0.1, rng.integers(1, RATE // 20, count), 0)
+    channels = np.array(["TTL 1", "TTL 2", "sync", "stim"], dtype=object)[rng.integers(0, 4, count)]
+    return make_events(samples, channels, "high", durations)
+
+
+def synthetic_annotations(path: str, duration: int, count: int, seed: int = 2):
+    from app.model.annotations import Annotation, Annotations
+    rng = np.random.default_rng(seed)
+    starts = np.sort(rng.integers(0, duration, count))
+    lengths = rng.integers(RATE // 1000, RATE // 5, count)
+    items = [Annotation(int(s), int(min(s + n, duration)) if k % 5 else None, f"note {k}", "", f"id{k}")
+             for k, (s, n) in enumerate(zip(starts, lengths))]
+    return Annotations(path, RATE, items)
+
+
+def run(args) -> list[dict]:
+    from app.model.events import EventIndex
+    from app.model.recording import Recording
+    from app.views.bench import scroll_frames, summarize
+    from app.views.event_overlay import EventOverlay
+    with tempfile.TemporaryDirectory(prefix="wavescope-bench-events-") as folder:
+        path = os.path.join(folder, "rec.dat")
+        write_recording(path, args.seconds / 60, args.channels)
+        params = {"nb_channels": args.channels, "data_dtype": "int16", "sampling_rate": RATE}
+        recording = Recording.open(path, params, "raw_binary")
+        app, view, source = open_view(recording, folder, args.width, args.height)
+        started = time.perf_counter()
+        overlay = EventOverlay(view, EventIndex(synthetic_events(recording.duration, args.events)),
+                               synthetic_annotations(path, recording.duration, args.annotations))
+        print(f"{args.events} events, {args.annotations} annotations indexed in "
+              f"{(time.perf_counter() - started) * 1000:.0f} ms")
+        results = []
+        for window_s in (1.0, 10.0):
+            times: dict[str, list[float]] = {"without": [], "with": []}
+            view.overlay_seconds = []
+            for _round in range(args.rounds):
+                for case in ("without", "with"):
+                    view.overlays = [overlay] if case == "with" else []
+                    times[case] += scroll_frames(app, view, window_s, args.steps, 0.1)
+            row = {"window_s": window_s,
+                   "without": summarize(times["without"], window_s), "with": summarize(times["with"], window_s),
+                   "overlay_paint_ms": round(statistics.median(view.overlay_seconds) * 1000, 2)}
+            row["ratio"] = round(row["with"]["median_ms"] / row["without"]["median_ms"], 3)
+            results.append(row)
+            print(f"window {window_s:>5.1f} s  without: median {row['without']['median_ms']} ms "
+                  f"(p95 {row['without']['p95_ms']})  with: median {row['with']['median_ms']} ms "
+                  f"(p95 {row['with']['p95_ms']})  ratio {row['ratio']}  overlay paint median "
+                  f"{row['overlay_paint_ms']} ms", flush=True)
+        view.close()
+        source.close()
+        recording.close()
+    return results
+
+
+def main(argv=None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--channels", type=int, default=384)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--annotations", type=int, default=10_000)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--width", type=int, default=1920)
+    parser.add_argument("--height", type=int, default=1080)
+    args = parser.parse_args(argv)
+    print(f"load average {os.getloadavg()[0]:.2f}")
+    return run(args)
+
+
+if __name__ == "__main__":
+    main()
