@@ -23,6 +23,7 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
+from app.io.events import cached_for_file, make_events
 from app.io.messages import print_and_log
 
 MAGIC = 0x58454C50
@@ -31,6 +32,8 @@ BLOCK_HEAD = struct.Struct("<hHIhhhh")
 HEAD_DTYPE = np.dtype([("type", "<i2"), ("upper", "<u2"), ("lower", "<u4"), ("channel", "<i2"), ("unit", "<i2"),
                        ("waveforms", "<i2"), ("words", "<i2")])
 SPIKE, EVENT, CONTINUOUS = 1, 4, 5
+STROBED = 257
+EVENT_DEFAULT_NAMES = {STROBED: "Strobed", 258: "Start", 259: "Stop"}
 SLAB_BYTES = 16 << 20
 INDEX_VERSION = 1
 INDEX_COLUMNS = ("offsets", "ticks", "counts", "directory")
@@ -150,7 +153,7 @@ class _BlockWalk:
             rel = 0
             if self.filled < 16:
                 return self._stop("a data block head is cut short")
-        kind, upper, lower, channel, _, waveforms, words = BLOCK_HEAD.unpack_from(self.buffer, rel)
+        kind, upper, lower, channel, unit, waveforms, words = BLOCK_HEAD.unpack_from(self.buffer, rel)
         if kind not in (SPIKE, EVENT, CONTINUOUS) or waveforms < 0 or words < 0:
             return self._stop(f"a data block of unknown type {kind} (or negative size)")
         length = 16 + 2 * waveforms * words
@@ -158,14 +161,17 @@ class _BlockWalk:
             return self._stop("the last data block is cut short")
         count = self._run_length(rel, kind, length)
         if count == 1:
-            if kind == CONTINUOUS and waveforms * words:
-                self.singles.append((self.pos + 16, (upper << 32) | lower, channel, waveforms * words))
-                if len(self.singles) >= 100_000:
-                    self._flush()
+            self._take_single(kind, (upper << 32) | lower, channel, unit, waveforms * words)
         else:
             self._take_run(rel, count, length, kind)
         self.pos += count * length
         return True
+
+    def _take_single(self, kind: int, ticks: int, channel: int, unit: int, words: int) -> None:
+        if kind == CONTINUOUS and words:
+            self.singles.append((self.pos + 16, ticks, channel, words))
+            if len(self.singles) >= 100_000:
+                self._flush()
 
     def _run_length(self, rel: int, kind: int, length: int) -> int:
         """How many blocks from `rel` have this kind and length (their heads all inside the slab)."""
@@ -195,6 +201,54 @@ class _BlockWalk:
             self.columns.append((np.array(offsets, np.int64), np.array(ticks, np.int64),
                                  np.array(channels, np.int16), np.array(counts, np.int32)))
             self.singles = []
+
+
+class _EventWalk(_BlockWalk):
+    """The same pass, keeping the event blocks (type 4): columns (block offset, ticks, event
+    channel, unit: the strobed word for channel 257, read unsigned as neo does)."""
+
+    def _take_single(self, kind: int, ticks: int, channel: int, unit: int, words: int) -> None:
+        if kind == EVENT:
+            self.singles.append((self.pos, ticks, channel, unit & 0xFFFF))
+            if len(self.singles) >= 100_000:
+                self._flush()
+
+    def _take_run(self, rel: int, count: int, length: int, kind: int) -> None:
+        if kind != EVENT:
+            return
+        heads = np.ndarray((count,), HEAD_DTYPE, buffer=self.buffer, offset=rel, strides=(length,))
+        self._flush()
+        self.columns.append((self.pos + length * np.arange(count, dtype=np.int64),
+                             (heads["upper"].astype(np.int64) << 32) | heads["lower"].astype(np.int64),
+                             heads["channel"].copy(), heads["unit"].astype(np.int32) & 0xFFFF))
+
+
+def read_event_names(path: str, header: dict) -> dict[int, str]:
+    """Event channel number -> name, from the event channel headers."""
+    with open(path, "rb") as handle:
+        handle.seek(GLOBAL_BYTES + DSP_BYTES * header["n_dsp"])
+        raw = handle.read(EVENT_BYTES * header["n_event"])
+    names = {}
+    for base in range(0, len(raw) - EVENT_BYTES + 1, EVENT_BYTES):
+        number = struct.unpack_from("<i", raw, base + 32)[0]
+        names[number] = raw[base:base + 32].split(b"\x00", 1)[0].decode("latin-1").strip()
+    return names
+
+
+def read_events(path: str, header: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ticks, channel names, labels) of every event block, in file order. A strobed block
+    (channel 257) is labelled by its word, any other by its channel's name."""
+    _, ticks, numbers, units = _EventWalk(path, header["data_start"], os.path.getsize(path)).run()
+    names = {**EVENT_DEFAULT_NAMES, **{k: v for k, v in read_event_names(path, header).items() if v}}
+    present, which = np.unique(numbers, return_inverse=True)
+    channel_of = np.array([names.get(int(n), f"Event {int(n)}") for n in present], dtype=object)
+    channels = channel_of[which.reshape(-1)]
+    labels = channels.copy()
+    strobed = numbers == STROBED
+    if strobed.any():
+        words, index = np.unique(units[strobed], return_inverse=True)
+        labels[strobed] = np.array([str(w) for w in words.tolist()], dtype=object)[index.reshape(-1)]
+    return ticks, channels, labels
 
 
 def build_index(path: str, start: int, size: int) -> dict[str, np.ndarray]:
@@ -353,6 +407,17 @@ class PlexonFile(DataFile):
         if stream_mode != "segments":
             return super().set_streams(stream_mode)
         return self._segment_sources(self.nb_segments)
+
+    # -- events -----------------------------------------------------------------------------------
+    def _local_events(self) -> np.ndarray:
+        """Event channels and strobed words (block type 4) at sample = ticks x rate / ADFrequency
+        from this stream's first sample; spikes are not events. The file is walked once, on the
+        first call, and the result shared by every stream of the file."""
+        ticks, channels, labels = cached_for_file(self.file_name, "plexon-events",
+                                                  lambda: read_events(self.file_name, self.header))
+        ticks_per_sample = self.header["ad_frequency"] / float(self.sampling_rate)
+        samples = np.round(ticks / ticks_per_sample).astype(np.int64) - self._t_start
+        return make_events(samples, channels, labels)
 
     # -- data -------------------------------------------------------------------------------------
     def _open(self, mode: str = "r") -> None:
