@@ -28,7 +28,7 @@ EVENT_PALETTE = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf
                  "#bcbd22", "#7f7f7f"]
 ANNOTATION_FILL = QtGui.QColor(255, 176, 0, 56)
 ANNOTATION_EDGE = QtGui.QColor(196, 120, 0, 200)
-SELECTED_EDGE = QtGui.QColor(224, 68, 27, 230)
+SELECTED_EDGE = QtGui.QColor(140, 80, 0, 235)          # dark amber: apart from every event colour
 EDGE_GRAB_PX = 4.0
 MAX_LABELS = 200
 MAX_TOOLTIP_EVENTS = 8

@@ -20,6 +20,19 @@ from app.model.events import EventIndex, PeriEvent, peri_event
 
 ANY_LABEL = "any label"
 MAX_CHANNELS_WITH_TRIALS = 64
+MAX_LANE_LABELS = 8
+
+
+def lane_spacing(mean: np.ndarray, trials: np.ndarray) -> float:
+    """Height of one channel's lane: the largest mean response, or (when the mean is flat against
+    single trials) a few noise SDs of the trials (MAD), so faint trials of neighbours do not cover it."""
+    response = float(np.max(np.ptp(mean, axis=0))) * 1.1 if mean.size else 0.0
+    noise = 0.0
+    if trials.size:
+        centred = trials - np.median(trials, axis=1, keepdims=True)
+        noise = float(np.median(np.median(np.abs(centred), axis=1))) / 0.6745
+    spacing = max(response, 8.0 * noise)
+    return spacing if spacing > 0 else 1.0
 
 
 class _LockedReader:
@@ -83,6 +96,7 @@ class PeriEventView(QtWidgets.QWidget):
         counts.addWidget(self.trials)
         form.addRow("Events at most", counts)
         self.plot = pg.PlotWidget(background="w")
+        self.plot.setMinimumHeight(260)
         self.plot.setLabel("bottom", "time from event (ms)")
         self.plot.getAxis("left").setStyle(showValues=False)
         self.plot.addItem(pg.InfiniteLine(0, pen=pg.mkPen("#d62728", style=QtCore.Qt.PenStyle.DashLine)))
@@ -200,9 +214,7 @@ class PeriEventView(QtWidgets.QWidget):
         self._clear_plot()
         times = result.times / self.sampling_rate * 1000
         mean = np.asarray(result.mean, dtype=np.float64)
-        spread = np.ptp(mean, axis=0) if len(mean) else np.zeros(len(channels))
-        spacing = float(np.max(spread)) * 1.1 if len(spread) and np.max(spread) > 0 else 1.0
-        self.offsets = -np.arange(len(channels)) * spacing
+        self.offsets = -np.arange(len(channels)) * lane_spacing(mean, result.trials)
         for trial in result.trials:
             lanes = np.asarray(trial, dtype=np.float64) + self.offsets[None, :]
             x = np.concatenate([np.append(times, np.nan)] * len(channels))
@@ -213,7 +225,9 @@ class PeriEventView(QtWidgets.QWidget):
                                     name=f"ch {channel}")
             self.plot.addItem(curve)
             self.mean_curves.append(curve)
-        self.plot.getAxis("left").setTicks([[(float(self.offsets[k]), f"ch {c}") for k, c in enumerate(channels)]])
+        every = max(1, -(-len(channels) // MAX_LANE_LABELS))
+        self.plot.getAxis("left").setTicks([[(float(self.offsets[k]), f"ch {channels[k]}")
+                                             for k in range(0, len(channels), every)]])
         self.plot.getAxis("left").setStyle(showValues=True)
 
     def shown_mean(self) -> np.ndarray:
