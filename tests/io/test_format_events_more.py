@@ -8,6 +8,10 @@ here with struct / numpy, following the published layouts, sharing no code with 
 
 from __future__ import annotations
 
+import struct
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -21,6 +25,7 @@ from tests.io.writers_more import (
     plx_event_header,
     plx_global_header,
     plx_slow_header,
+    write_tdt_block,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
@@ -145,3 +150,125 @@ def test_plexon_runs_of_event_blocks(tmp_path):
     assert events["sample"][:300].tolist() == list(range(300))
     assert events["label"][:300].tolist() == [str(k) for k in range(300)]
     assert rows(events[300:]) == [(375, 0, "Lever", "Lever")]
+
+
+# -- TDT epocs --------------------------------------------------------------------------------------
+TDT_RATE = 24414.0625
+TDT_START = 1.6e9
+EPOC_ON, EPOC_OFF = 0x101, 0x102
+
+
+def tdt_epoc_record(store: str, kind: int, buddy: str, seconds: float, value: float) -> bytes:
+    """A 40-byte `.tsq` epoc record: size 10, type, store code, buddy code in the channel and
+    sort-code words, Unix time, the value as a float64 in the offset field, format 4 (float64)."""
+    return struct.pack("<ii4s4sddif", 10, kind, store.encode(), buddy.encode() if buddy else b"\0" * 4,
+                       TDT_START + seconds, value, 4, 0.0)
+
+
+def add_epocs(folder: str, epocs: list[tuple[str, int, str, float, float]]) -> None:
+    """Insert epoc records into the block's `.tsq` (in time order, before the stop mark) and list
+    the onset stores in the `.Tbk` as TDT does (TankEvType 257)."""
+    folder = Path(folder)
+    tsq = next(folder.glob("*.tsq"))
+    raw = tsq.read_bytes()
+    records = [raw[k:k + 40] for k in range(0, len(raw), 40)]
+    head, body, stop = records[:2], records[2:-1], records[-1]
+    body += [tdt_epoc_record(*epoc) for epoc in epocs]
+    body.sort(key=lambda record: struct.unpack_from("<d", record, 16)[0])
+    tsq.write_bytes(b"".join(head + body + [stop]))
+    tbk = next(folder.glob("*.Tbk"))
+    items = "".join(
+        "[STOREHDRITEM]" + "".join(f"NAME={n};TYPE={t};VALUE={v};\n" for n, t, v in (
+            ("StoreName", "L", name), ("HeadName", "L", name), ("Enabled", "B", "1"), ("CircType", "L", "0"),
+            ("NumChan", "L", "1"), ("StrobeMode", "L", "0"), ("TankEvType", "L", str(EPOC_ON)),
+            ("NumPoints", "L", "0"), ("DataFormat", "L", "4"), ("SampleFreq", "D", "0.0")))
+        for name in dict.fromkeys(e[0] for e in epocs if e[1] == EPOC_ON))
+    text = tbk.read_text()
+    cut = text.rindex("[USERNOTEDELIMITER]")
+    tbk.write_text(text[:cut] + items + text[cut:])
+
+
+def tdt_time(sample: int) -> float:
+    """Seconds from the block start of stream sample `sample` (the stream starts 0.01 s in)."""
+    return (round(0.01 * TDT_RATE) + sample) / TDT_RATE
+
+
+TDT_EPOCS = [
+    ("Tick", EPOC_ON, "", tdt_time(100), 1.0), ("Tick", EPOC_ON, "", tdt_time(5000), 2.0),
+    ("Tick", EPOC_ON, "", tdt_time(9000), 3.0),
+    ("PC0/", EPOC_ON, "", tdt_time(2000), 1.0), ("PC0\\", EPOC_OFF, "PC0/", tdt_time(2500), 1.0),
+    ("PC0/", EPOC_ON, "", tdt_time(7000), 1.0), ("PC0\\", EPOC_OFF, "PC0/", tdt_time(7100), 1.0),
+    ("Freq", EPOC_ON, "", tdt_time(3000), 440.5),
+    ("Freq", EPOC_ON, "", 0.002, 7.0),          # before the stream's first sample: no place
+]
+
+
+def write_tdt_with_epocs(tmp_path, epocs=TDT_EPOCS) -> str:
+    data = np.random.default_rng(4).standard_normal((2, 10240)).astype(np.float32)
+    folder = write_tdt_block(tmp_path / "Tank", "Block-1", [{"name": "Wav1", "data": data, "rate": TDT_RATE,
+                                                            "chunk": 256}], start_time=TDT_START)
+    add_epocs(folder, epocs)
+    return folder
+
+
+def test_tdt_epocs_pair_onsets_and_offsets(tmp_path):
+    folder = write_tdt_with_epocs(tmp_path)
+    recording = open_as(folder, "tdt")
+    assert "tdt-epocs" not in cached_keys()
+    assert recording._t_start == 244
+    events = recording.get_events()
+    # PC0/ epocs end at their buddy store PC0\'s offsets; Tick and Freq have no offset store, so
+    # (TDT's rule) each lasts until the next onset and the last one, left open by TDT, is an instant.
+    assert rows(events) == [
+        (100, 4900, "Tick", "1"), (2000, 500, "PC0/", "1"), (3000, 0, "Freq", "440.5"), (5000, 4000, "Tick", "2"),
+        (7000, 100, "PC0/", "1"), (9000, 0, "Tick", "3")]
+    assert "tdt-epocs" in cached_keys()
+    assert rows(recording.get_events(2500, 7000)) == [(3000, 0, "Freq", "440.5"), (5000, 4000, "Tick", "2")]
+
+
+def test_tdt_offset_before_any_onset_starts_at_the_block_start(tmp_path):
+    epocs = [("PtA/", EPOC_ON, "", tdt_time(600), 5.0),
+             ("PtA\\", EPOC_OFF, "PtA/", tdt_time(300), 5.0), ("PtA\\", EPOC_OFF, "PtA/", tdt_time(800), 5.0)]
+    recording = open_as(write_tdt_with_epocs(tmp_path, epocs), "tdt")
+    # TDT inserts an onset at time 0 (before this stream's first sample: it has no place here);
+    # the onset at 600 then pairs with the second offset.
+    assert rows(recording.get_events()) == [(600, 200, "PtA/", "5")]
+
+
+def test_tdt_epocs_as_tdt_and_neo(tmp_path):
+    tdt = pytest.importorskip("tdt")
+    neo_rawio = pytest.importorskip("neo.rawio")
+    folder = write_tdt_with_epocs(tmp_path, [e for e in TDT_EPOCS if e[3] > 0.01])
+    ours = by_channel(open_as(folder, "tdt").get_events())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        block = tdt.read_block(folder, evtype=["epocs"])
+    for name in ("Tick", "PC0/", "Freq"):
+        epoc = block.epocs[name.replace("/", "_")]
+        onsets = np.asarray(epoc.onset, dtype=np.float64)
+        offsets = np.asarray(epoc.offset, dtype=np.float64)
+        mine = ours[name]
+        assert [round(t * TDT_RATE) - 244 for t in onsets] == [s for s, _, _ in mine]
+        ends = [round(t * TDT_RATE) - 244 if np.isfinite(t) else None for t in offsets]
+        assert ends == [s + d if d or k + 1 < len(mine) else None for k, (s, d, _) in enumerate(mine)]
+        assert [_tdt_text(v) for v in np.asarray(epoc.data).ravel()] == [lab for _, _, lab in mine]
+    reader = neo_rawio.TdtRawIO(dirname=str(Path(folder).parent))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")           # neo warns about the Tbk's empty first group
+        reader.parse_header()
+    names = [str(n) for n in reader.header["event_channels"]["name"]]
+    assert sorted(names) == ["Freq", "PC0/", "Tick"]
+    for index, name in enumerate(names):
+        stamps, durations, labels = reader.get_event_timestamps(0, 0, index)
+        seconds = reader.rescale_event_timestamp(stamps, "float64", index)
+        # Differences: neo gives no durations (offset stores are ignored), does not round times to
+        # TDT's 195312.5 Hz clock, and labels each epoc with the float64 value's bits read as an
+        # int64, not with the value.
+        assert durations is None
+        assert [round(t * TDT_RATE) - 244 for t in seconds] == [s for s, _, _ in ours[name]]
+        values = np.asarray(labels).astype(np.int64).view(np.float64)
+        assert [_tdt_text(v) for v in values] == [lab for _, _, lab in ours[name]]
+
+
+def _tdt_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"

@@ -21,6 +21,7 @@ import numpy as np
 
 from app.io.datafile import DataFile, natural_key
 from app.io.errors import HeaderError
+from app.io.events import cached_for_file, empty_events, make_events
 from app.io.messages import print_and_log
 
 TSQ_DTYPE = np.dtype([("size", "<i4"), ("type", "<i4"), ("code", "<u4"), ("channel", "<u2"), ("sort", "<u2"),
@@ -28,6 +29,11 @@ TSQ_DTYPE = np.dtype([("size", "<i4"), ("type", "<i4"), ("code", "<u4"), ("chann
 FORMATS = {0: "float32", 1: "int32", 2: "int16", 3: "int8", 4: "float64", 5: "int64"}
 STREAM, STREAM_MASK, UCF = 0x8101, 0xFF0F, 0x10
 START_MARK = 1
+EPOC_ONSET, EPOC_OFFSET = 0x101, 0x102
+# An epoc record: the channel and sort-code words hold the buddy store's code, the offset word a float64 value.
+EPOC_DTYPE = np.dtype([("size", "<i4"), ("type", "<i4"), ("code", "<u4"), ("buddy", "<u4"), ("timestamp", "<f8"),
+                       ("value", "<f8"), ("format", "<i4"), ("rate", "<f4")])
+EPOC_CLOCK = 195312.5           # TDT's readers round epoc times to this clock's ticks
 SLAB_RECORDS = 1 << 16
 SEV_NAME = re.compile(r"_([A-Za-z0-9_]{4})_[Cc]h(\d+)\.sev$")
 
@@ -102,6 +108,57 @@ class _StoreScan:
         chosen = streams[streams["code"] == store_code(self.wanted)]
         if len(chosen):
             self.records.append(chosen[["size", "channel", "timestamp", "offset"]].copy())
+
+
+def _epoc_label(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else format(value, "g")
+
+
+def _pair_epocs(onsets: np.ndarray, offsets: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(onset s, duration s) of one epoc store, TDT's way: with an offset store the k-th offset
+    ends the k-th onset (an offset before the first onset ends an epoc begun at the block start);
+    without one an epoc lasts until the next onset. An epoc TDT leaves open (offset inf) is an
+    instant here."""
+    if offsets is None:
+        return onsets, np.append(np.diff(onsets), 0.0)
+    if len(offsets) and (not len(onsets) or offsets[0] < onsets[0]):
+        onsets = np.concatenate([[0.0], onsets])
+    durations = np.zeros(len(onsets))
+    paired = min(len(onsets), len(offsets))
+    durations[:paired] = offsets[:paired] - onsets[:paired]
+    return onsets, durations
+
+
+def read_epocs(tsq: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(onset s from the block start, duration s, store name, value text) of every epoc in `tsq`.
+
+    Onsets are records of type 0x101; offsets (type 0x102) belong to another store whose buddy
+    field names the onset store. Times are rounded to TDT's 195312.5 Hz clock as TDT's reader does.
+    """
+    total = os.path.getsize(tsq) // EPOC_DTYPE.itemsize
+    found, start_time = [], None
+    with open(tsq, "rb") as handle:
+        for first in range(0, total, SLAB_RECORDS):
+            slab = np.fromfile(handle, dtype=EPOC_DTYPE, count=min(SLAB_RECORDS, total - first))
+            if first == 0 and len(slab) > 1:
+                start_time = float(slab[1]["timestamp"])
+            found.append(slab[(slab["type"] == EPOC_ONSET) | (slab["type"] == EPOC_OFFSET)])
+    records = np.concatenate(found) if found else np.zeros(0, EPOC_DTYPE)
+    times = np.round((records["timestamp"] - (start_time or 0.0)) * EPOC_CLOCK) / EPOC_CLOCK
+    is_onset = records["type"] == EPOC_ONSET
+    pieces = []
+    for code in dict.fromkeys(records["code"][is_onset].tolist()):
+        mine = is_onset & (records["code"] == code)
+        ends = ~is_onset & (records["buddy"] == code)
+        onsets, durations = _pair_epocs(times[mine], times[ends] if ends.any() else None)
+        values = records["value"][mine]
+        values = np.concatenate([values[:1], values]) if len(onsets) > len(values) else values
+        words, index = np.unique(values, return_inverse=True)
+        labels = np.array([_epoc_label(v) for v in words.tolist()], dtype=object)[index.reshape(-1)]
+        pieces.append((onsets, durations, np.full(len(onsets), store_name(code), dtype=object), labels))
+    if not pieces:
+        return np.zeros(0), np.zeros(0), np.zeros(0, object), np.zeros(0, object)
+    return tuple(np.concatenate(column) for column in zip(*pieces))
 
 
 class TDTFile(DataFile):
@@ -266,6 +323,18 @@ class TDTFile(DataFile):
         if stream_mode != "segments":
             return super().set_streams(stream_mode)
         return self._segment_sources(self.nb_segments, store=self.store)
+
+    # -- events -----------------------------------------------------------------------------------
+    def _local_events(self) -> np.ndarray:
+        """The block's epocs (channel = epoc store, label = its value, duration to the paired offset),
+        read from the `.tsq` on the first call and shared by every store of the block."""
+        if not getattr(self, "tsq", None):
+            return empty_events()
+        onsets, durations, stores, labels = cached_for_file(self.tsq, "tdt-epocs", lambda: read_epocs(self.tsq))
+        rate = float(self.sampling_rate)
+        first = np.round(onsets * rate).astype(np.int64)
+        last = np.round((onsets + durations) * rate).astype(np.int64)
+        return make_events(first - self._t_start, stores, labels, last - first)
 
     # -- data -------------------------------------------------------------------------------------
     def _open(self, mode: str = "r") -> None:
