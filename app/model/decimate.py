@@ -69,6 +69,35 @@ def minmax_columns(data: np.ndarray, edges: np.ndarray,
     return lo, hi
 
 
+def minmax_rows(data: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max of time-major `data` (time, channels) over rows [edges[k], edges[k+1]),
+    every column non-empty; channel-major out (channels, columns), like `minmax_columns`.
+
+    A time-major row holds every channel contiguously, so each step is one
+    vectorised operation across channels: the j-th sample of every column at once
+    when columns are narrow (a gather of whole rows), or one whole column when they
+    are few and wide. Either way a handful of passes, never a call per channel and column.
+    """
+    edges = np.asarray(edges, dtype=np.int64)
+    starts, stops = edges[:-1], edges[1:]
+    widest = int((stops - starts).max()) if len(starts) else 0
+    if len(starts) == 0:
+        return (np.zeros((data.shape[1], 0), np.float32),) * 2
+    if len(starts) <= widest:
+        lo = np.stack([data[a:b].min(axis=0) for a, b in zip(starts, stops, strict=True)])
+        hi = np.stack([data[a:b].max(axis=0) for a, b in zip(starts, stops, strict=True)])
+    else:
+        lo = data[starts]
+        hi = lo.copy()
+        rows = np.empty_like(lo)
+        last = stops - 1
+        for offset in range(1, widest):
+            np.take(data, np.minimum(starts + offset, last), axis=0, out=rows)
+            np.minimum(lo, rows, out=lo)
+            np.maximum(hi, rows, out=hi)
+    return (np.ascontiguousarray(lo.T, dtype=np.float32), np.ascontiguousarray(hi.T, dtype=np.float32))
+
+
 def _power_below(n: int) -> int:
     return 1 << (int(n).bit_length() - 1)
 

@@ -6,7 +6,8 @@ samples when zoomed in) ready to rasterise. Behind it:
 
 - reads on a fixed grid of chunks through ``datafile.get_data(idx, chunk_size,
   padding)``; the padding absorbs the display filter's edges and is trimmed;
-- a byte-bounded LRU cache of chunks (channel-major float32);
+- a byte-bounded LRU cache of chunks (time-major float32, as read) and of their
+  per-column min/max on the current zoom's column grid;
 - background prefetch of the chunks in the scroll direction, stale requests
   cancelled;
 - the multi-resolution summary (`overview.py`) for windows too wide to read raw.
@@ -28,7 +29,7 @@ from app.model.decimate import (
     column_edges,
     columns_covering,
     interpolate_columns,
-    minmax_columns,
+    minmax_rows,
     robust_std,
 )
 from app.model.overview import Overview, build_overview, overview_folder
@@ -55,9 +56,9 @@ def highpass(data: np.ndarray, sampling_rate: float, cutoff: float, axis: int = 
     return signal.sosfiltfilt(sos, data, axis=axis).astype(np.float32)
 
 
-def common_median_reference(data: np.ndarray) -> np.ndarray:
-    """Channel-major `data` minus, at each sample, the median across its channels."""
-    return (data - np.median(data, axis=0, keepdims=True)).astype(np.float32)
+def common_median_reference(data: np.ndarray, axis: int = 0) -> np.ndarray:
+    """`data` minus, at each sample, the median across its channels (along `axis`)."""
+    return (data - np.median(data, axis=axis, keepdims=True)).astype(np.float32)
 
 
 def stable_spc(spc: float) -> float:
@@ -220,7 +221,12 @@ class TraceSource:
 
     # -- chunks -----------------------------------------------------------------------------------
     def chunk(self, index: int, filter_on: bool = False) -> np.ndarray:
-        """Chunk `index` of all channels, channel-major float32, display-filtered when asked."""
+        """Chunk `index` of all channels indexed channel-major (a transposed view of the cached
+        time-major block), float32, display-filtered when asked."""
+        return self._chunk_rows(index, filter_on).T
+
+    def _chunk_rows(self, index: int, filter_on: bool) -> np.ndarray:
+        """Chunk `index` time-major (samples, channels): as read, and what column summaries want."""
         key = ("chunk", index, self.cutoff if filter_on else None)
         cached = self.cache.get(key)
         if cached is not None:
@@ -228,11 +234,15 @@ class TraceSource:
         return self._shared(key, lambda: self._read_chunk(index, filter_on))
 
     def _car_chunk(self, index: int, filter_on: bool, channels: np.ndarray) -> np.ndarray:
+        return self._car_rows(index, filter_on, channels).T
+
+    def _car_rows(self, index: int, filter_on: bool, channels: np.ndarray) -> np.ndarray:
         key = ("car", index, self.cutoff if filter_on else None, channels.tobytes())
         cached = self.cache.get(key)
         if cached is not None:
             return cached
-        return self._shared(key, lambda: common_median_reference(self.chunk(index, filter_on)[channels]))
+        return self._shared(key, lambda: common_median_reference(
+            self._chunk_rows(index, filter_on)[:, channels], axis=1))
 
     def _shared(self, key: Hashable, compute: Callable[[], np.ndarray]) -> np.ndarray:
         """Compute `key` once even when the frame thread and a prefetch want it together."""
@@ -264,17 +274,17 @@ class TraceSource:
         start = index * self.chunk_size
         head = start - max(start + padding[0], 0)
         length = min(start + self.chunk_size, self.duration) - start
-        block = np.ascontiguousarray(data.T, dtype=np.float32)
-        if filter_on and block.shape[1] > 3 * (2 * FILTER_ORDER + 1):
-            block = highpass(block, self.sampling_rate, self.cutoff, axis=1)
-        return np.ascontiguousarray(block[:, head:head + length])
+        block = np.asarray(data, dtype=np.float32)
+        if filter_on and block.shape[0] > 3 * (2 * FILTER_ORDER + 1):
+            block = highpass(block, self.sampling_rate, self.cutoff, axis=0)
+        return np.ascontiguousarray(block[head:head + length])
 
     def cached_value(self, sample: int, channel: int, filter_on: bool = False) -> float | None:
         """The value at timeline `sample` if its chunk is cached (never reads: safe on the GUI thread)."""
         if not 0 <= sample < self.duration:
             return None
         block = self.cache.get(("chunk", sample // self.chunk_size, self.cutoff if filter_on else None))
-        return None if block is None else float(block[channel, sample % self.chunk_size])
+        return None if block is None else float(block[sample % self.chunk_size, channel])
 
     # -- frames -----------------------------------------------------------------------------------
     def request(self, t0: float, t1: float, channels: Sequence[int], n_columns: int,
@@ -413,10 +423,9 @@ class TraceSource:
         n_columns = len(edges) - 1
         lo = np.full((len(request.channels), n_columns), np.nan, dtype=np.float32)
         hi = np.full_like(lo, np.nan)
-        for index in self._chunk_range(edges[0], edges[-1]):
-            if self._stale(request):
+        for chunk_first, summary in self._summaries(request, self._chunk_range(edges[0], edges[-1])):
+            if summary is None:
                 return None
-            chunk_first, summary = self.chunk_columns(index, request)
             start, stop = max(first, chunk_first), min(first + n_columns, chunk_first + summary.shape[2])
             if stop <= start:
                 continue
@@ -424,6 +433,17 @@ class TraceSource:
             np.fmin(lo[:, target], summary[0][:, source], out=lo[:, target])
             np.fmax(hi[:, target], summary[1][:, source], out=hi[:, target])
         return lo, hi
+
+    def _summaries(self, request: _Request, indices: range):
+        """(first column, summary) of each chunk in order; (0, None) once the request is stale."""
+        for index in indices:
+            if self._stale(request):
+                yield 0, None
+                return
+            yield self.chunk_columns(index, request)
+
+    def _summary_key(self, index: int, request: _Request) -> tuple:
+        return ("columns", index, request.spc, request.cutoff, request.car, request.channels.tobytes())
 
     def chunk_columns(self, index: int, request: _Request) -> tuple[int, np.ndarray]:
         """(first column, (2, channels, columns) min/max) of the grid columns chunk `index` touches.
@@ -433,7 +453,7 @@ class TraceSource:
         """
         start = index * self.chunk_size
         first, _ = columns_covering(start, start + 1, request.spc)
-        key = ("columns", index, request.spc, request.cutoff, request.car, request.channels.tobytes())
+        key = self._summary_key(index, request)
         summary = self.cache.get(key)
         if summary is None:
             summary = self._shared(key, lambda: self._summarise_chunk(index, request))
@@ -442,15 +462,15 @@ class TraceSource:
     def _summarise_chunk(self, index: int, request: _Request) -> np.ndarray:
         filter_on = request.cutoff is not None
         if request.car:
-            block = self._car_chunk(index, filter_on, request.channels)
+            rows = self._car_rows(index, filter_on, request.channels)
         else:
-            block = self.chunk(index, filter_on)
+            rows = self._chunk_rows(index, filter_on)
             if not self._is_identity(request.channels):
-                block = block[request.channels]
+                rows = rows[:, request.channels]
         start = index * self.chunk_size
-        first, last = columns_covering(start, start + block.shape[1], request.spc)
-        local = np.clip(column_edges(first, last - first, request.spc) - start, 0, block.shape[1])
-        return np.stack(minmax_columns(block, local))
+        first, last = columns_covering(start, start + rows.shape[0], request.spc)
+        local = np.clip(column_edges(first, last - first, request.spc) - start, 0, rows.shape[0])
+        return np.stack(minmax_rows(rows, local))
 
     def _is_identity(self, channels: np.ndarray) -> bool:
         return len(channels) == self.nb_channels and bool(np.array_equal(channels, np.arange(self.nb_channels)))

@@ -8,6 +8,7 @@ from app.model.decimate import (
     lane_colours,
     minmax_columns,
     minmax_pieces,
+    minmax_rows,
     pixel_intervals,
     rasterize,
     robust_std,
@@ -161,3 +162,15 @@ def test_narrow_columns_match_the_loop(spc):
     summary_lo, summary_hi = minmax_columns(data, edges, maxima=data + 1)
     np.testing.assert_array_equal(summary_hi, expected_hi + 1)
     np.testing.assert_array_equal(summary_lo, expected_lo)
+
+
+@pytest.mark.parametrize("spc", [1.0, 1.7, 16.33, 97.5, 700.0])
+def test_minmax_rows_of_time_major_data_match_the_loop(spc):
+    rng = np.random.default_rng(9)
+    data = rng.standard_normal((5, 4000)).astype(np.float32)
+    edges = column_edges(2, int(3800 / spc), spc)            # narrow (many columns) and wide (few)
+    lo, hi = minmax_rows(np.ascontiguousarray(data.T), edges)
+    expected_lo, expected_hi = brute_minmax(data, edges)
+    assert lo.flags.c_contiguous and lo.shape == (5, len(edges) - 1)
+    np.testing.assert_array_equal(lo, expected_lo)
+    np.testing.assert_array_equal(hi, expected_hi)

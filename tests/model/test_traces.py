@@ -190,3 +190,19 @@ def test_same_width_at_another_start_keeps_the_column_grid(recording, tmp_path):
     second = source.frame(t0, t0 + width, range(6), 100)
     assert second.spc == first.spc and second.reused_columns == 93
     source.close()
+
+
+def test_cached_value_and_car_columns_from_time_major_chunks(recording, tmp_path):
+    datafile, values = recording
+    source = make_source(datafile, tmp_path)
+    assert source.cached_value(3000, 4) is None               # not read yet: never reads
+    frame = source.frame(2000, 6000, [1, 4, 2], 80, car_on=True)
+    source.chunk(2)
+    assert source.cached_value(3000, 4) == values[4, 3000]
+    shown = values[[1, 4, 2]]
+    car = shown - np.median(shown, axis=0)
+    edges = column_edges(frame.first_column, frame.n_columns, frame.spc)
+    for k in (0, 40, 79):
+        np.testing.assert_allclose(frame.lo[:, k], car[:, edges[k]:edges[k + 1]].min(axis=1), atol=1e-4)
+        np.testing.assert_allclose(frame.hi[:, k], car[:, edges[k]:edges[k + 1]].max(axis=1), atol=1e-4)
+    source.close()
