@@ -168,7 +168,7 @@ def test_narrow_columns_match_the_loop(spc):
 def test_minmax_rows_of_time_major_data_match_the_loop(spc):
     rng = np.random.default_rng(9)
     data = rng.standard_normal((5, 4000)).astype(np.float32)
-    edges = column_edges(2, int(3800 / spc), spc)            # narrow (many columns) and wide (few)
+    edges = column_edges(2, int(3800 / spc) - 2, spc)        # narrow (many columns) and wide (few)
     lo, hi = minmax_rows(np.ascontiguousarray(data.T), edges)
     expected_lo, expected_hi = brute_minmax(data, edges)
     assert lo.flags.c_contiguous and lo.shape == (5, len(edges) - 1)
