@@ -1,8 +1,10 @@
 """The trace viewer: hundreds of channels drawn as one image, at any zoom.
 
 The widget asks `TraceSource` for per-column value intervals and rasterises
-them with numpy (`decimate.rasterize`) into one 8-bit indexed image whose pixels
-map 1:1 to the screen; axes, labels, scale bar, cursor and measure tool are
+them with numpy (`decimate.rasterize`) into one image whose pixels map 1:1 to the
+screen: a pixel one trace covers gets a light tone of its lane's colour, one
+where two traces cross the full colour (an anti-aliased look at no extra pass
+over the pixels); axes, labels, scale bar, cursor and measure tool are
 painted on top with QPainter. Painting lines is what costs; this keeps the cost
 to a few passes over the screen's pixels.
 

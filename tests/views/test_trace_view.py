@@ -253,3 +253,12 @@ def test_scale_bar_is_drawn_outside_the_traces(qtbot, viewer):
     margin = [image.pixel(x, y) for x in range(rect.right() + 2, view.width())
               for y in range(rect.top(), rect.bottom())]
     assert any(p != background for p in margin)
+
+
+def test_autoscale_gives_each_lane_six_noise_sds_each_side(qtbot, viewer):
+    view, _, values = viewer
+    frame = view.frame
+    shown = values[list(frame.channels), frame.t0:min(frame.t0 + 8192, frame.t1)]
+    median = np.median(shown, axis=1, keepdims=True)
+    noise = np.median(1.4826 * np.median(np.abs(shown - median), axis=1))
+    assert view.lane_units == pytest.approx(12 * noise, rel=1e-3)
