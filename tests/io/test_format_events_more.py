@@ -27,6 +27,7 @@ from tests.io.writers_more import (
     plx_slow_header,
     write_tdt_block,
 )
+from tests.io.writers_more2 import write_smr
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 
@@ -272,3 +273,118 @@ def test_tdt_epocs_as_tdt_and_neo(tmp_path):
 
 def _tdt_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+# -- CED Spike2 .smr --------------------------------------------------------------------------------
+SMR_INTERVAL = 40            # ticks of 1 µs per Adc sample: 25 kHz
+SMR_FALL, SMR_RISE, SMR_LEVEL, SMR_MARKER, SMR_TEXT = 2, 3, 4, 5, 8
+
+
+def smr_event_items(kind: int, ticks, codes=None, texts=None, extra: int = 0) -> bytes:
+    """Items of an event channel: int32 ticks; markers add 4 uint8 codes; TextMarks `extra` text bytes."""
+    out = bytearray()
+    for k, tick in enumerate(ticks):
+        out += struct.pack("<i", tick)
+        if kind in (SMR_MARKER, SMR_TEXT):
+            out += bytes((list(codes[k]) + [0, 0, 0, 0])[:4]) if codes is not None else bytes(4)
+        if kind == SMR_TEXT:
+            out += texts[k].encode("latin-1").ljust(extra, b"\0")[:extra]
+    return bytes(out)
+
+
+def add_smr_event_channel(path, slot: int, kind: int, title: str, blocks: list[tuple[list[int], bytes]],
+                          extra: int = 0, initially_low: int = 1) -> None:
+    """Append an event channel's blocks (each: its ticks and item bytes) to a 32-bit SON file
+    (system 8: block pointers are byte offsets) and fill its 140-byte channel header."""
+    data = bytearray(Path(path).read_bytes())
+    starts = []
+    for _ in blocks:
+        starts.append(len(data))
+        data += bytes(20)
+    for k, (ticks, items) in enumerate(blocks):
+        position = len(data)
+        data += struct.pack("<iiiihh", starts[k - 1] if k else -1, -1, ticks[0], ticks[-1], slot, len(ticks))
+        data += items
+        starts[k] = position
+    for k, (ticks, _) in enumerate(blocks):
+        struct.pack_into("<iiiihh", data, starts[k], starts[k - 1] if k else -1,
+                         starts[k + 1] if k + 1 < len(blocks) else -1, ticks[0], ticks[-1], slot, len(ticks))
+    title_bytes = title.encode("latin-1")
+    record = struct.pack("<hiiihhhhhh", 0, -1, starts[0], starts[-1], len(blocks), extra, 0, 0, 0, 0)
+    record += bytes(72) + struct.pack("<iih", ticks[-1], 0, slot)
+    record += bytes([len(title_bytes)]) + title_bytes.ljust(9, b"\0") + struct.pack("<fBx", 0.0, kind)
+    record += bytes([initially_low, 1 - initially_low])
+    data[512 + 140 * slot: 512 + 140 * (slot + 1)] = record.ljust(140, b"\0")
+    Path(path).write_bytes(bytes(data))
+
+
+def write_smr_with_events(path) -> str:
+    samples = np.arange(2000, dtype=np.int16)
+    write_smr(path, [{"slot": 0, "kind": 1, "title": "Vm", "interval": SMR_INTERVAL, "scale": 1.0, "offset": 0.0,
+                      "units": "mV", "blocks": [(1000, samples)]}], slots=6)
+    add_smr_event_channel(path, 1, SMR_RISE, "Trig", [([1400, 3000], smr_event_items(SMR_RISE, [1400, 3000]))])
+    add_smr_event_channel(path, 2, SMR_FALL, "Off", [([2000], smr_event_items(SMR_FALL, [2000]))])
+    level = [2000, 2400, 4000, 4810, 6000]
+    add_smr_event_channel(path, 3, SMR_LEVEL, "TTL",
+                          [(level[:2], smr_event_items(SMR_LEVEL, level[:2])),
+                           (level[2:], smr_event_items(SMR_LEVEL, level[2:]))])     # two linked blocks
+    add_smr_event_channel(path, 4, SMR_MARKER, "Keys",
+                          [([1200, 5000], smr_event_items(SMR_MARKER, [1200, 5000], codes=[(65,), (7, 1)]))])
+    add_smr_event_channel(path, 5, SMR_TEXT, "Notes",
+                          [([900, 1040], smr_event_items(SMR_TEXT, [900, 1040], codes=[(0,), (0,)],
+                                                         texts=["early", "drug on"], extra=12))], extra=12)
+    return str(path)
+
+
+def test_spike2_event_marker_and_textmark_channels(tmp_path):
+    path = write_smr_with_events(tmp_path / "ev.smr")
+    recording = open_as(path, "spike2")
+    assert "spike2-events" not in cached_keys()
+    assert recording.sampling_rate == 25000 and recording._t_start == 25
+    # sample = round(tick / 40) - 25. TTL is a level channel starting low: rise 2000, fall 2400,
+    # rise 4000, fall 4810 (tick 4810 / 40 = 120.25 -> 120), a last rise 6000 without its fall.
+    # Tick 900 (a TextMark before the first sample) has no place.
+    assert rows(recording.get_events()) == [
+        (1, 0, "Notes", "drug on"), (5, 0, "Keys", "65"), (10, 0, "Trig", "rising"), (25, 0, "Off", "falling"),
+        (25, 10, "TTL", "high"), (50, 0, "Trig", "rising"), (75, 20, "TTL", "high"), (100, 0, "Keys", "7 1 0 0"),
+        (125, 0, "TTL", "rising")]
+    assert "spike2-events" in cached_keys()
+
+
+def test_spike2_level_channel_starting_high(tmp_path):
+    path = write_smr_with_events(tmp_path / "high.smr")
+    ticks = [2000, 2400, 4000]
+    add_smr_event_channel(path, 3, SMR_LEVEL, "TTL", [(ticks, smr_event_items(SMR_LEVEL, ticks))], initially_low=0)
+    events = open_as(path, "spike2").get_events()
+    assert [r for r in rows(events) if r[2] == "TTL"] == [(25, 0, "TTL", "falling"), (35, 40, "TTL", "high")]
+
+
+def test_spike2_events_as_neo(tmp_path):
+    neo_rawio = pytest.importorskip("neo.rawio")
+    path = write_smr_with_events(tmp_path / "neo.smr")
+    reader = neo_rawio.Spike2RawIO(filename=path)
+    reader.parse_header()
+    ours = by_channel(open_as(path, "spike2").get_events())
+    names = [str(n) for n in reader.header["event_channels"]["name"]]
+    assert names == ["Trig", "Off", "TTL", "Keys", "Notes"]
+    for index, name in enumerate(names):
+        stamps, durations, labels = reader.get_event_timestamps(0, 0, index)
+        seconds = reader.rescale_event_timestamp(stamps, "float64", index)
+        theirs = [round(t * 1e6 / SMR_INTERVAL) - 25 for t in seconds]
+        mine = [(s, lab) for s, _, lab in ours[name]]
+        if name == "TTL":
+            # Difference: neo gives each edge of a level channel as an event (no durations, no
+            # level); we pair them into pulses. Their edges are ours.
+            edges = sorted([s for s, _, _ in ours[name]] + [s + d for s, d, lab in ours[name] if lab == "high"])
+            assert durations is None and theirs == edges
+            continue
+        # the TextMark at tick 900, before the first Adc sample, is left out by both
+        assert theirs == [s for s, _ in mine]
+        if name == "Keys":
+            # Difference: neo labels a marker with its 4 codes read as one int32 (7 + 1 * 256 = 263);
+            # we give the first code, or all four when the others are used.
+            assert list(labels) == ["65", "263"] and [lab for _, lab in mine] == ["65", "7 1 0 0"]
+        elif name == "Notes":
+            assert list(labels) == [lab for _, lab in mine]
+        else:
+            assert set(labels) <= {""}

@@ -21,6 +21,7 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
+from app.io.events import cached_for_file, copy_events, make_events, merge_events, pair_ttl_edges
 
 FILE_HEAD = struct.Struct("<h10s8shhhihhhhhid")          # the first 52 bytes
 CHANNEL_HEAD = struct.Struct("<hiiihhhhhh72siih10sfBx")   # 124 bytes, then the kind's fields
@@ -30,6 +31,8 @@ CHANNEL_BYTES = 140
 WAVE_KINDS = {1: "<i2", 9: "<f4"}
 UNIT_TO_MICROVOLT = {"v": 1e6, "volt": 1e6, "volts": 1e6, "mv": 1e3, "uv": 1.0, "µv": 1.0}
 DISKBLOCK = 512
+EVENT_FALL, EVENT_RISE, EVENT_LEVEL, MARKER, TEXT_MARK = 2, 3, 4, 5, 8
+EVENT_KINDS = (EVENT_FALL, EVENT_RISE, EVENT_LEVEL, MARKER, TEXT_MARK)
 
 
 def pascal(raw: bytes) -> str:
@@ -37,6 +40,14 @@ def pascal(raw: bytes) -> str:
     if not raw:
         return ""
     return raw[1:1 + min(raw[0], len(raw) - 1)].decode("latin-1").strip()
+
+
+def _marker_labels(codes: np.ndarray) -> np.ndarray:
+    """A marker's label: its first code, or all four codes when the others are used."""
+    words, index = np.unique(codes.astype(np.int64) @ (1 << np.arange(0, 32, 8)), return_inverse=True)
+    names = [str(w & 0xFF) if w < 256 else " ".join(str((w >> s) & 0xFF) for s in range(0, 32, 8))
+             for w in words.tolist()]
+    return np.array(names, dtype=object)[index.reshape(-1)]
 
 
 @dataclass
@@ -233,6 +244,76 @@ class Spike2File(DataFile):
         if stream_mode != "segments":
             return super().set_streams(stream_mode)
         return self._segment_sources(len(self.segments), stream_index=self._params.get("stream_index", 0))
+
+    # -- events -----------------------------------------------------------------------------------
+    def _local_events(self) -> np.ndarray:
+        """Event channels (falling/rising edges; level channels paired into pulses), Marker channels
+        (label = marker code) and TextMark channels (label = text), at sample = tick / this
+        stream's interval. AdcMark and RealMark (spike shapes) are not events. Read on the first
+        call and shared by every stream of the file."""
+        in_ticks = cached_for_file(self.file_name, "spike2-events", self._read_events)
+        events = copy_events(in_ticks)
+        interval = float(self.channels[0].interval)
+        first = np.round(in_ticks["sample"] / interval).astype(np.int64)
+        last = np.round((in_ticks["sample"] + in_ticks["duration"]) / interval).astype(np.int64)
+        events["sample"], events["duration"] = first - self._t_start, last - first
+        return events
+
+    def _read_events(self) -> np.ndarray:
+        """Every event channel's events with `sample` and `duration` in ticks."""
+        with open(self.file_name, "rb") as handle:
+            handle.seek(512)
+            slots = handle.read(CHANNEL_BYTES * self.nb_slots)
+        tables = []
+        for k in range(self.nb_slots):
+            fields = CHANNEL_HEAD.unpack_from(slots, k * CHANNEL_BYTES)
+            first_block, blocks, extra, title, kind = fields[2], fields[4], fields[5], fields[14], fields[16]
+            if kind in EVENT_KINDS and blocks > 0:
+                name = pascal(title) or f"channel {k + 1}"
+                initially_low = slots[k * CHANNEL_BYTES + CHANNEL_HEAD.size] != 0
+                items = self._event_items(k, name, kind, first_block, blocks, max(extra, 0))
+                tables.append(self._channel_events(name, kind, items, initially_low))
+        return merge_events(*tables)
+
+    def _event_items(self, slot: int, name: str, kind: int, first: int, count: int, extra: int) -> np.ndarray:
+        """The items of one event channel, following its block list: int32 ticks, then for
+        markers 4 uint8 codes and `extra` bytes (a TextMark's text)."""
+        fields = [("tick", "<i4")]
+        if kind in (MARKER, TEXT_MARK):
+            fields.append(("codes", "u1", (4,)))
+        if kind == TEXT_MARK and extra:
+            fields.append(("text", f"S{extra}"))
+        item = np.dtype(fields)
+        pieces, position = [], first
+        for number in range(count):
+            offset = position * self._pointer_unit
+            if position < 0 or offset + BLOCK_HEAD.size > self._size:
+                raise self._fail(f"block {number} of event channel {slot + 1} ({name}) points to byte {offset}, "
+                                 f"outside the file ({self._size} bytes); the file is truncated or corrupt.")
+            _, successor, _, _, _, items = BLOCK_HEAD.unpack_from(self._mm, offset)
+            end = offset + BLOCK_HEAD.size + items * item.itemsize
+            if items < 0 or end > self._size:
+                raise self._fail(f"block {number} of event channel {slot + 1} ({name}) at byte {offset} holds "
+                                 f"{items} items of {item.itemsize} bytes, past the end of the file.")
+            pieces.append(np.frombuffer(self._mm[offset + BLOCK_HEAD.size:end], dtype=item))
+            position = successor
+        return np.concatenate(pieces) if pieces else np.zeros(0, item)
+
+    @staticmethod
+    def _channel_events(name: str, kind: int, items: np.ndarray, initially_low: bool) -> np.ndarray:
+        ticks = items["tick"].astype(np.int64)
+        if kind in (EVENT_FALL, EVENT_RISE):
+            return pair_ttl_edges(ticks, np.zeros(len(ticks), np.int8), np.full(len(ticks), kind == EVENT_RISE),
+                                  names=lambda _: name)
+        if kind == EVENT_LEVEL:
+            # edges alternate; the first one leaves the initial level
+            rising = (np.arange(len(ticks)) % 2 == 0) == initially_low
+            return pair_ttl_edges(ticks, np.zeros(len(ticks), np.int8), rising, names=lambda _: name)
+        if kind == MARKER:
+            return make_events(ticks, name, _marker_labels(items["codes"]))
+        texts = items["text"] if "text" in items.dtype.names else np.zeros(len(items), "S1")
+        labels = [t.split(b"\x00", 1)[0].decode("latin-1").strip() for t in texts.tolist()]
+        return make_events(ticks, name, np.array(labels, dtype=object))
 
     # -- data -------------------------------------------------------------------------------------
     def _read_channel(self, node: int, t_start: int, t_stop: int) -> np.ndarray:
