@@ -26,6 +26,7 @@ EXAMPLES = """examples:
   wavescope convert rec.params -o rec.h5 --to hdf5 --filter highpass:300
   mpiexec -n 4 wavescope convert rec.params -o out.dat --to raw_binary
   wavescope sort rec.params --steps filtering,whitening,clustering --cpus 4 --dry-run
+  wavescope events list rec.oebin --channel "TTL 1"   TTL pulses, messages and annotations
   wavescope doctor                            what is installed, what is missing, how to fix it
   wavescope bench traces rec.dat --set nb_channels=384 --set data_dtype=int16 --set sampling_rate=30000
 """
@@ -380,13 +381,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     from app.jobs_cli import add_job_commands
     add_job_commands(sub)
+    from app.events_cli import add_events_commands
+    add_events_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    known = {"gui", "info", "formats", "params", "check-format", "demo", "convert", "sort", "bench", "doctor"}
+    known = {"gui", "info", "formats", "params", "check-format", "demo", "convert", "sort", "bench", "doctor", "events"}
     if argv and argv[0] not in known and not argv[0].startswith("-"):
         argv = ["gui"] + argv
     args = parser.parse_args(argv)

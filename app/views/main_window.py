@@ -121,6 +121,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_menus()
         self._connect()
         self.setAcceptDrops(True)
+        from app.views.events_integration import install_events_ui
+        install_events_ui(self)
         if restore:
             self._restore_settings()
 
@@ -294,6 +296,7 @@ class MainWindow(QtWidgets.QMainWindow):
                  recording.nb_channels, recording.duration_s, len(recording.segments))
         if self.source.overview is None and self._data_bytes(recording) <= OVERVIEW_AUTO_BYTES:
             self.build_overview()
+        self.events_ui.recording_changed(recording)
 
     def build_overview(self) -> None:
         if self.source is None or self.source.overview is not None:
