@@ -388,3 +388,87 @@ def test_spike2_events_as_neo(tmp_path):
             assert list(labels) == [lab for _, lab in mine]
         else:
             assert set(labels) <= {""}
+
+
+# -- Intan RHS2000 ----------------------------------------------------------------------------------
+def write_rhs_digital(path, digital_in: np.ndarray, digital_out: np.ndarray | None, amplifiers: int = 2,
+                      first_timestamp: int = 1000) -> str:
+    """An `.rhs` file (DC amplifier not saved) whose data blocks carry the given uint16 digital
+    words, one per sample (a multiple of 128): timestamps, amplifier, stim, digital in, out."""
+    from tests.io.writers_more import rhs_header
+
+    samples = len(digital_in)
+    n_out = 0 if digital_out is None else 2
+    rng = np.random.default_rng(5)
+    with open(path, "wb") as handle:
+        handle.write(rhs_header(30000.0, amplifiers, dc_saved=False, digital_in=3, digital_out=n_out))
+        for b in range(samples // 128):
+            block = slice(128 * b, 128 * (b + 1))
+            handle.write((first_timestamp + np.arange(block.start, block.stop)).astype("<i4").tobytes())
+            handle.write(rng.integers(0, 65535, (amplifiers, 128)).astype("<u2").tobytes())
+            handle.write(np.zeros((amplifiers, 128), "<u2").tobytes())
+            handle.write(np.asarray(digital_in[block], "<u2").tobytes())
+            if digital_out is not None:
+                handle.write(np.asarray(digital_out[block], "<u2").tobytes())
+    return str(path)
+
+
+def ttl_words(samples: int, pulses: dict[int, list[tuple[int, int]]]) -> np.ndarray:
+    """uint16 words with bit `line` high over each [start, stop) of pulses[line]."""
+    words = np.zeros(samples, np.uint16)
+    for line, spans in pulses.items():
+        for start, stop in spans:
+            words[start:stop] |= np.uint16(1 << line)
+    return words
+
+
+def test_intan_rhs_digital_inputs_and_outputs(tmp_path):
+    din = ttl_words(512, {0: [(0, 10), (130, 300)], 2: [(250, 251), (500, 512)], 5: [(40, 60)]})
+    dout = ttl_words(512, {1: [(127, 129)]})
+    path = write_rhs_digital(tmp_path / "dig.rhs", din, dout)
+    recording = open_as(path, "intan_rhs")
+    assert "rhs-digital_in" not in cached_keys()
+    assert recording._t_start == 1000
+    # Line 0 is high from the first sample: its fall at 10 has no rise in the file. Line 2 is still
+    # high at the end: its last rise has no fall. Bit 5 is not an enabled input (3 lines): ignored.
+    assert rows(recording.get_events()) == [
+        (10, 0, "DIGITAL-IN-01", "falling"), (127, 2, "DIGITAL-OUT-02", "high"), (130, 170, "DIGITAL-IN-01", "high"),
+        (250, 1, "DIGITAL-IN-03", "high"), (500, 0, "DIGITAL-IN-03", "rising")]
+    assert {"rhs-digital_in", "rhs-digital_out"} <= cached_keys()
+    analog = open_as(path, "intan_rhs", signal="amplifier")
+    assert rows(analog.get_events(200, 300)) == [(250, 1, "DIGITAL-IN-03", "high")]
+
+
+def test_intan_rhs_without_digital_lines(tmp_path):
+    from tests.io.writers_more import write_rhs
+
+    path = write_rhs(tmp_path / "plain.rhs", np.full((256, 2), 32768, np.uint16))
+    events = open_as(path, "intan_rhs").get_events()
+    assert events.dtype == EVENT_DTYPE and len(events) == 0
+
+
+def test_intan_rhs_digital_edges_as_neo(tmp_path):
+    neo_rawio = pytest.importorskip("neo.rawio")
+    rng = np.random.default_rng(9)
+    din = (rng.random(1024) < 0.02).astype(np.uint16) * 1 | (rng.random(1024) < 0.01).astype(np.uint16) * 4
+    dout = (rng.random(1024) < 0.03).astype(np.uint16) * 2
+    path = write_rhs_digital(tmp_path / "neo.rhs", din, dout)
+    reader = neo_rawio.IntanRawIO(filename=path)
+    reader.parse_header()
+    # neo has no Intan events: it gives each digital line as a 0/1 signal. Their edges are ours.
+    theirs = []
+    for index, stream in enumerate(reader.header["signal_streams"]):
+        if "digital" not in str(stream["name"]):
+            continue
+        channels = reader.header["signal_channels"]
+        names = [str(c["name"]) for c in channels[channels["stream_id"] == stream["id"]]]
+        levels = reader.get_analogsignal_chunk(0, 0, None, None, stream_index=index).astype(np.int8)
+        for column, name in enumerate(names):
+            change = np.flatnonzero(np.diff(levels[:, column])) + 1
+            theirs += [(name, int(k), int(levels[k, column])) for k in change]
+    ours = []
+    for sample, duration, channel, label in rows(open_as(path, "intan_rhs").get_events()):
+        ours.append((channel, sample, int(label in ("high", "rising"))))
+        if label == "high":
+            ours.append((channel, sample + duration, 0))
+    assert sorted(ours) == sorted(theirs) and len(ours) > 20

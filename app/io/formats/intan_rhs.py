@@ -17,6 +17,7 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
+from app.io.events import cached_for_file, edges_from_words, empty_events, merge_events, pair_ttl_edges
 from app.io.formats.rhd import _HeaderReader
 from app.io.messages import print_and_log
 
@@ -205,3 +206,35 @@ class IntanRHSFile(DataFile):
         rows = values.transpose(0, 2, 1).reshape(-1, width)
         rows = rows[t_start - first * BLOCK_SAMPLES: t_stop - first * BLOCK_SAMPLES]
         return self._scale_data_to_float32(rows, nodes)
+
+    # -- events -----------------------------------------------------------------------------------
+    def _local_events(self) -> np.ndarray:
+        """Pulses on the board's digital inputs, then outputs: one channel per enabled line (its
+        custom name, e.g. `DIGITAL-IN-01`; bit = the line's native order). The digital words of
+        all blocks are read on the first call (O(file)) and kept in memory per file."""
+        fields = [(name, kind) for name, kind in (("digital_in", DIGITAL_IN), ("digital_out", DIGITAL_OUT))
+                  if name in (self._block.names or ())]
+        if not fields or not self._shape[0]:
+            return empty_events()
+        _, channels, _ = read_rhs_header(self.file_name)
+        tables = []
+        for name, kind in fields:
+            lines = {int(c["native_order"]): c["custom_name"] or c["native_name"]
+                     for c in channels if c["signal_type"] == kind}
+            load = lambda f=name, n=lines: self._scan_words(f, n)
+            tables.append(cached_for_file(self.file_name, f"rhs-{name}", load))
+        return merge_events(*tables)
+
+    def _scan_words(self, field: str, names: dict[int, str]) -> np.ndarray:
+        nb_blocks = self._shape[0] // BLOCK_SAMPLES
+        blocks = np.memmap(self.file_name, dtype=self._block, mode="r", offset=self._data_offset,
+                           shape=(nb_blocks,))
+        step = max(1, (1 << 18) // BLOCK_SAMPLES)
+        found, previous = [], None
+        for first in range(0, nb_blocks, step):
+            words = np.array(blocks[first:first + step][field]).reshape(-1)
+            found.append(edges_from_words(words, first * BLOCK_SAMPLES, previous, bits=sorted(names)))
+            previous = int(words[-1])
+        del blocks
+        samples, bits, rising = (np.concatenate(parts) for parts in zip(*found))
+        return pair_ttl_edges(samples, bits, rising, names=lambda bit: names[int(bit)])
