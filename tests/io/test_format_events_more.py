@@ -472,3 +472,76 @@ def test_intan_rhs_digital_edges_as_neo(tmp_path):
         if label == "high":
             ours.append((channel, sample + duration, 0))
     assert sorted(ours) == sorted(theirs) and len(ours) > 20
+
+
+# -- SpikeGadgets .rec ------------------------------------------------------------------------------
+REC_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<Configuration>
+ <GlobalConfiguration systemTimeAtCreation="1600000000000" timestampAtCreation="0" trodesVersion="2.3.4"
+  filePrefix="" saveDisplayedChanOnly="1"/>
+ <HardwareConfiguration samplingRate="30000" numChannels="32">
+  <Device name="MCU_IO" numBytes="1" available="1" packetOrderPreference="10">
+   <Channel id="Din1" dataType="digital" startByte="0" bit="0" input="1"/>
+   <Channel id="Din4" dataType="digital" startByte="0" bit="3" input="1"/>
+  </Device>
+  <Device name="ECU" numBytes="4" available="1" packetOrderPreference="20">
+   <Channel id="Ain1" dataType="analog" startByte="0" bit="0" input="1"/>
+   <Channel id="ECU_Dout2" dataType="digital" startByte="2" bit="1" input="0"/>
+   <Channel id="Mux1" dataType="digital" startByte="3" bit="0" input="1" interleavedDataIDByte="3"
+    interleavedDataIDBit="7"/>
+  </Device>
+ </HardwareConfiguration>
+ <SpikeConfiguration device="intan">
+  <SpikeNTrode id="1" refNTrodeID="1" filterOn="1" spikeScalingToUv="0.195">
+   <SpikeChannel hwChan="0" thresh="60" maxDisp="400"/>
+   <SpikeChannel hwChan="1" thresh="60" maxDisp="400"/>
+  </SpikeNTrode>
+ </SpikeConfiguration>
+</Configuration>
+"""
+
+
+def write_rec_digital(path, mcu: np.ndarray, ecu_byte2: np.ndarray, first_timestamp: int = 5000) -> str:
+    """Packets: sync 0x55, MCU_IO byte, 4 ECU bytes (analog int16, the digital byte, a mux byte),
+    uint32 timestamp, 2 int16 neural words."""
+    samples = len(mcu)
+    packet = np.dtype([("sync", "u1"), ("mcu", "u1"), ("analog", "<i2"), ("ecu_digital", "u1"), ("mux", "u1"),
+                       ("timestamp", "<u4"), ("neural", "<i2", (2,))])
+    packets = np.zeros(samples, packet)
+    packets["sync"], packets["mcu"], packets["ecu_digital"] = 0x55, mcu, ecu_byte2
+    packets["mux"] = np.arange(samples) % 2 | 0x80          # a toggling multiplexed bit: never read
+    packets["analog"] = np.arange(samples)
+    packets["timestamp"] = first_timestamp + np.arange(samples)
+    packets["neural"] = np.random.default_rng(6).integers(-500, 500, (samples, 2))
+    Path(path).write_bytes(REC_XML.encode() + packets.tobytes())
+    return str(path)
+
+
+def test_spikegadgets_digital_channels(tmp_path):
+    mcu = ttl_words(400, {0: [(10, 20), (300, 400)], 3: [(15, 16)], 5: [(50, 60)]}).astype(np.uint8)
+    ecu = ttl_words(400, {1: [(0, 5), (100, 250)], 0: [(1, 2)]}).astype(np.uint8)
+    path = write_rec_digital(tmp_path / "dig.rec", mcu, ecu)
+    recording = open_as(path, "spikegadgets")
+    assert "rec-digital" not in cached_keys()
+    assert recording._t_start == 5000
+    # MCU bit 5 and ECU bit 0 are no configured channel; Mux1 is multiplexed (left out).
+    assert rows(recording.get_events()) == [
+        (5, 0, "ECU_Dout2", "falling"), (10, 10, "Din1", "high"), (15, 1, "Din4", "high"),
+        (100, 150, "ECU_Dout2", "high"), (300, 0, "Din1", "rising")]
+    assert "rec-digital" in cached_keys()
+
+
+def test_spikegadgets_events_cross_slabs(tmp_path, monkeypatch):
+    """Edges at slab borders are found once: the previous slab's last byte carries over."""
+    from app.io.formats import spikegadgets
+
+    mcu = ttl_words(1000, {0: [(k, k + 3) for k in range(0, 1000, 7)]}).astype(np.uint8)
+    path = write_rec_digital(tmp_path / "slabs.rec", mcu, np.zeros(1000, np.uint8))
+    recording = open_as(path, "spikegadgets")
+    assert recording._packet.itemsize == 14
+    whole = rows(recording.get_events())
+    # the first packet is already high: its fall is an edge without a rise
+    assert whole == [(3, 0, "Din1", "falling")] + [(k, 3, "Din1", "high") for k in range(7, 1000, 7)]
+    for packets_per_slab in (1, 3, 7, 64):
+        monkeypatch.setattr(spikegadgets, "SLAB_BYTES", packets_per_slab * 14)
+        assert rows(open_as(path, "spikegadgets")._scan_digital()) == whole

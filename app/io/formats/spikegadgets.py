@@ -19,10 +19,12 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
+from app.io.events import cached_for_file, edges_from_words, empty_events, pair_ttl_edges
 from app.io.messages import print_and_log
 
 END_TAG = b"</Configuration>"
 MAX_HEADER_BYTES = 16 << 20
+SLAB_BYTES = 16 << 20           # packets read at a time when looking for digital edges
 
 
 def read_xml(path: str) -> tuple[ElementTree.Element, int]:
@@ -64,6 +66,21 @@ def word_order(configured: list[int], words: int, hardware_channels: int, device
     chips = hardware_channels // chan_per_chip
     order = [(i % chips) * chan_per_chip + i // chips for i in range(hardware_channels)]
     return [h for h in order if h in present]
+
+
+def digital_lines(root: ElementTree.Element, path: str) -> list[tuple[int, int, str]]:
+    """(byte in the packet, bit, channel id) of every digital device channel; a device's bytes
+    follow the sync byte in XML order. Channels multiplexed by an ID bit (interleavedDataIDByte)
+    are valid only in some packets and are left out, as neo does."""
+    hardware = root.find("HardwareConfiguration")
+    lines, start = [], 1
+    for device in ([] if hardware is None else hardware.findall("Device")):
+        for channel in device.findall("Channel"):
+            if channel.get("dataType") == "digital" and channel.get("interleavedDataIDByte") is None:
+                byte = start + _number(channel, "startByte", int, path)
+                lines.append((byte, _number(channel, "bit", int, path), channel.get("id") or f"byte {byte}"))
+        start += _number(device, "numBytes", int, path, 0)
+    return [line for line in lines if 0 <= line[1] < 8 and line[0] < start]
 
 
 class SpikeGadgetsFile(DataFile):
@@ -172,3 +189,32 @@ class SpikeGadgetsFile(DataFile):
         words = self._words if nodes is None else self._words[np.asarray(nodes, dtype=np.intp)]
         rows = np.take(self._packets[t_start:max(t_stop, t_start)]["neural"], words, axis=1)
         return self._scale_data_to_float32(rows, nodes)
+
+    # -- events -----------------------------------------------------------------------------------
+    def _local_events(self) -> np.ndarray:
+        """Pulses on the configuration's digital channels (inputs and outputs, named by their id,
+        e.g. `Din1`), from the devices' bytes of each packet; sample = packet index. Read on the
+        first call (O(file)) and kept in memory per file."""
+        return cached_for_file(self.file_name, "rec-digital", self._scan_digital)
+
+    def _scan_digital(self) -> np.ndarray:
+        lines = digital_lines(read_xml(self.file_name)[0], self.file_name)
+        if not lines:
+            return empty_events()
+        names = {8 * byte + bit: name for byte, bit, name in lines}
+        bits_of: dict[int, list[int]] = {}
+        for byte, bit, _ in lines:
+            bits_of.setdefault(byte, []).append(bit)
+        packets = np.memmap(self.file_name, dtype=self._packet, mode="r", offset=self._data_start,
+                            shape=(self._shape[0],))
+        step = max(1, SLAB_BYTES // self._packet.itemsize)
+        found, previous = [], {}
+        for first in range(0, len(packets), step):
+            head = np.array(packets[first:first + step]["head"])
+            for byte, bits in bits_of.items():
+                samples, bit, rising = edges_from_words(head[:, byte], first, previous.get(byte), bits=bits)
+                found.append((samples, bit + 8 * byte, rising))
+                previous[byte] = int(head[-1, byte])
+        del packets
+        samples, lines_hit, rising = (np.concatenate(parts) for parts in zip(*found))
+        return pair_ttl_edges(samples, lines_hit, rising, names=lambda line: names[int(line)])
