@@ -113,12 +113,17 @@ class EventsUI(QtCore.QObject):
         self.peri_view.channels_provider = self.visible_channels
         Area = QtCore.Qt.DockWidgetArea
         self.docks = {name: self._dock(name, widget, area) for name, widget, area in [
-            ("Events", self.events_panel, Area.RightDockWidgetArea),
-            ("Annotations", self.annotations_panel, Area.RightDockWidgetArea),
-            ("Peri-event", self.peri_view, Area.RightDockWidgetArea)]}
-        self.window.tabifyDockWidget(self.docks["Events"], self.docks["Annotations"])
-        self.window.tabifyDockWidget(self.docks["Annotations"], self.docks["Peri-event"])
-        self.docks["Events"].raise_()
+            ("Events", self.events_panel, Area.BottomDockWidgetArea),
+            ("Annotations", self.annotations_panel, Area.BottomDockWidgetArea),
+            ("Peri-event", self.peri_view, Area.BottomDockWidgetArea)]}
+        # tabbed with the log and jobs under the traces: the traces keep the width, the probe its column
+        previous = getattr(self.window, "docks", {}).get("Jobs") or getattr(self.window, "docks", {}).get("Log")
+        for name in ("Events", "Annotations", "Peri-event"):
+            if previous is not None:
+                self.window.tabifyDockWidget(previous, self.docks[name])
+            previous = self.docks[name]
+        log = getattr(self.window, "docks", {}).get("Log")
+        (log or self.docks["Events"]).raise_()
 
     def _dock(self, name: str, widget: QtWidgets.QWidget, area) -> QtWidgets.QDockWidget:
         dock = QtWidgets.QDockWidget(name, self.window)

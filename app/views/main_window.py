@@ -123,6 +123,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setAcceptDrops(True)
         from app.views.events_integration import install_events_ui
         install_events_ui(self)
+        self._default_layout_pending = True
         if restore:
             self._restore_settings()
 
@@ -419,7 +420,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self.settings.endGroup()
         self.settings.sync()
 
+    def showEvent(self, event: QtGui.QShowEvent) -> None:
+        super().showEvent(event)
+        if self._default_layout_pending:
+            # once the window has its size: a slim bottom row of tabs, the traces get the height
+            self._default_layout_pending = False
+            QtCore.QTimer.singleShot(0, lambda: self.resizeDocks(
+                [self.docks["Log"]], [max(120, self.height() // 6)], QtCore.Qt.Orientation.Vertical))
+
     def _restore_settings(self) -> None:
+        self._default_layout_pending = self.settings.value("window_state") is None
         geometry = self.settings.value("geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)

@@ -96,15 +96,19 @@ class PeriEventView(QtWidgets.QWidget):
         counts.addWidget(self.trials)
         form.addRow("Events at most", counts)
         self.plot = pg.PlotWidget(background="w")
-        self.plot.setMinimumHeight(260)
+        self.plot.setMinimumHeight(100)
         self.plot.setLabel("bottom", "time from event (ms)")
         self.plot.getAxis("left").setStyle(showValues=False)
         self.plot.addItem(pg.InfiniteLine(0, pen=pg.mkPen("#d62728", style=QtCore.Qt.PenStyle.DashLine)))
-        layout = QtWidgets.QVBoxLayout(self)
+        # controls on the left, the plot takes the rest: fits a bottom dock as well as a side one
+        controls = QtWidgets.QVBoxLayout()
+        controls.addLayout(form)
+        controls.addWidget(self.status)
+        controls.addStretch(1)
+        layout = QtWidgets.QHBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addLayout(form)
+        layout.addLayout(controls)
         layout.addWidget(self.plot, 1)
-        layout.addWidget(self.status)
         self.channel_box.currentTextChanged.connect(self._channel_changed)
         for signal in (self.label_box.currentTextChanged, self.before.valueChanged, self.after.valueChanged,
                        self.max_events.valueChanged, self.trials.valueChanged):
