@@ -545,3 +545,65 @@ def test_spikegadgets_events_cross_slabs(tmp_path, monkeypatch):
     for packets_per_slab in (1, 3, 7, 64):
         monkeypatch.setattr(spikegadgets, "SLAB_BYTES", packets_per_slab * 14)
         assert rows(open_as(path, "spikegadgets")._scan_digital()) == whole
+
+
+# -- MCS HDF5 ---------------------------------------------------------------------------------------
+MCS_INFO_EVENT = np.dtype([("EventID", "<i4"), ("GroupID", "<i4"), ("Label", "S32"), ("RawDataBytes", "<i8"),
+                           ("SourceChannelIDs", "S32"), ("SourceChannelLabels", "S32")])
+
+
+def add_mcs_events(path, entities: dict[int, tuple[str, str, np.ndarray]], stream: int = 0) -> None:
+    """`/Data/Recording_0/EventStream/Stream_<stream>`: InfoEvent (one row per entity) and one
+    `EventEntity_<id>` per entity holding rows [timestamps µs, durations µs] (or timestamps only)."""
+    import h5py
+
+    with h5py.File(path, "a") as h5:
+        group = h5["Data/Recording_0"].require_group("EventStream").create_group(f"Stream_{stream}")
+        group.attrs["Label"] = np.bytes_(b"Digital Events")
+        info = np.zeros(len(entities), MCS_INFO_EVENT)
+        for row, (entity, (label, sources, values)) in enumerate(entities.items()):
+            info[row] = (entity, 0, label.encode(), 2, b"0", sources.encode())
+            group.create_dataset(f"EventEntity_{entity}", data=np.asarray(values, dtype=np.int64))
+        group.create_dataset("InfoEvent", data=info)
+
+
+def write_mcs_with_events(path, blocks=None) -> str:
+    from tests.io.writers_more2 import write_mcs_h5
+
+    data = np.random.default_rng(7).integers(-1000, 1000, (2, 1000)).astype(np.int32)
+    write_mcs_h5(path, [{"data": data, "tick": 40, "blocks": blocks or [[1000, 0, 999]]}])
+    add_mcs_events(path, {
+        0: ("Trigger", "D1", np.array([[1000, 2000, 9010, 50000], [400, 0, 1000, 0]])),
+        3: ("Stim", "", np.array([[4000, 1040]])),               # one row: timestamps only
+        5: ("Door", "D3", np.array([[2400, 3000], [80, 100], [0, 0], [0, 0], [0, 0]]))})
+    return str(path)
+
+
+def test_mcs_h5_event_entities(tmp_path):
+    path = write_mcs_with_events(tmp_path / "ev.h5")
+    recording = open_as(path, "mcs_h5")
+    assert not any(key.startswith("mcs-events") for key in cached_keys())
+    assert recording._t_start == 25
+    # sample = round(µs / 40) - 25: 9010 µs -> 225.25 -> 225 - 25 = 200; 50000 µs is past
+    # the last sample (40000 µs). Durations: round((t + d) / 40) - round(t / 40).
+    assert rows(recording.get_events()) == [
+        (0, 10, "Trigger", "D1"), (1, 0, "Stim", ""), (25, 0, "Trigger", "D1"), (35, 2, "Door", "D3"),
+        (50, 3, "Door", "D3"), (75, 0, "Stim", ""), (200, 25, "Trigger", "D1")]
+    assert any(key.startswith("mcs-events") for key in cached_keys())
+
+
+def test_mcs_h5_events_in_segments(tmp_path):
+    path = write_mcs_with_events(tmp_path / "gaps.h5", blocks=[[1000, 0, 499], [40000, 500, 999]])
+    first = open_as(path, "mcs_h5", segment_index=0)
+    second = open_as(path, "mcs_h5", segment_index=1)
+    assert (first._t_start, second._t_start) == (25, 1000)
+    assert [r[0] for r in rows(first.get_events())] == [0, 1, 25, 35, 50, 75, 200]
+    # 50000 µs = sample 1250 = 250 samples into the second segment; the others are before it
+    assert rows(second.get_events()) == [(250, 0, "Trigger", "D1")]
+
+
+def test_mcs_h5_without_event_stream(tmp_path):
+    from tests.io.writers_more2 import write_mcs_h5
+
+    path = write_mcs_h5(tmp_path / "plain.h5", [{"data": np.zeros((2, 100), np.int32), "tick": 40}])
+    assert len(open_as(path, "mcs_h5").get_events()) == 0

@@ -16,6 +16,7 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
+from app.io.events import cached_for_file, copy_events, empty_events, make_events, merge_events
 from app.io.h5tools import H5_ERRORS, open_h5, peek_h5, read_window, sampled_read, text
 
 UNIT_TO_MICROVOLT = {"V": 1e6, "mV": 1e3, "uV": 1.0, "µV": 1.0}
@@ -24,6 +25,43 @@ NEEDED = ("RowIndex", "Tick", "ADZero", "ConversionFactor", "Exponent")
 
 def _attr_text(attrs, name: str) -> str:
     return text(attrs.get(name, b"")) if name in attrs else ""
+
+
+def _entity_times(dataset: h5py.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(timestamps µs, durations µs) of one EventEntity: row 0 timestamps, row 1 durations when
+    present (MCS's readers store events x rows or rows x events; a 1-D dataset is timestamps)."""
+    values = np.asarray(dataset[...], dtype=np.int64)
+    if values.ndim == 2 and values.shape[0] > 5 >= values.shape[1]:
+        values = values.T
+    if values.ndim == 1:
+        values = values[None, :]
+    if values.ndim != 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    durations = values[1] if len(values) > 1 else np.zeros(values.shape[1], np.int64)
+    return values[0], np.maximum(durations, 0)
+
+
+def read_mcs_events(group: h5py.Group) -> np.ndarray:
+    """Events of every `EventStream/Stream_<s>/EventEntity_<id>` under a recording group, sample
+    and duration in µs. Channel = the entity's InfoEvent Label, label = its source channels."""
+    tables = []
+    streams = group.get("EventStream")
+    for stream in ([] if streams is None else [streams[n] for n in sorted(streams, key=_number_of)]):
+        info = stream["InfoEvent"][...] if "InfoEvent" in stream else np.zeros(0, [("EventID", "<i4")])
+        fields = info.dtype.names or ()
+        described = {int(row["EventID"]): row for row in info} if "EventID" in fields else {}
+        for name in sorted((n for n in stream if n.startswith("EventEntity_")), key=_number_of):
+            row = described.get(_number_of(name))
+            channel = text(row["Label"]) if row is not None and "Label" in fields else ""
+            source = text(row["SourceChannelLabels"]) if row is not None and "SourceChannelLabels" in fields else ""
+            times, durations = _entity_times(stream[name])
+            tables.append(make_events(times, channel or name, source, durations))
+    return merge_events(*tables)
+
+
+def _number_of(name: str) -> int:
+    tail = name.rpartition("_")[2]
+    return int(tail) if tail.isdigit() else -1
 
 
 class McsH5File(DataFile):
@@ -166,6 +204,28 @@ class McsH5File(DataFile):
             return super().set_streams(stream_mode)
         return self._segment_sources(len(self._blocks), recording=self._params["recording"],
                                      stream_index=self._params["stream_index"])
+
+    # -- events -----------------------------------------------------------------------------------
+    def _local_events(self) -> np.ndarray:
+        """The recording's EventStream entities (timestamps µs, durations where given) at sample =
+        µs / Tick from this stream's first sample; read on the first call, cached per file."""
+        recording = self.stream_path.rsplit("/", 2)[0]
+        in_us = cached_for_file(self.file_name, f"mcs-events {recording}", lambda: self._read_events(recording))
+        if not len(in_us):
+            return empty_events()
+        events = copy_events(in_us)
+        first = np.round(in_us["sample"] / self._tick).astype(np.int64)
+        last = np.round((in_us["sample"] + in_us["duration"]) / self._tick).astype(np.int64)
+        events["sample"], events["duration"] = first - self._t_start, last - first
+        return events
+
+    def _read_events(self, recording: str) -> np.ndarray:
+        with open_h5(self.file_name, "MCS HDF5") as h5file:
+            try:
+                return read_mcs_events(h5file[recording])
+            except H5_ERRORS as error:
+                raise self._fail(f"the EventStream of {recording} is damaged ({type(error).__name__}: {error}); "
+                                 "its EventEntity datasets hold rows of timestamps and durations in µs.") from None
 
     # -- data -------------------------------------------------------------------------------------
     def _open(self, mode: str = "r") -> None:
