@@ -607,3 +607,41 @@ def test_mcs_h5_without_event_stream(tmp_path):
 
     path = write_mcs_h5(tmp_path / "plain.h5", [{"data": np.zeros((2, 100), np.int32), "tick": 40}])
     assert len(open_as(path, "mcs_h5").get_events()) == 0
+
+
+# -- Axona .bin -------------------------------------------------------------------------------------
+def write_axona_with_digital(folder: Path, inputs: np.ndarray, outputs: np.ndarray) -> str:
+    """A trial (`.set` + `.bin`, one packet per word) whose packets carry the given 16-bit digital
+    input (bytes 8-9) and output (bytes 416-417) words, little-endian."""
+    from tests.io.writers_more2 import write_axona_bin, write_axona_set
+
+    write_axona_set(folder / "trial.set", tetrodes=[1], gains={})
+    samples = np.random.default_rng(8).integers(-1000, 1000, (3 * len(inputs), 64)).astype(np.int16)
+    raw = bytearray(write_axona_bin(folder / "trial.bin", samples).read_bytes())
+    for packet, (word_in, word_out) in enumerate(zip(inputs.tolist(), outputs.tolist())):
+        struct.pack_into("<H", raw, 432 * packet + 8, word_in)
+        struct.pack_into("<H", raw, 432 * packet + 416, word_out)
+    (folder / "trial.bin").write_bytes(bytes(raw))
+    return str(folder / "trial.set")
+
+
+def test_axona_digital_inputs_and_outputs(tmp_path):
+    inputs = ttl_words(40, {0: [(5, 9)], 15: [(12, 13), (30, 40)]})
+    outputs = ttl_words(40, {3: [(0, 2), (20, 25)]})
+    recording = open_as(write_axona_with_digital(tmp_path, inputs, outputs), "axona")
+    assert "axona-digital" not in cached_keys()
+    # sample = 3 x packet. DOUT 3 is high in the first packet (no rise seen); DIN 15 ends high.
+    assert rows(recording.get_events()) == [
+        (6, 0, "DOUT 3", "falling"), (15, 12, "DIN 0", "high"), (36, 3, "DIN 15", "high"),
+        (60, 15, "DOUT 3", "high"), (90, 0, "DIN 15", "rising")]
+    assert rows(recording.get_events(30, 61)) == [(36, 3, "DIN 15", "high"), (60, 15, "DOUT 3", "high")]
+
+
+def test_axona_quiet_lines_and_continuous_files_have_no_events(tmp_path):
+    from tests.io.writers_more2 import write_axona_continuous
+
+    quiet = np.zeros(10, np.uint16)
+    path = write_axona_with_digital(tmp_path, quiet, quiet)
+    assert len(open_as(path, "axona").get_events()) == 0
+    eeg = write_axona_continuous(tmp_path / "trial.eeg", np.arange(100) % 100, 250.0)
+    assert len(open_as(eeg, "axona").get_events()) == 0

@@ -19,10 +19,15 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError, MissingFieldsError
+from app.io.events import cached_for_file, edges_from_words, empty_events, merge_events, pair_ttl_edges
 from app.io.messages import print_and_log
 
 PACKET = np.dtype([("head", "V32"), ("samples", "<i2", (3, 64)), ("tail", "V16")])
 SLOT_GROUP = (4, 0, 5, 1, 6, 2, 7, 3)
+# The 16-bit digital input (byte 8) and output (byte 416) words of a packet, read little-endian
+# (formats-more.md: byte/bit order to verify on a real recording).
+DIGITAL = np.dtype([("before", "V8"), ("inputs", "<u2"), ("middle", "V406"), ("outputs", "<u2"), ("after", "V14")])
+SLAB_PACKETS = 1 << 16
 CONTINUOUS = re.compile(r"\.(eeg|egf)(\d*)$", re.IGNORECASE)
 DATA_START = b"data_start"
 TRAILER = b"\r\ndata_end\r\n"
@@ -210,6 +215,29 @@ class AxonaFile(DataFile):
                              self.set_path)
         self.channels = [source - 1]
         return {"gain": self._channel_gain(source - 1, 8 * width)}
+
+    # -- events -----------------------------------------------------------------------------------
+    def _local_events(self) -> np.ndarray:
+        """Pulses on the 16 digital input lines (`DIN <bit>`) and 16 output lines (`DOUT <bit>`) of
+        the `.bin` packets, at the packet's first sample (3 samples per packet). `.eeg`/`.egf`
+        files carry no digital lines. Read on the first call, cached per file."""
+        if CONTINUOUS.search(self.file_name):
+            return empty_events()
+        return cached_for_file(self.data_path, "axona-digital", self._scan_digital)
+
+    def _scan_digital(self) -> np.ndarray:
+        packets = np.memmap(self.data_path, dtype=DIGITAL, mode="r", shape=(self._packets,))
+        tables = []
+        for field, prefix in (("inputs", "DIN"), ("outputs", "DOUT")):
+            found, previous = [], None
+            for first in range(0, self._packets, SLAB_PACKETS):
+                words = np.array(packets[first:first + SLAB_PACKETS][field])
+                found.append(edges_from_words(words, first, previous))
+                previous = int(words[-1])
+            packet, bits, rising = (np.concatenate(parts) for parts in zip(*found))
+            tables.append(pair_ttl_edges(3 * packet, bits, rising, names=lambda bit, p=prefix: f"{p} {bit}"))
+        del packets
+        return merge_events(*tables)
 
     # -- data -------------------------------------------------------------------------------------
     def _open(self, mode: str = "r") -> None:
