@@ -25,9 +25,17 @@ from tests.io.writers_more import (
     plx_event_header,
     plx_global_header,
     plx_slow_header,
+    rhs_header,
+    write_rhs,
     write_tdt_block,
 )
-from tests.io.writers_more2 import write_smr
+from tests.io.writers_more2 import (
+    write_axona_bin,
+    write_axona_continuous,
+    write_axona_set,
+    write_mcs_h5,
+    write_smr,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 
@@ -395,8 +403,6 @@ def write_rhs_digital(path, digital_in: np.ndarray, digital_out: np.ndarray | No
                       first_timestamp: int = 1000) -> str:
     """An `.rhs` file (DC amplifier not saved) whose data blocks carry the given uint16 digital
     words, one per sample (a multiple of 128): timestamps, amplifier, stim, digital in, out."""
-    from tests.io.writers_more import rhs_header
-
     samples = len(digital_in)
     n_out = 0 if digital_out is None else 2
     rng = np.random.default_rng(5)
@@ -440,8 +446,6 @@ def test_intan_rhs_digital_inputs_and_outputs(tmp_path):
 
 
 def test_intan_rhs_without_digital_lines(tmp_path):
-    from tests.io.writers_more import write_rhs
-
     path = write_rhs(tmp_path / "plain.rhs", np.full((256, 2), 32768, np.uint16))
     events = open_as(path, "intan_rhs").get_events()
     assert events.dtype == EVENT_DTYPE and len(events) == 0
@@ -568,8 +572,6 @@ def add_mcs_events(path, entities: dict[int, tuple[str, str, np.ndarray]], strea
 
 
 def write_mcs_with_events(path, blocks=None) -> str:
-    from tests.io.writers_more2 import write_mcs_h5
-
     data = np.random.default_rng(7).integers(-1000, 1000, (2, 1000)).astype(np.int32)
     write_mcs_h5(path, [{"data": data, "tick": 40, "blocks": blocks or [[1000, 0, 999]]}])
     add_mcs_events(path, {
@@ -603,8 +605,6 @@ def test_mcs_h5_events_in_segments(tmp_path):
 
 
 def test_mcs_h5_without_event_stream(tmp_path):
-    from tests.io.writers_more2 import write_mcs_h5
-
     path = write_mcs_h5(tmp_path / "plain.h5", [{"data": np.zeros((2, 100), np.int32), "tick": 40}])
     assert len(open_as(path, "mcs_h5").get_events()) == 0
 
@@ -613,8 +613,6 @@ def test_mcs_h5_without_event_stream(tmp_path):
 def write_axona_with_digital(folder: Path, inputs: np.ndarray, outputs: np.ndarray) -> str:
     """A trial (`.set` + `.bin`, one packet per word) whose packets carry the given 16-bit digital
     input (bytes 8-9) and output (bytes 416-417) words, little-endian."""
-    from tests.io.writers_more2 import write_axona_bin, write_axona_set
-
     write_axona_set(folder / "trial.set", tetrodes=[1], gains={})
     samples = np.random.default_rng(8).integers(-1000, 1000, (3 * len(inputs), 64)).astype(np.int16)
     raw = bytearray(write_axona_bin(folder / "trial.bin", samples).read_bytes())
@@ -638,8 +636,6 @@ def test_axona_digital_inputs_and_outputs(tmp_path):
 
 
 def test_axona_quiet_lines_and_continuous_files_have_no_events(tmp_path):
-    from tests.io.writers_more2 import write_axona_continuous
-
     quiet = np.zeros(10, np.uint16)
     path = write_axona_with_digital(tmp_path, quiet, quiet)
     assert len(open_as(path, "axona").get_events()) == 0
