@@ -461,6 +461,15 @@ class DataFile:
         local_duration = self._shape[0]
         return max(t_start, 0), max(min(t_stop, local_duration), 0)
 
+    def _read_array(self, array: np.ndarray, idx: int, chunk_size: int, padding: tuple[int, int] = (0, 0),
+                    nodes: Sequence[int] | None = None) -> np.ndarray:
+        """`read_chunk` for a (samples, channels) array or memmap: the window, the `nodes`, scaled."""
+        t_start, t_stop = self._get_t_start_t_stop(idx, chunk_size, padding)
+        rows = array[t_start:t_stop]
+        if nodes is not None:
+            rows = rows[:, np.asarray(nodes, dtype=np.intp)]
+        return self._scale_data_to_float32(rows, nodes)
+
     def _scale_data_to_float32(self, data: np.ndarray, nodes: Sequence[int] | None = None) -> np.ndarray:
         """Raw samples -> float32 physical values: (raw - dtype_offset) * gain."""
         out = np.asarray(data, dtype=np.float32)

@@ -286,11 +286,7 @@ class SpikeGLXFile(DataFile):
 
     def read_chunk(self, idx, chunk_size, padding=(0, 0), nodes=None):
         self._ensure_open()
-        t_start, t_stop = self._get_t_start_t_stop(idx, chunk_size, padding)
-        rows = self.data[t_start:t_stop]
-        if nodes is not None:
-            rows = rows[:, np.asarray(nodes, dtype=np.intp)]
-        return self._scale_data_to_float32(rows, nodes)
+        return self._read_array(self.data, idx, chunk_size, padding, nodes)
 
     # -- events -----------------------------------------------------------------------------------
     def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
