@@ -109,3 +109,12 @@ def test_wrong_extension_says_what_it_suggests(tmp_path, capsys):
     assert main(["info", str(path), "--format", "nwb"]) == 1
     err = capsys.readouterr().err
     assert "session.nwb" in err and "not HDF5" in err and "Traceback" not in err
+
+
+def test_bench_traces_json_last_line(make_raw, capsys):
+    path = make_raw("rec.dat", synthetic_int16(60000, 8))
+    assert main(["bench", "traces", path, "--format", "raw_binary", "--window", "0.5", "--width", "640",
+                 "--height", "360", "--json"] + SETS) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(result) == {"window_s", "median_ms", "p95_ms", "frames"}
+    assert result["window_s"] == 0.5 and result["frames"] > 10 and 0 < result["median_ms"] <= result["p95_ms"]
