@@ -423,9 +423,10 @@ class TraceSource:
         n_columns = len(edges) - 1
         lo = np.full((len(request.channels), n_columns), np.nan, dtype=np.float32)
         hi = np.full_like(lo, np.nan)
-        for chunk_first, summary in self._summaries(request, self._chunk_range(edges[0], edges[-1])):
-            if summary is None:
+        for index in self._chunk_range(edges[0], edges[-1]):
+            if self._stale(request):
                 return None
+            chunk_first, summary = self._chunk_columns(index, request)
             start, stop = max(first, chunk_first), min(first + n_columns, chunk_first + summary.shape[2])
             if stop <= start:
                 continue
@@ -434,18 +435,10 @@ class TraceSource:
             np.fmax(hi[:, target], summary[1][:, source], out=hi[:, target])
         return lo, hi
 
-    def _summaries(self, request: _Request, indices: range):
-        """(first column, summary) of each chunk in order; (0, None) once the request is stale."""
-        for index in indices:
-            if self._stale(request):
-                yield 0, None
-                return
-            yield self.chunk_columns(index, request)
-
     def _summary_key(self, index: int, request: _Request) -> tuple:
         return ("columns", index, request.spc, request.cutoff, request.car, request.channels.tobytes())
 
-    def chunk_columns(self, index: int, request: _Request) -> tuple[int, np.ndarray]:
+    def _chunk_columns(self, index: int, request: _Request) -> tuple[int, np.ndarray]:
         """(first column, (2, channels, columns) min/max) of the grid columns chunk `index` touches.
 
         Kept in the chunk cache, so a column grid once summarised (or prefetched)
@@ -539,7 +532,7 @@ class TraceSource:
         with self._state_lock:
             for index in wanted:
                 if summarise:
-                    self._prefetching.append(self._io.submit(self.chunk_columns, index, request))
+                    self._prefetching.append(self._io.submit(self._chunk_columns, index, request))
                 elif ("chunk", index, request.cutoff) not in self.cache:
                     self._prefetching.append(self._io.submit(self.chunk, index, filter_on))
 
