@@ -37,6 +37,7 @@ from app.model.overview import Overview, build_overview, overview_folder
 DEFAULT_CUTOFF = 300.0
 FILTER_ORDER = 3
 CHUNK_BYTES = 12 << 20
+NOISE_SAMPLES = 4096        # samples per channel the auto-scale's noise estimate looks at
 
 
 def default_chunk_size(nb_channels: int) -> int:
@@ -507,13 +508,22 @@ class TraceSource:
                           lo, hi, "preview", request.cutoff is not None, request.car, approximate=True)
 
     def _noise(self, request: _Request, edges: np.ndarray) -> np.ndarray:
+        """MAD noise of each shown channel over the window's first samples (time-major, no copy
+        to channel-major: this is on the path of the first frame)."""
         start = max(int(edges[0]), 0)
-        stop = min(start + 8192, int(edges[-1]), self.duration)
-        pieces = self._pieces(request, start, stop)
-        if not pieces:
+        stop = min(start + NOISE_SAMPLES, int(edges[-1]), self.duration)
+        parts = []
+        for index in self._chunk_range(start, stop):
+            if request.car:
+                rows = self._car_rows(index, request.cutoff is not None, request.channels)
+            else:
+                rows = self._chunk_rows(index, request.cutoff is not None)
+                rows = rows if self._is_identity(request.channels) else rows[:, request.channels]
+            offset = index * self.chunk_size
+            parts.append(rows[max(start - offset, 0):stop - offset])
+        if not parts:
             return np.ones(len(request.channels), dtype=np.float32)
-        samples = _join(pieces, start, stop, len(request.channels))
-        return robust_std(samples, axis=1).astype(np.float32)
+        return robust_std(np.concatenate(parts) if len(parts) > 1 else parts[0], axis=0).astype(np.float32)
 
     def _prefetch(self, request: _Request, edges: np.ndarray) -> None:
         """Queue the chunks one window ahead in the scroll direction (forward when still), with

@@ -206,3 +206,14 @@ def test_cached_value_and_car_columns_from_time_major_chunks(recording, tmp_path
         np.testing.assert_allclose(frame.lo[:, k], car[:, edges[k]:edges[k + 1]].min(axis=1), atol=1e-4)
         np.testing.assert_allclose(frame.hi[:, k], car[:, edges[k]:edges[k + 1]].max(axis=1), atol=1e-4)
     source.close()
+
+
+def test_noise_is_the_mad_of_the_window_start_across_chunks(recording, tmp_path):
+    datafile, values = recording
+    source = make_source(datafile, tmp_path)
+    frame = source.frame(1500, 9000, [3, 1], 100, want_noise=True)
+    start = frame.t0
+    shown = values[[3, 1], start:start + 4096]                 # spans chunks 1 to 5
+    median = np.median(shown, axis=1, keepdims=True)
+    np.testing.assert_allclose(frame.noise, 1.4826 * np.median(np.abs(shown - median), axis=1), rtol=1e-5)
+    source.close()
