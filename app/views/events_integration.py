@@ -5,9 +5,8 @@ annotate mode, next/previous event with N/P, undo/redo, export), the markers ove
 trace view, and follows the window's recording: the recording's own events are read off the GUI
 thread, its annotations come from (and are saved to) the sidecar beside it.
 
-The trace view paints the overlay and forwards its mouse/keys when it has the hook
-(`view.overlays`); until then a transparent child widget paints the overlay and an event filter
-forwards the input, so nothing in trace_view.py is needed for the feature to work.
+The trace view paints the overlay (`view.overlays`) over the traces and offers it the mouse and
+keys first.
 """
 
 from __future__ import annotations
@@ -32,49 +31,6 @@ from app.views.peri_event_view import PeriEventView
 log = logging.getLogger("wavescope")
 SAVE_DELAY_MS = 300
 EVENT_FILE_FILTERS = "Event files (*.csv *.tsv *.txt *.npy);;All files (*)"
-
-
-class OverlayHost(QtWidgets.QWidget):
-    """A see-through child of the trace view that paints the overlay and forwards the view's input.
-
-    Only used while the TraceView has no `overlays` hook of its own.
-    """
-
-    def __init__(self, view: QtWidgets.QWidget, overlay: EventOverlay):
-        super().__init__(view)
-        self.view, self.overlay = view, overlay
-        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_NoSystemBackground)
-        self.setGeometry(view.rect())
-        view.installEventFilter(self)
-        self.show()
-
-    def paintEvent(self, event) -> None:
-        painter = QtGui.QPainter(self)
-        try:
-            self.overlay.paint(painter, self.view.plot_rect())
-        finally:
-            painter.end()
-
-    def eventFilter(self, watched, event) -> bool:
-        if watched is not self.view:
-            return False
-        kind = event.type()
-        Type = QtCore.QEvent.Type
-        if kind == Type.Resize:
-            self.setGeometry(self.view.rect())
-            return False
-        if kind == Type.MouseButtonPress and event.button() == QtCore.Qt.MouseButton.LeftButton:
-            return self.overlay.press(event.position(), event.modifiers())
-        if kind == Type.MouseMove:
-            return self.overlay.move(event.position())
-        if kind == Type.MouseButtonRelease:
-            return self.overlay.release(event.position())
-        if kind == Type.MouseButtonDblClick:
-            return self.overlay.double_click(event.position())
-        if kind == Type.KeyPress:
-            return self.overlay.key(event.key())
-        return False
 
 
 class EventsUI(QtCore.QObject):
@@ -135,12 +91,7 @@ class EventsUI(QtCore.QObject):
         return dock
 
     def _attach_overlay(self) -> None:
-        overlays = getattr(self.view, "overlays", None)
-        if isinstance(overlays, list):
-            overlays.append(self.overlay)
-            self.host = None
-        else:
-            self.host = OverlayHost(self.view, self.overlay)
+        self.view.overlays.append(self.overlay)
 
     def _build_menu(self) -> None:
         menu = self.window.menuBar().addMenu("&Events")

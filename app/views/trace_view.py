@@ -68,6 +68,8 @@ class TraceView(QtWidgets.QWidget):
         self.setMinimumSize(320, 200)
         self.recording: Recording | None = None
         self.source: TraceSource | None = None
+        # drawn over the traces, and offered the mouse and keys first (events, annotations)
+        self.overlays: list = []
         self.t0 = 0.0
         self.window = 1.0                  # samples; set from `window_s` when a recording opens
         self.window_s = 1.0
@@ -394,6 +396,8 @@ class TraceView(QtWidgets.QWidget):
             return
         if self._image is not None:
             self._paint_ring(painter, rect)
+        for overlay in self.overlays:
+            overlay.paint(painter, rect)
         self._paint_segments(painter, rect)
         self._paint_time_axis(painter, rect)
         self._paint_channel_labels(painter, rect)
@@ -607,7 +611,13 @@ class TraceView(QtWidgets.QWidget):
             self.set_window(self.t0, self.window)
 
     # -- input ------------------------------------------------------------------------------------
+    def _to_overlays(self, method: str, *args) -> bool:
+        """Offer an input event to the overlays; True when one of them used it."""
+        return any([getattr(overlay, method)(*args) for overlay in self.overlays])
+
     def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
+        if self._to_overlays("key", event.key()):
+            return
         key, modifiers = event.key(), event.modifiers()
         ctrl = bool(modifiers & QtCore.Qt.KeyboardModifier.ControlModifier)
         Key = QtCore.Qt.Key
@@ -647,6 +657,9 @@ class TraceView(QtWidgets.QWidget):
         event.accept()
 
     def mousePressEvent(self, event: QtGui.QMouseEvent) -> None:
+        if (event.button() == QtCore.Qt.MouseButton.LeftButton
+                and self._to_overlays("press", event.position(), event.modifiers())):
+            return
         if (event.button() == QtCore.Qt.MouseButton.LeftButton and self.recording is not None
                 and event.position().x() < MARGIN_LEFT):
             self._select_from_label(event)
@@ -685,6 +698,8 @@ class TraceView(QtWidgets.QWidget):
         return menu
 
     def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:
+        if self._to_overlays("move", event.position()):
+            return
         self._cursor = event.position()
         if self._measure is not None:
             self._measure = (self._measure[0], event.position())
@@ -693,6 +708,9 @@ class TraceView(QtWidgets.QWidget):
         self.update()
 
     def mouseReleaseEvent(self, event: QtGui.QMouseEvent) -> None:
+        if self._to_overlays("release", event.position()):
+            self.update()
+            return
         if self._measure is not None:
             start, stop = self._measure
             if (stop - start).manhattanLength() < 3:
@@ -700,6 +718,8 @@ class TraceView(QtWidgets.QWidget):
         self.update()
 
     def mouseDoubleClickEvent(self, event: QtGui.QMouseEvent) -> None:
+        if self._to_overlays("double_click", event.position()):
+            return
         self._measure = None
         self.update()
 

@@ -22,28 +22,19 @@ import numpy as np
 from tests.bench.bench_traces import RATE, write_recording
 
 
-def make_view_class():
-    from app.views.trace_view import TraceView
+class TimedOverlay:
+    """Wraps an overlay to record its own paint time; the TraceView paints its `overlays`."""
 
-    class OverlayTraceView(TraceView):
-        """TraceView + the lead's paint hook; records the overlay's own paint time."""
+    def __init__(self, overlay, seconds: list[float]):
+        self.overlay, self.seconds = overlay, seconds
 
-        def __init__(self, parent=None):
-            super().__init__(parent)
-            self.overlays = []
-            self.overlay_seconds: list[float] = []
+    def paint(self, painter, rect) -> None:
+        started = time.perf_counter()
+        self.overlay.paint(painter, rect)
+        self.seconds.append(time.perf_counter() - started)
 
-        def paint(self, painter):
-            super().paint(painter)
-            if self.recording is None:
-                return
-            started = time.perf_counter()
-            for overlay in self.overlays:
-                overlay.paint(painter, self.plot_rect())
-            if self.overlays:
-                self.overlay_seconds.append(time.perf_counter() - started)
-
-    return OverlayTraceView
+    def __getattr__(self, name):
+        return getattr(self.overlay, name)
 
 
 def open_view(recording, folder: str, width: int, height: int):
@@ -52,7 +43,8 @@ def open_view(recording, folder: str, width: int, height: int):
     app = _app()
     source = TraceSource(recording.datafile, cache_bytes=2 << 30, overview_root=os.path.join(folder, "ov"))
     source.build_overview().join()
-    view = make_view_class()()
+    from app.views.trace_view import TraceView
+    view = TraceView()
     view.resize(width, height)
     view.last_frame_seconds = None
     view.framePainted.connect(lambda _request, seconds: setattr(view, "last_frame_seconds", seconds))
@@ -104,7 +96,7 @@ def run(args) -> list[dict]:
             view.overlay_seconds = []
             for _round in range(args.rounds):
                 for case in ("without", "with"):
-                    view.overlays = [overlay] if case == "with" else []
+                    view.overlays = [TimedOverlay(overlay, view.overlay_seconds)] if case == "with" else []
                     times[case] += scroll_frames(app, view, window_s, args.steps, 0.1)
             row = {"window_s": window_s,
                    "without": summarize(times["without"], window_s), "with": summarize(times["with"], window_s),

@@ -23,51 +23,6 @@ PARAMS = {"data_dtype": "int16", "nb_channels": 4, "sampling_rate": RATE, "file_
 Qt = QtCore.Qt
 
 
-class OverlayTraceView(TraceView):
-    """TraceView with the hook the lead adds to trace_view.py: paint overlays, forward input."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.overlays = []
-
-    def paint(self, painter):
-        super().paint(painter)
-        if self.recording is not None:
-            for overlay in self.overlays:
-                overlay.paint(painter, self.plot_rect())
-
-    def _forward(self, method: str, *args) -> bool:
-        """Every overlay sees the event; True when one of them used it."""
-        used = [getattr(overlay, method)(*args) for overlay in self.overlays]
-        return any(used)
-
-    def mousePressEvent(self, event):
-        if event.button() == Qt.MouseButton.LeftButton and \
-                self._forward("press", event.position(), event.modifiers()):
-            return
-        super().mousePressEvent(event)
-
-    def mouseMoveEvent(self, event):
-        if self._forward("move", event.position()):
-            return
-        super().mouseMoveEvent(event)
-
-    def mouseReleaseEvent(self, event):
-        if self._forward("release", event.position()):
-            return
-        super().mouseReleaseEvent(event)
-
-    def mouseDoubleClickEvent(self, event):
-        if self._forward("double_click", event.position()):
-            return
-        super().mouseDoubleClickEvent(event)
-
-    def keyPressEvent(self, event):
-        if self._forward("key", event.key()):
-            return
-        super().keyPressEvent(event)
-
-
 def wait_painted(qtbot, view):
     qtbot.waitUntil(lambda: view.frame is not None and view.frame.request_id == view.source._latest
                     and view._painted_request == view.frame.request_id, timeout=10_000)
@@ -78,7 +33,7 @@ def hooked_view(qtbot, make_raw, tmp_path):
     path = make_raw("rec.dat", synthetic_int16(40_000, 4, seed=3))
     datafile = RawBinaryFile(path, {k: v for k, v in PARAMS.items() if k != "file_format"})
     source = TraceSource(datafile, chunk_size=1024, prefetch_windows=0, overview_root=str(tmp_path / "ov"))
-    view = OverlayTraceView()
+    view = TraceView()
     qtbot.addWidget(view)
     view.resize(700, 400)
     view.show()
@@ -265,8 +220,7 @@ def test_events_panel_filters_and_jumps(qtbot, window, tmp_path):
 def test_main_window_annotations_save_to_the_sidecar_and_come_back(qtbot, window):
     ui = window.events_ui
     view = window.view
-    hooked = isinstance(getattr(view, "overlays", None), list)
-    assert (ui.host is None) == hooked                # the view's hook, else the see-through host
+    assert ui.overlay in view.overlays
     wait_painted(qtbot, view)
     rect = view.plot_rect()
     a, b = QtCore.QPoint(rect.left() + 50, rect.center().y()), QtCore.QPoint(rect.left() + 250, rect.center().y())
