@@ -60,11 +60,11 @@ def wizard_screenshot(out: Path) -> Path | None:
         return None
     from PyQt6 import QtCore, QtWidgets
 
-    from app.cli import demo_folder
+    from app.model.demo import default_folder
     from app.model.demo import demo_params, write_demo
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
-    first = write_demo(demo_folder())
+    first = write_demo(default_folder())
     values = {k: v for k, v in demo_params(first).items() if k in WIZARD_FIELDS}
     with tempfile.TemporaryDirectory() as scratch:
         settings = QtCore.QSettings(str(Path(scratch) / "wizard.ini"), QtCore.QSettings.Format.IniFormat)

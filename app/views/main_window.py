@@ -123,6 +123,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setAcceptDrops(True)
         from app.views.events_integration import install_events_ui
         install_events_ui(self)
+        for name in ("Log", "Jobs", "Events", "Annotations", "Peri-event"):
+            # the bottom row may be slim: its tables and logs scroll
+            if name in self.docks:
+                self.docks[name].widget().setMinimumHeight(80)
         self._default_layout_pending = True
         if restore:
             self._restore_settings()

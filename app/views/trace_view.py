@@ -30,7 +30,7 @@ MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 60, 8, 30
 GROUP_COLOURS = ["#1b1b1b", "#1f3f8f", "#8f1f1f", "#1f6f2f", "#6a2c8a", "#7a4a12", "#136a6a", "#a04a00"]
 HIGHLIGHT = len(GROUP_COLOURS) + 1
 TONES = 16                     # colour index = coverage * TONES + lane colour; coverage 0 is background
-SINGLE_TONE = 0.55             # a pixel one trace covers: its colour this far towards the background
+SINGLE_TONE = 0.3              # a pixel one trace covers: its colour this far towards the background
 BACKGROUND = "#ffffff"
 MIN_WINDOW_S = 0.001
 NOISE_PER_LANE = 12.0          # auto-scale: a lane spans ±6 noise SDs (MAD), so traces rarely collide
