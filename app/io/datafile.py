@@ -288,6 +288,12 @@ class DataFile:
         durations = [s.duration for s in self.streams]
         return np.concatenate([[0], np.cumsum(durations, dtype=np.int64)])
 
+    def related_streams(self) -> list[tuple[str, str, dict]]:
+        """Other streams of the same acquisition, often at other rates (an LF beside an AP band,
+        an NI board, aux inputs): (label, file_name, params) that open each with this format.
+        The browser shows them as lanes on one clock, placed by their own `t_start` and rate."""
+        return []
+
     def channel_positions(self) -> np.ndarray | None:
         """(nb_channels, 2) site positions in µm when the file knows them (a probe in the
         header), else None; the probe view and the wizard use it when no .prb is given."""

@@ -15,6 +15,7 @@ import numpy as np
 
 from app.io import open_datafile
 from app.io.errors import DataFileError
+from app.model.lanes import Lane, open_lanes
 
 try:
     from app.io.probe import read_probe
@@ -73,6 +74,7 @@ class Recording:
         self.segments = self._segments()
         self.groups = self._groups()
         self.units = str(datafile.params.get("units", "µV"))
+        self.lanes: list[Lane] = []
 
     @classmethod
     def open(cls, file_name: str, params: dict | None = None, file_format: str | None = None,
@@ -139,7 +141,15 @@ class Recording:
                 return segment
         return self.segments[-1]
 
+    def open_lanes(self) -> list[Lane]:
+        """Add the other streams of this acquisition (`related_streams`) as lanes, once."""
+        if not self.lanes:
+            self.lanes = open_lanes(self.datafile)
+        return self.lanes
+
     def close(self) -> None:
+        for lane in self.lanes:
+            lane.close()
         self.datafile.close()
 
 

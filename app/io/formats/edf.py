@@ -254,6 +254,15 @@ class EdfFile(DataFile):
                 groups.setdefault(signal["samples"], []).append(i)
         return list(groups.values())
 
+    def related_streams(self) -> list[tuple[str, str, dict]]:
+        """The file's other sampling-rate groups (`stream_index`), e.g. EEG at 256 Hz beside
+        a respiration channel at 32 Hz."""
+        mine = int(self._params.get("stream_index", 0))
+        segment = {"segment_index": self._params["segment_index"]} if "segment_index" in self._params else {}
+        return [(f"{self.signals[group[0]]['samples'] / self.record_duration:g} Hz ({len(group)} signals)",
+                 self.file_name, {"stream_index": k, **segment})
+                for k, group in enumerate(self.rate_groups()) if k != mine]
+
     def _pick_stream(self) -> dict:
         groups = self.rate_groups()
         if not groups:

@@ -173,6 +173,11 @@ class IntanRHSFile(DataFile):
         return {"nb_channels": counts[kind], "sampling_rate": info["sampling_rate"], "data_dtype": "uint16",
                 "dtype_offset": offset, "gain": gain}
 
+    def related_streams(self) -> list[tuple[str, str, dict]]:
+        """The file's other signal kinds that hold channels (DC amplifier, analog in/out)."""
+        present = [name for name in SIGNALS if name in self._block.names and name != self.signal]
+        return [(name.replace("_", " "), self.file_name, {"signal": name}) for name in present]
+
     def _count_blocks(self) -> int:
         payload = os.path.getsize(self.file_name) - self._data_offset
         nb_blocks, rest = divmod(payload, self._block.itemsize)

@@ -208,6 +208,14 @@ class NWBFile(DataFile):
         return None if self._positions is None else self._positions.copy()
 
     # -- streams ----------------------------------------------------------------------------------
+    def related_streams(self) -> list[tuple[str, str, dict]]:
+        """Every other ElectricalSeries of the file (raw and LFP, several probes), each placed by
+        its own `starting_time` and rate."""
+        if self.stream_mode is not None:
+            return []
+        return [(path.rsplit("/", 1)[-1], self.file_name, {"electrical_series_path": path})
+                for path in self._series_paths if path != self.electrical_series_path]
+
     def set_streams(self, stream_mode: str) -> list[DataFile]:
         """`single-file`: every ElectricalSeries of the file, in order, on one timeline."""
         if stream_mode != "single-file":

@@ -281,6 +281,16 @@ class OpenEphysBinaryFile(DataFile):
         return make_events(samples[: len(texts)], "messages", texts[: len(samples)])
 
     # -- streams ----------------------------------------------------------------------------------
+    def related_streams(self) -> list[tuple[str, str, dict]]:
+        """The other continuous streams of this recording (structure.oebin), e.g. the LFP band or
+        an ADC/NI-DAQ board beside the AP band; each is placed by its own first sample number."""
+        found = []
+        for entry in read_oebin(self.oebin)["continuous"]:
+            name = stream_folder(entry) if isinstance(entry, dict) else None
+            if name and name != self.stream_name:
+                found.append((str(entry.get("stream_name") or name), self.oebin, {"stream_name": name}))
+        return found
+
     def set_streams(self, stream_mode: str) -> list[DataFile]:
         if stream_mode != "recordings":
             return super().set_streams(stream_mode)

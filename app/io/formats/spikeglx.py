@@ -36,6 +36,7 @@ DEFAULT_NI_MAX_INT = 32768
 IMEC_SYNC_BIT = 6
 SCAN_ROWS = 1 << 15
 TRIGGER_NAME = re.compile(r"(?P<run>.*_g\d+)_t(?P<trigger>\d+)(?P<rest>\..+)")
+STREAM_NAME = re.compile(r"(?P<base>.+)\.(?P<stream>imec\d+\.(?:ap|lf)|nidq)\.bin")
 
 
 def read_meta(meta_path: str) -> dict[str, str]:
@@ -345,6 +346,34 @@ class SpikeGLXFile(DataFile):
         return pair_ttl_edges(samples, lines, rising, names=lambda line: names.get(int(line), f"XD {line}"))
 
     # -- streams ----------------------------------------------------------------------------------
+    def related_streams(self) -> list[tuple[str, str, dict]]:
+        """The AP, LF and NI files of the same run, gate and trigger as this one, and of the same
+        probe: beside it, or in the run folder above a `<run>_imecN` probe folder (SpikeGLX's own
+        layout). Each keeps its own rate and `firstSample`."""
+        folder, name = os.path.split(os.path.abspath(self.file_name))
+        match = STREAM_NAME.fullmatch(name)
+        if match is None:
+            return []
+        probe = match["stream"].partition(".")[0] if match["stream"] != "nidq" else None
+        run_folder = os.path.dirname(folder) if re.fullmatch(r".+_imec\d+", os.path.basename(folder)) else folder
+        places = [folder] + [os.path.join(run_folder, entry) for entry in sorted(os.listdir(run_folder))
+                             if re.fullmatch(r".+_imec\d+", entry)] + [run_folder]
+        places = list(dict.fromkeys(places))
+        found: list[tuple[str, str, dict]] = []
+        for place in places:
+            for entry in sorted(os.listdir(place), key=natural_key) if os.path.isdir(place) else []:
+                other = STREAM_NAME.fullmatch(entry)
+                if other is None or other["base"] != match["base"] or entry == name:
+                    continue
+                kind = other["stream"]
+                if kind != "nidq" and probe is not None and not kind.startswith(probe + "."):
+                    continue
+                if not os.path.isfile(os.path.join(place, entry[: -len(".bin")] + ".meta")):
+                    continue
+                label = "NI" if kind == "nidq" else kind.split(".")[0] + " " + kind.split(".")[1].upper()
+                found.append((label, os.path.join(place, entry), {}))
+        return found
+
     def set_streams(self, stream_mode: str) -> list[DataFile]:
         if stream_mode != "triggers":
             return super().set_streams(stream_mode)
