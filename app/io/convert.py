@@ -419,9 +419,17 @@ def _receive_chunk(comm: Any, owner: int) -> tuple[np.ndarray, bool]:
 def _write_funnel(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter) -> None:
     """Ranks > 0 send their chunks to rank 0, which writes every chunk in order.
 
-    Messages between two ranks arrive in the order sent, so chunks need no numbers.
+    Messages between two ranks arrive in the order sent, so chunks need no numbers. An
+    identity copy (`plan.raw`) has nothing to compute, only bytes to move through the one
+    writer: rank 0 then copies alone, since shipping chunks to it only adds copies
+    (10 GB to HDF5: 771 MB/s on one rank, 560 MB/s funnelled from two).
     """
     rank, size = comm.Get_rank(), comm.Get_size()
+    if plan.raw:
+        size = 1
+        if rank != 0:
+            comm.Barrier()
+            return
     if rank != 0:
         for k in range(rank, plan.nb_chunks, size):
             _send_chunk(comm, *read_for_output(source, plan, k))
