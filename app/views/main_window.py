@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import logging
 import os
 import sys
@@ -214,6 +215,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.order_box.currentIndexChanged.connect(lambda i: self.view.set_order_by_depth(i == 0))
         self.tree.segmentSelected.connect(self.go_to_segment)
         self.tree.channelsSelected.connect(self.select_channels)
+        self.tree.laneToggled.connect(self._lane_toggled)
         self.probe.channelsClicked.connect(self.select_channels)
         self.overviewProgress.connect(lambda f: self.progress_label.setText(f"summary {f:.0%}"))
         self.overviewDone.connect(self._overview_done)
@@ -292,6 +294,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view.set_recording(recording, self.source)
         self.view.apply_settings(self._saved_view_settings())
         self._sync_controls()
+        self._show_lanes(recording)
         self.tree.set_recording(recording)
         self.probe.set_recording(recording)
         self.setWindowTitle(f"Wavescope — {recording.name}")
@@ -302,6 +305,28 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.source.overview is None and self._data_bytes(recording) <= OVERVIEW_AUTO_BYTES:
             self.build_overview()
         self.events_ui.recording_changed(recording)
+
+    def _show_lanes(self, recording: Recording) -> None:
+        """The acquisition's other streams as lanes; which are shown is remembered per file (small
+        lanes such as NI or aux start shown, a second band of a whole probe starts hidden)."""
+        lanes = recording.open_lanes()
+        shown = self.settings.value(self._lanes_key(recording))
+        if isinstance(shown, str):
+            for lane in lanes:
+                lane.visible = lane.label in shown.split("|")
+        self.view.set_lanes(lanes)
+
+    def _lane_toggled(self, index: int, shown: bool) -> None:
+        if self.recording is None:
+            return
+        self.view.set_lane_visible(index, shown)
+        self.settings.setValue(self._lanes_key(self.recording),
+                               "|".join(lane.label for lane in self.recording.lanes if lane.visible))
+
+    @staticmethod
+    def _lanes_key(recording: Recording) -> str:
+        path = os.path.abspath(recording.datafile.file_name)
+        return "lanes/" + hashlib.sha1(path.encode("utf-8")).hexdigest()[:16]
 
     def build_overview(self) -> None:
         if self.source is None or self.source.overview is not None:

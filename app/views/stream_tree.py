@@ -1,7 +1,8 @@
-"""The stream tree: Recording -> segments -> channel groups -> channels.
+"""The stream tree: Recording -> lanes (streams at their own rates) -> segments -> channel groups -> channels.
 
 Selecting a segment asks to move the view there; selecting groups or channels
-asks to show or highlight them. The tree emits; the main window decides.
+asks to show or highlight them; ticking a lane asks to show or hide it. The tree
+emits; the main window decides.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ ROLE = QtCore.Qt.ItemDataRole.UserRole
 class StreamTree(QtWidgets.QTreeWidget):
     segmentSelected = QtCore.pyqtSignal(int)           # segment index
     channelsSelected = QtCore.pyqtSignal(list)         # channel ids
+    laneToggled = QtCore.pyqtSignal(int, bool)         # lane index, shown
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.setHeaderLabels(["Recording", "Info"])
         self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
         self.itemSelectionChanged.connect(self._selection_changed)
+        self.itemChanged.connect(self._item_changed)
         self.recording: Recording | None = None
 
     def set_recording(self, recording: Recording | None) -> None:
@@ -33,6 +36,7 @@ class StreamTree(QtWidgets.QTreeWidget):
                                           f"{recording.nb_channels} ch · {recording.sampling_rate:g} Hz")])
         root.setData(0, ROLE, ("recording", None))
         self.addTopLevelItem(root)
+        self._add_lanes(root, recording)
         segments = QtWidgets.QTreeWidgetItem(root, ["Segments", str(len(recording.segments))])
         segments.setData(0, ROLE, ("none", None))
         for segment in recording.segments:
@@ -56,6 +60,40 @@ class StreamTree(QtWidgets.QTreeWidget):
         groups.setExpanded(True)
         self.resizeColumnToContents(0)
         self.resizeColumnToContents(1)
+
+    def _add_lanes(self, root: QtWidgets.QTreeWidgetItem, recording: Recording) -> None:
+        """A check box per stream of the acquisition; the main stream is always shown."""
+        if not recording.lanes:
+            return
+        self.blockSignals(True)
+        node = QtWidgets.QTreeWidgetItem(root, ["Streams", str(1 + len(recording.lanes))])
+        node.setData(0, ROLE, ("none", None))
+        main = QtWidgets.QTreeWidgetItem(node, ["main stream",
+                                                f"{recording.sampling_rate:g} Hz · {recording.nb_channels} ch"])
+        main.setCheckState(0, QtCore.Qt.CheckState.Checked)
+        main.setFlags(main.flags() & ~QtCore.Qt.ItemFlag.ItemIsUserCheckable)
+        main.setData(0, ROLE, ("none", None))
+        for index, lane in enumerate(recording.lanes):
+            offset = f" · {lane.offset_s:+.3f} s" if abs(lane.offset_s) >= 5e-4 else ""
+            info = f"{lane.sampling_rate:g} Hz · {lane.nb_channels} ch{offset}"
+            item = QtWidgets.QTreeWidgetItem(node, [lane.label, info])
+            item.setToolTip(0, str(lane.datafile.file_name))
+            item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(0, QtCore.Qt.CheckState.Checked if lane.visible else QtCore.Qt.CheckState.Unchecked)
+            item.setData(0, ROLE, ("lane", index))
+        node.setExpanded(True)
+        self.blockSignals(False)
+
+    def item_for_lane(self, index: int) -> QtWidgets.QTreeWidgetItem | None:
+        for item in self.findItems("", QtCore.Qt.MatchFlag.MatchContains | QtCore.Qt.MatchFlag.MatchRecursive):
+            if item.data(0, ROLE) == ("lane", index):
+                return item
+        return None
+
+    def _item_changed(self, item: QtWidgets.QTreeWidgetItem, column: int) -> None:
+        kind, value = item.data(0, ROLE) or ("none", None)
+        if kind == "lane" and column == 0:
+            self.laneToggled.emit(int(value), item.checkState(0) == QtCore.Qt.CheckState.Checked)
 
     def item_for_segment(self, index: int) -> QtWidgets.QTreeWidgetItem | None:
         for item in self.findItems("segment", QtCore.Qt.MatchFlag.MatchStartsWith

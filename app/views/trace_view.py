@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.model.decimate import lane_colours, pixel_intervals, rasterize
+from app.model.lanes import Lane, lane_window, main_grid
 from app.model.recording import Recording, channel_colours
 from app.model.traces import TraceFrame, TraceSource
 
@@ -34,6 +36,19 @@ SINGLE_TONE = 0.3              # a pixel one trace covers: its colour this far t
 BACKGROUND = "#ffffff"
 MIN_WINDOW_S = 0.001
 NOISE_PER_LANE = 12.0          # auto-scale: a lane spans ±6 noise SDs (MAD), so traces rarely collide
+STREAM_ROW_PX = 18             # pixels per channel a stream lane asks for (it gets at most a quarter)
+STREAM_HEADER_PX = 14          # the stream lane's title line
+
+
+@dataclass
+class StreamDisplay:
+    """What the view keeps for one extra stream lane: its gain, its last frame and its picture."""
+
+    units: float = 1.0                       # data units one channel row spans (the lane's own gain)
+    pending_autoscale: bool = True
+    frame: TraceFrame | None = None
+    image: QtGui.QImage | None = None
+    pixels: np.ndarray | None = None         # the 32-bit buffer `image` wraps
 
 
 def nice_step(span: float, target: int) -> float:
@@ -60,6 +75,7 @@ class TraceView(QtWidgets.QWidget):
     cursorMoved = QtCore.pyqtSignal(dict)
     framePainted = QtCore.pyqtSignal(int, float)             # request id, seconds since the request
     _frameArrived = QtCore.pyqtSignal(object)
+    _laneFrameArrived = QtCore.pyqtSignal(int, object)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
@@ -70,6 +86,9 @@ class TraceView(QtWidgets.QWidget):
         self.source: TraceSource | None = None
         # drawn over the traces, and offered the mouse and keys first (events, annotations)
         self.overlays: list = []
+        # other streams of the acquisition, at their own rates, in bands under the main traces
+        self.lanes: list[Lane] = []
+        self.lane_displays: list[StreamDisplay] = []
         self.t0 = 0.0
         self.window = 1.0                  # samples; set from `window_s` when a recording opens
         self.window_s = 1.0
@@ -103,6 +122,7 @@ class TraceView(QtWidgets.QWidget):
         self._palette[TONES:TONES + len(self._colour_table)] = self._colour_table
         self._palette[2 * TONES + 1:2 * TONES + 1 + len(colours)] = [c.rgb() for c in colours]
         self._frameArrived.connect(self._on_frame)
+        self._laneFrameArrived.connect(self._on_lane_frame)
 
     # -- model ------------------------------------------------------------------------------------
     def set_recording(self, recording: Recording, source: TraceSource) -> None:
@@ -112,6 +132,7 @@ class TraceView(QtWidgets.QWidget):
             self.channel_gains = self._saved_gains.copy()
         self.hidden, self.selected = set(), set()
         self.frame, self._image, self._raster_key = None, None, None
+        self.lanes, self.lane_displays = [], []
         self.t0 = 0.0
         rate = recording.sampling_rate
         self.window = float(np.clip(self.window_s * rate, MIN_WINDOW_S * rate, max(recording.duration, 1)))
@@ -120,6 +141,7 @@ class TraceView(QtWidgets.QWidget):
 
     def clear(self) -> None:
         self.recording, self.source, self.frame, self._image = None, None, None, None
+        self.lanes, self.lane_displays = [], []
         self._latest = -1
         self.update()
 
@@ -144,12 +166,12 @@ class TraceView(QtWidgets.QWidget):
 
     def spacing(self) -> float:
         shown = max(len(self.shown_channels()), 1)
-        return max(self.plot_rect().height() / shown, self.min_spacing)
+        return max(self.main_height() / shown, self.min_spacing)
 
     def visible_rows(self) -> list[int]:
         """The channels on screen now (the shown ones from `top_row`, as many as fit)."""
         shown = self.shown_channels()
-        fit = max(int(self.plot_rect().height() / self.spacing() + 1e-6), 1)
+        fit = max(int(self.main_height() / self.spacing() + 1e-6), 1)
         self.top_row = int(np.clip(self.top_row, 0, max(len(shown) - fit, 0)))
         return shown[self.top_row:self.top_row + fit]
 
@@ -185,8 +207,11 @@ class TraceView(QtWidgets.QWidget):
         self._redraw()
 
     def autoscale(self) -> None:
-        """Set the amplitude so a lane spans ±6 noise SDs (MAD) of the median channel."""
+        """Set the amplitude so a lane spans ±6 noise SDs (MAD) of the median channel (each stream
+        lane from its own noise)."""
         self.pending_autoscale = True
+        for display in self.lane_displays:
+            display.pending_autoscale = True
         self.refresh()
 
     def set_filter(self, on: bool, cutoff: float | None = None) -> None:
@@ -253,6 +278,135 @@ class TraceView(QtWidgets.QWidget):
         self._raster_key = None
         self.refresh()
 
+    # -- stream lanes -----------------------------------------------------------------------------
+    def set_lanes(self, lanes: list[Lane]) -> None:
+        """Show `lanes` (other streams of the acquisition) in bands under the main traces; each
+        lane's `visible` says whether it has a band."""
+        self.lanes = list(lanes)
+        self.lane_displays = [StreamDisplay() for _ in self.lanes]
+        self._raster_key = None
+        self.refresh()
+
+    def set_lane_visible(self, index: int, visible: bool) -> None:
+        self.lanes[index].visible = bool(visible)
+        self._raster_key = None
+        self.refresh()
+
+    def shown_lanes(self) -> list[int]:
+        return [k for k, lane in enumerate(self.lanes) if lane.visible]
+
+    def lane_bands(self) -> list[tuple[int, int, int]]:
+        """(lane index, top, height) in widget pixels of each shown lane's band, header included.
+
+        A lane gets its share of the rows, at least STREAM_ROW_PX per channel while the
+        lanes together take at most a quarter of the plot each (three quarters in all)."""
+        shown = self.shown_lanes()
+        if not shown:
+            return []
+        rect = self.plot_rect()
+        total = len(self.shown_channels()) + sum(self.lanes[k].nb_channels for k in shown)
+        wanted = [max(rect.height() * self.lanes[k].nb_channels / max(total, 1),
+                      min(self.lanes[k].nb_channels * STREAM_ROW_PX + STREAM_HEADER_PX, rect.height() / 4))
+                  for k in shown]
+        squeeze = min(1.0, 0.75 * rect.height() / sum(wanted))
+        heights = [max(int(h * squeeze), STREAM_HEADER_PX + 4) for h in wanted]
+        top = rect.bottom() + 1 - sum(heights)
+        bands = []
+        for k, height in zip(shown, heights, strict=True):
+            bands.append((k, top, height))
+            top += height
+        return bands
+
+    def main_height(self) -> int:
+        """Pixel rows of the main stream's band: the plot less the shown lanes' bands."""
+        lanes = sum(height for _, _, height in self.lane_bands())
+        return max(self.plot_rect().height() - lanes, 1)
+
+    def lane_at(self, y: float) -> int | None:
+        """The lane whose band holds widget row `y`, or None (the main traces)."""
+        for index, top, height in self.lane_bands():
+            if top <= y < top + height:
+                return index
+        return None
+
+    def scale_lane_gain(self, index: int, factor: float) -> None:
+        """Multiply lane `index`'s amplitude by `factor` (its own gain; the main one is untouched)."""
+        display = self.lane_displays[index]
+        display.units /= float(factor)
+        self._raster_lane(index)
+        self.update()
+
+    def _request_lanes(self, n_columns: int) -> None:
+        """Ask each shown lane for the main window's columns, mapped to its own samples and rate."""
+        first, spc = main_grid(self.t0, self.t0 + self.window, n_columns)
+        for index in self.shown_lanes():
+            lane, display = self.lanes[index], self.lane_displays[index]
+            t0, t1 = lane_window(lane, first, spc, n_columns, self.sampling_rate)
+            source = lane.trace_source()
+            future = source.request(t0, t1, range(lane.nb_channels), n_columns,
+                                    want_noise=display.pending_autoscale)
+            future.add_done_callback(lambda done, k=index: self._deliver_lane(k, done))
+
+    def _deliver_lane(self, index: int, future) -> None:
+        if not future.cancelled() and future.exception() is None and future.result() is not None:
+            self._laneFrameArrived.emit(index, future.result())
+
+    def _on_lane_frame(self, index: int, frame: TraceFrame) -> None:
+        source = self.lanes[index].source if index < len(self.lanes) else None
+        if source is None or frame.request_id != source._latest:
+            return
+        display = self.lane_displays[index]
+        units = _lane_units(frame) if display.pending_autoscale else None
+        if units is not None:                   # a flat window leaves it pending for the next one
+            display.units, display.pending_autoscale = units, False
+        display.frame = frame
+        self._raster_lane(index)
+        self.update()
+
+    def _raster_lane(self, index: int) -> None:
+        """The lane's picture, whole (a few channels: cheaper than keeping a ring)."""
+        display = self.lane_displays[index]
+        band = next((b for b in self.lane_bands() if b[0] == index), None)
+        if display.frame is None or band is None:
+            display.image = None
+            return
+        frame, height = display.frame, band[2] - STREAM_HEADER_PX
+        spacing = height / max(len(frame.channels), 1)
+        baselines = (np.arange(len(frame.channels)) + 0.5) * spacing
+        scales = np.full(len(frame.channels), spacing / display.units)
+        top, bottom = pixel_intervals(frame.lo, frame.hi, baselines, scales, height)
+        coverage = rasterize(top[0::2], bottom[0::2], height).view(np.uint8) \
+            + rasterize(top[1::2], bottom[1::2], height).view(np.uint8)
+        colours = np.full(len(frame.channels), 1 + (index + 1) % len(GROUP_COLOURS), dtype=np.uint8)
+        coverage *= np.uint8(TONES)
+        coverage += lane_colours(baselines, colours, height)[:, None]
+        display.pixels = np.ascontiguousarray(self._palette[coverage])
+        display.image = QtGui.QImage(display.pixels.data, coverage.shape[1], height, coverage.shape[1] * 4,
+                                     QtGui.QImage.Format.Format_RGB32)
+
+    def _paint_lanes(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
+        """Each shown lane: a rule, its title (name, rate, offset), its channel labels, its traces."""
+        painter.setFont(_small_font())
+        for index, top, height in self.lane_bands():
+            lane, display = self.lanes[index], self.lane_displays[index]
+            painter.setPen(QtGui.QPen(QtGui.QColor("#999"), 1))
+            painter.drawLine(0, top, rect.right() + MARGIN_RIGHT, top)
+            painter.setPen(QtGui.QColor(GROUP_COLOURS[(index + 1) % len(GROUP_COLOURS)]))
+            offset = f" · starts {lane.offset_s:+.3f} s" if abs(lane.offset_s) >= 5e-4 else ""
+            painter.drawText(QtCore.QPointF(6, top + 11), f"{lane.label} · {lane.sampling_rate:g} Hz · "
+                             f"{lane.nb_channels} ch · {display.units:.3g} {lane.units}/row{offset}")
+            body = top + STREAM_HEADER_PX
+            if display.image is not None and display.image.height() == height - STREAM_HEADER_PX:
+                painter.drawImage(QtCore.QPointF(rect.left(), body), display.image)
+            rows = lane.nb_channels
+            spacing = (height - STREAM_HEADER_PX) / max(rows, 1)
+            painter.setPen(QtGui.QColor("#333"))
+            for row in range(0, rows, max(1, math.ceil(12 / spacing))):
+                y = body + (row + 0.5) * spacing
+                painter.drawText(QtCore.QRectF(0, y - 8, MARGIN_LEFT - 6, 16),
+                                 QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter,
+                                 f"ch {row}")
+
     # -- frames -----------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Ask the source for the current window; the answer arrives on `_on_frame`."""
@@ -267,6 +421,8 @@ class TraceView(QtWidgets.QWidget):
         self._latest = request_id
         self._requested_at[request_id] = time.perf_counter()
         future.add_done_callback(self._deliver)
+        if self.lanes:
+            self._request_lanes(rect.width())
         rate = self.sampling_rate
         self.windowChanged.emit(self.t0 / rate, (self.t0 + self.window) / rate)
 
@@ -306,7 +462,7 @@ class TraceView(QtWidgets.QWidget):
         if frame is None:
             self.update()
             return
-        height, width = self.plot_rect().height(), frame.n_columns
+        height, width = self.main_height(), frame.n_columns
         baselines, scales = self._lanes(frame.channels)
         key = (frame.spc, frame.mode, frame.filter_on, frame.car_on, frame.channels.tobytes(), height,
                width, float(self.lane_units), self.channel_gains.tobytes(), tuple(sorted(self.selected)),
@@ -396,6 +552,8 @@ class TraceView(QtWidgets.QWidget):
             return
         if self._image is not None:
             self._paint_ring(painter, rect)
+        if self.lanes:
+            self._paint_lanes(painter, rect)
         for overlay in self.overlays:
             overlay.paint(painter, rect)
         self._paint_segments(painter, rect)
@@ -494,8 +652,8 @@ class TraceView(QtWidgets.QWidget):
         axis gives the time scale)."""
         spacing = self.spacing()
         amplitude = nice_step(self.lane_units * 0.8, 1)
-        height = min(amplitude * spacing / self.lane_units, rect.height() - 20)
-        x, bottom = rect.right() + 10, rect.bottom()
+        height = min(amplitude * spacing / self.lane_units, self.main_height() - 20)
+        x, bottom = rect.right() + 10, rect.top() + self.main_height() - 1
         painter.setPen(QtGui.QPen(QtGui.QColor("#000"), 2))
         painter.drawLine(QtCore.QPointF(x, bottom), QtCore.QPointF(x, bottom - height))
         painter.drawLine(QtCore.QPointF(x - 3, bottom - height), QtCore.QPointF(x + 3, bottom - height))
@@ -646,7 +804,10 @@ class TraceView(QtWidgets.QWidget):
         notches = event.angleDelta().y() / 120 or event.angleDelta().x() / 120
         modifiers = event.modifiers()
         channel = self.channel_at(event.position().y())
-        if modifiers & QtCore.Qt.KeyboardModifier.ControlModifier and channel in self.selected:
+        lane = self.lane_at(event.position().y())
+        if modifiers & QtCore.Qt.KeyboardModifier.ControlModifier and lane is not None:
+            self.scale_lane_gain(lane, 1.25 ** notches)
+        elif modifiers & QtCore.Qt.KeyboardModifier.ControlModifier and channel in self.selected:
             self.scale_channel_gains(self.gain_targets(channel), 1.25 ** notches)
         elif modifiers & QtCore.Qt.KeyboardModifier.ControlModifier:
             self.scale_gain(1.25 ** notches)
@@ -794,6 +955,17 @@ class TracePanel(QtWidgets.QWidget):
     def _scrolled(self, value: int) -> None:
         if not self._syncing and self.view.recording is not None:
             self.view.set_window(value / 1000 * self.view.sampling_rate)
+
+
+def _lane_units(frame: TraceFrame) -> float | None:
+    """A stream lane's auto-scale: ±6 noise SDs of its median channel, else (TTL levels, steps)
+    the span of what the frame shows; None when the frame is flat."""
+    noise = frame.noise[np.isfinite(frame.noise)] if frame.noise is not None else np.zeros(0)
+    if noise.size and float(np.median(noise)) > 0:
+        return NOISE_PER_LANE * float(np.median(noise))
+    finite = np.isfinite(frame.lo) & np.isfinite(frame.hi)
+    span = float(np.max(frame.hi[finite]) - np.min(frame.lo[finite])) if finite.any() else 0.0
+    return 1.25 * span if span > 0 else None
 
 
 def _toward(colour: QtGui.QColor, other: str, fraction: float) -> QtGui.QColor:
