@@ -15,6 +15,7 @@ see it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,8 +30,11 @@ EVENT_PALETTE = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf
 ANNOTATION_FILL = QtGui.QColor(255, 176, 0, 56)
 ANNOTATION_EDGE = QtGui.QColor(196, 120, 0, 200)
 SELECTED_EDGE = QtGui.QColor(140, 80, 0, 235)          # dark amber: apart from every event colour
+LABEL_FILL = QtGui.QColor(255, 248, 225, 220)
+LABEL_TEXT = QtGui.QColor("#6b4500")
 EDGE_GRAB_PX = 4.0
 MAX_LABELS = 200
+MAX_SPRITES = 4096                                     # cached label pictures before the cache starts over
 MAX_TOOLTIP_EVENTS = 8
 
 
@@ -48,26 +52,113 @@ def coverage(c0: np.ndarray, c1: np.ndarray, width: int) -> np.ndarray:
     return np.cumsum(steps[:width]) > 0
 
 
-def marker_columns(starts: np.ndarray, durations: np.ndarray, codes: np.ndarray, n_codes: int,
-                   first_column: float, spc: float, width: int):
-    """Where to draw events on a `width`-pixel plot whose column 0 is grid column `first_column`.
+@dataclass
+class EventColumns:
+    """Where a run of columns draws its events: `lines` (codes, columns) unique per (code, column)
+    and ordered by column then code; `bands` (codes, c0, c1) clipped whole-column spans; `onsets`
+    (codes, columns) of the bands that start inside the run."""
 
-    Events narrower than a pixel become lines: (codes, columns), unique per (code, column), so
-    a zoomed-out view of a million events draws at most n_codes * width lines. Longer events
-    become bands: (codes, c0, c1) whole-column spans clipped to the plot.
+    lines: tuple[np.ndarray, np.ndarray]
+    bands: tuple[np.ndarray, np.ndarray, np.ndarray]
+    onsets: tuple[np.ndarray, np.ndarray]
+
+
+def event_columns(starts: np.ndarray, durations: np.ndarray, codes: np.ndarray, n_codes: int,
+                  first: float, spc: float, width: int) -> EventColumns:
+    """The events' pixels on the `width` columns from grid column `first` (`spc` samples per column).
+
+    An event shorter than a column is a line in the column of its start; a longer one is a band.
+    Which it is depends on `spc` only, and with an integer `first` every column comes out the same
+    whether it is computed alone or with its neighbours, so a scrolled row can be patched.
     """
-    x0 = starts / spc - first_column
-    x1 = (starts + np.maximum(durations, 0)) / spc - first_column
-    wide = (x1 - x0) >= 1.0
+    x0 = starts / spc - first
+    wide = np.maximum(durations, 0) / spc >= 1.0
     column = np.floor(x0[~wide]).astype(np.int64)
     inside = (column >= 0) & (column < width)
-    table = np.zeros(max(n_codes, 1) * width, dtype=bool)
-    table[codes[~wide][inside] * width + column[inside]] = True
+    n_codes = max(n_codes, 1)
+    table = np.zeros(width * n_codes, dtype=bool)
+    table[column[inside] * n_codes + codes[~wide][inside]] = True
     cells = np.flatnonzero(table)
-    lines = (cells // width, cells % width)
-    keep = wide & (x1 > 0) & (x0 < width)
+    x0, band_codes = x0[wide], codes[wide]
+    x1 = (starts[wide] + durations[wide]) / spc - first
+    keep = (x1 > 0) & (x0 < width)
     c0, c1 = span_columns(x0[keep], x1[keep], width)
-    return lines, (codes[keep], c0, c1)
+    starting = (x0[keep] >= 0) & (x0[keep] < width)
+    return EventColumns((cells % n_codes, cells // n_codes), (band_codes[keep], c0, c1),
+                        (band_codes[keep][starting], c0[starting]))
+
+
+def marker_columns(starts: np.ndarray, durations: np.ndarray, codes: np.ndarray, n_codes: int,
+                   first_column: float, spc: float, width: int):
+    """(lines, bands) of `event_columns`: at most n_codes * width lines however many events."""
+    columns = event_columns(starts, durations, codes, n_codes, first_column, spc, width)
+    return columns.lines, columns.bands
+
+
+def top_per_column(columns: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One (column, code) per column of `columns` (ascending): the highest code, drawn on top."""
+    if not len(columns):
+        return columns, codes
+    heads = np.flatnonzero(np.r_[True, columns[1:] != columns[:-1]])
+    return columns[heads], np.maximum.reduceat(codes, heads)
+
+
+def paint_events(row: np.ndarray, columns: EventColumns, opaque: np.ndarray, tints: np.ndarray) -> None:
+    """Event pixels into `row`: band tints, then band onsets, then lines; the highest code on top."""
+    band_codes, c0, c1 = columns.bands
+    for code in np.unique(band_codes).tolist():
+        mine = band_codes == code
+        row[coverage(c0[mine], c1[mine], len(row))] = tints[code % len(tints)]
+    for codes, at in (columns.onsets, columns.lines):
+        order = np.argsort(at, kind="stable")
+        at, codes = top_per_column(at[order], codes[order])
+        row[at] = opaque[codes % len(opaque)]
+
+
+def paint_annotations(row: np.ndarray, starts: np.ndarray, stops: np.ndarray, first: float, spc: float,
+                      fill: int, edge: int) -> None:
+    """Annotation fills (spans of a column or more) then edges into the `len(row)` columns from `first`."""
+    width = len(row)
+    x0, x1 = starts / spc - first, stops / spc - first
+    ranged = (stops - starts) / spc >= 1.0
+    c0, c1 = span_columns(x0[ranged], x1[ranged], width)
+    row[coverage(c0, c1, width)] = fill
+    opening = np.floor(x0).astype(np.int64)
+    closing = np.ceil(x1[ranged]).astype(np.int64) - 1
+    for at in (opening, closing):
+        row[at[(at >= 0) & (at < width)]] = edge
+
+
+class SpanIndex:
+    """Spans [start, end) sorted by start, asked which overlap [s0, s1) in O(log n + answer).
+
+    All but the `n_long` longest spans are at most `bound` long, so their candidates are one
+    slice of the starts; the long ones (a whole-session annotation, a long pulse) are checked
+    one by one, so they never turn a query into a scan.
+    """
+
+    def __init__(self, starts: np.ndarray, ends: np.ndarray, n_long: int = 256):
+        self.starts = np.ascontiguousarray(starts, dtype=np.int64)
+        self.ends = np.ascontiguousarray(ends, dtype=np.int64)
+        lengths = self.ends - self.starts
+        cut = len(lengths) - n_long - 1
+        self.bound = int(np.partition(lengths, cut)[cut]) if cut >= 0 else int(lengths.max(initial=0))
+        self.long = np.flatnonzero(lengths > self.bound)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def overlapping(self, s0: float, s1: float) -> np.ndarray:
+        """Indices (ascending) of the spans with start < s1 and end > s0."""
+        # integer keys: a float key would make searchsorted copy the starts to float64 first
+        s0, s1 = math.floor(s0), math.ceil(s1)
+        lo = int(np.searchsorted(self.starts, np.int64(s0 - self.bound), side="left"))
+        hi = max(int(np.searchsorted(self.starts, np.int64(s1), side="left")), lo)
+        rows = np.arange(lo, hi)[self.ends[lo:hi] > s0]
+        if not len(self.long):
+            return rows
+        early = self.long[self.long < lo]
+        return np.concatenate([early[self.ends[early] > s0], rows])
 
 
 def premultiplied(colour: QtGui.QColor) -> int:
@@ -76,6 +167,18 @@ def premultiplied(colour: QtGui.QColor) -> int:
     scale = alpha / 255.0
     return (alpha << 24) | (round(colour.red() * scale) << 16) | (round(colour.green() * scale) << 8) \
         | round(colour.blue() * scale)
+
+
+def _with_alpha(name: str, alpha: int) -> QtGui.QColor:
+    colour = QtGui.QColor(name)
+    colour.setAlpha(alpha)
+    return colour
+
+
+EVENT_OPAQUE = np.array([premultiplied(QtGui.QColor(c)) for c in EVENT_PALETTE], dtype=np.uint32)
+EVENT_TINTS = np.array([premultiplied(_with_alpha(c, 40)) for c in EVENT_PALETTE], dtype=np.uint32)
+ANNOTATION_FILL_PIXEL = premultiplied(ANNOTATION_FILL)
+ANNOTATION_EDGE_PIXEL = premultiplied(ANNOTATION_EDGE)
 
 
 # -- drag state ---------------------------------------------------------------------------------------
@@ -104,6 +207,11 @@ class EventOverlay:
         self.selection_listeners: list[Callable[[str | None], None]] = []
         self._drag: _Drag | None = None
         self._cache: tuple | None = None
+        self._row: tuple | None = None
+        self._label_font: QtGui.QFont | None = None
+        self._metrics: QtGui.QFontMetrics | None = None
+        self._sprites: dict[tuple, QtGui.QImage] = {}
+        self._text_widths: dict[str, int] = {}
         self._events_version = 0
         self._annotations_version = 0
         self._unsubscribe: Callable[[], None] | None = None
@@ -117,11 +225,15 @@ class EventOverlay:
         self.index = index
         events = index.events
         self.channels = index.channels
-        self._starts = np.ascontiguousarray(events["sample"], dtype=np.int64)
         self._durations = np.ascontiguousarray(events["duration"], dtype=np.int64)
-        lookup = {name: k for k, name in enumerate(self.channels)}
-        self._codes = np.fromiter((lookup[str(c)] for c in events["channel"]), dtype=np.int64, count=len(events))
-        self._longest = int(self._durations.max()) if len(events) else 0
+        starts = np.asarray(events["sample"], dtype=np.int64)
+        self._events = SpanIndex(starts, starts + np.maximum(self._durations, 0))
+        self._starts = self._events.starts
+        self._codes = np.zeros(len(events), dtype=np.int64)
+        if len(events):
+            names, inverse = np.unique(events["channel"].astype(str), return_inverse=True)
+            lookup = {name: k for k, name in enumerate(self.channels)}
+            self._codes = np.array([lookup[str(name)] for name in names], dtype=np.int64)[inverse.reshape(-1)]
         self._events_version += 1
         self.view.update()
 
@@ -140,6 +252,7 @@ class EventOverlay:
         self._items = items
         self._a_starts = np.array([a.start for a in items], dtype=np.int64)
         self._a_stops = np.array([a.start if a.stop is None else a.stop for a in items], dtype=np.int64)
+        self._spans = SpanIndex(self._a_starts, np.maximum(self._a_stops, self._a_starts + 1))
         if self.selected_id is not None and (self.annotations is None or self.selected_id not in
                                              {a.id for a in items}):
             self._select(None)
@@ -152,7 +265,10 @@ class EventOverlay:
         return QtGui.QColor(EVENT_PALETTE[k % len(EVENT_PALETTE)])
 
     def set_hidden_channels(self, channels) -> None:
-        self.hidden_channels = {str(c) for c in channels}
+        hidden = {str(c) for c in channels}
+        if hidden == self.hidden_channels:
+            return
+        self.hidden_channels = hidden
         self._events_version += 1
         self.view.update()
 
@@ -180,8 +296,9 @@ class EventOverlay:
         """Draw annotations and events inside `rect` (the view's plot rectangle).
 
         Every marker spans the plot's height, so the markers of a frame are one row of pixels
-        (built with numpy, cached per window and width) tiled down the rect as a brush: one draw
-        call however many events and annotations are visible.
+        (built with numpy) tiled down the rect as a brush: one draw call however many events
+        and annotations are visible. A scroll by whole columns reuses the previous row and
+        computes only the columns it uncovers, as the traces' ring does.
         """
         if self.view.recording is None:
             return
@@ -202,79 +319,116 @@ class EventOverlay:
         painter.restore()
 
     def _build(self, rect: QtCore.QRect, spc: float, first: float) -> dict:
-        row = np.zeros(rect.width(), dtype=np.uint32)
-        labels = self._build_annotations(row, spc, first)
-        self._build_events(row, spc, first)
+        row = self._marker_row(spc, first, rect.width())
         image = brush = None
         if row.any():
             image = QtGui.QImage(row.data, len(row), 1, 4 * len(row), QtGui.QImage.Format.Format_ARGB32_Premultiplied)
             brush = QtGui.QBrush(image)         # tiled down the rect: 3x cheaper than stretching the row
-        labels = [(x + rect.left(), rect.top() + 2, span, text) for x, span, text in labels]
-        return {"row": row, "image": image, "brush": brush, "labels": labels}
+        return {"row": row, "image": image, "brush": brush, "labels": self._labels(rect, spc, first)}
 
-    def _visible_events(self, s0: float, s1: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(starts, durations, codes) of the shown channels' events overlapping [s0, s1), by binary search."""
-        lo = int(np.searchsorted(self._starts, s0 - self._longest, side="left"))
-        hi = int(np.searchsorted(self._starts, s1, side="right"))
-        codes = self._codes[lo:hi]
-        if not self.hidden_channels:
-            return self._starts[lo:hi], self._durations[lo:hi], codes
-        hidden = [k for k, name in enumerate(self.channels) if name in self.hidden_channels]
-        shown = ~np.isin(codes, hidden)
-        rows = np.flatnonzero(shown) + lo
-        return self._starts[rows], self._durations[rows], codes[shown]
+    def _marker_row(self, spc: float, first: float, width: int) -> np.ndarray:
+        """The pixel row of grid columns [first, first + width), patched from the last one when it overlaps."""
+        key = (spc, width, self._events_version, self._annotations_version)
+        row = np.zeros(width, dtype=np.uint32)
+        shift = None
+        if self._row is not None and self._row[0] == key and first.is_integer() and self._row[1].is_integer():
+            shift = int(first - self._row[1])
+        if shift is None or abs(shift) >= width:
+            self._paint_columns(row, first, spc)
+        else:
+            old = self._row[2]
+            if shift >= 0:
+                row[:width - shift] = old[shift:]
+                self._paint_columns(row[width - shift:], first + width - shift, spc)
+            else:
+                row[-shift:] = old[:width + shift]
+                self._paint_columns(row[:-shift], first, spc)
+        self._row = (key, first, row)
+        return row
 
-    def _build_events(self, row: np.ndarray, spc: float, first: float) -> None:
-        """Event bands (tinted) then lines and band onsets (opaque) into `row`, a colour per channel."""
-        if not len(self._starts):
+    def _paint_columns(self, row: np.ndarray, first: float, spc: float) -> None:
+        """Annotations then events of the `len(row)` grid columns from `first` into `row` (all zero)."""
+        if not len(row):
             return
-        width = len(row)
-        starts, durations, codes = self._visible_events(first * spc, (first + width) * spc)
-        (line_codes, columns), (band_codes, c0, c1) = marker_columns(
-            starts, durations, codes, len(self.channels), first, spc, width)
-        opaque = np.array([premultiplied(QtGui.QColor(c)) for c in EVENT_PALETTE], dtype=np.uint32)
-        tints = np.array([premultiplied(_with_alpha(c, 40)) for c in EVENT_PALETTE], dtype=np.uint32)
-        for code in np.unique(band_codes).tolist():
-            mine = band_codes == code
-            row[coverage(c0[mine], c1[mine], width)] = tints[code % len(tints)]
-        onsets = c0 < width
-        row[c0[onsets]] = opaque[band_codes[onsets] % len(opaque)]
-        row[columns] = opaque[line_codes % len(opaque)]
+        s0, s1 = (first - 1) * spc, (first + len(row) + 1) * spc
+        if len(self._spans):
+            rows = self._spans.overlapping(s0, s1)
+            paint_annotations(row, self._a_starts[rows], self._a_stops[rows], first, spc,
+                              ANNOTATION_FILL_PIXEL, ANNOTATION_EDGE_PIXEL)
+        if len(self._events):
+            rows = self._events.overlapping(s0, s1)
+            codes = self._codes[rows]
+            if self.hidden_channels:
+                shown = np.array([name not in self.hidden_channels for name in self.channels])
+                rows, codes = rows[shown[codes]], codes[shown[codes]]
+            columns = event_columns(self._starts[rows], self._durations[rows], codes, len(self.channels),
+                                    first, spc, len(row))
+            paint_events(row, columns, EVENT_OPAQUE, EVENT_TINTS)
 
-    def _build_annotations(self, row: np.ndarray, spc: float, first: float) -> list:
-        """Annotation fills and edges into `row`; the labels to draw as (x, width, text)."""
-        if not len(self._a_starts):
+    def _labels(self, rect: QtCore.QRect, spc: float, first: float) -> list:
+        """(x, y, width, text) of the labelled annotations on screen, none when more than MAX_LABELS are."""
+        width = rect.width()
+        visible = self._spans.overlapping(first * spc, (first + width) * spc)
+        if not len(visible) or len(visible) > MAX_LABELS:
             return []
-        width = len(row)
-        s0, s1 = first * spc, (first + width) * spc
-        visible = np.flatnonzero((self._a_starts < s1) & (np.maximum(self._a_stops, self._a_starts + 1) > s0))
-        if not len(visible):
-            return []
-        x0 = self._a_starts[visible] / spc - first
-        x1 = self._a_stops[visible] / spc - first
-        c0, c1 = span_columns(x0, x1, width)
-        ranged = (x1 - x0) >= 1.0
-        row[coverage(c0[ranged], c1[ranged], width)] = premultiplied(ANNOTATION_FILL)
-        row[c0[(x0 >= 0) & (x0 < width)]] = premultiplied(ANNOTATION_EDGE)
-        row[(c1 - 1)[ranged & (x1 > 0) & (x1 <= width)]] = premultiplied(ANNOTATION_EDGE)
-        if len(visible) > MAX_LABELS:
-            return []
-        return [(float(c0v) + 3, float(c1v - c0v), self._items[k].label)
-                for k, c0v, c1v in zip(visible.tolist(), c0.tolist(), c1.tolist()) if self._items[k].label]
+        c0, c1 = span_columns(self._a_starts[visible] / spc - first, self._a_stops[visible] / spc - first, width)
+        left, y, items = rect.left() + 3.0, rect.top() + 2, self._items
+        return [(left + c0v, y, float(c1v - c0v), items[k].label)
+                for k, c0v, c1v in zip(visible.tolist(), c0.tolist(), c1.tolist()) if items[k].label]
 
     def _paint_labels(self, painter: QtGui.QPainter, labels: list) -> None:
+        """Labels as cached pictures on screen (a few µs each), as vector text when exporting."""
         if not labels:
             return
-        font = QtGui.QFont()
-        font.setPointSizeF(8.0)
-        painter.setFont(font)
-        metrics = QtGui.QFontMetrics(font)
+        if self._label_font is None:
+            self._label_font = QtGui.QFont()
+            self._label_font.setPointSizeF(8.0)
+            self._metrics = QtGui.QFontMetrics(self._label_font)
+        if painter.device() is not self.view:
+            self._draw_label_text(painter, labels)
+            return
+        ratio = self.view.devicePixelRatioF()
+        if len(self._sprites) > MAX_SPRITES:
+            self._sprites.clear()
+            self._text_widths.clear()
+        for x, y, span, text in labels:
+            painter.drawImage(QtCore.QPointF(x - 2, y), self._sprite(text, span, ratio))
+
+    def _sprite(self, text: str, span: float, ratio: float) -> QtGui.QImage:
+        """The label picture of `text` elided as a band `span` wide needs (cached)."""
+        width = self._text_widths.get(text)
+        if width is None:
+            width = self._text_widths[text] = self._metrics.horizontalAdvance(text)
+        limit = int(max(span - 6, 60))
+        key = (text, None if width <= limit else limit, ratio)
+        sprite = self._sprites.get(key)
+        if sprite is None:
+            sprite = self._sprites[key] = self._render_sprite(text if key[1] is None else self._metrics.elidedText(
+                text, QtCore.Qt.TextElideMode.ElideRight, limit), ratio)
+        return sprite
+
+    def _render_sprite(self, shown: str, ratio: float) -> QtGui.QImage:
+        size = QtCore.QSize(self._metrics.horizontalAdvance(shown) + 4, self._metrics.height())
+        sprite = QtGui.QImage(size * ratio, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+        sprite.setDevicePixelRatio(ratio)
+        sprite.fill(LABEL_FILL)
+        sprite_painter = QtGui.QPainter(sprite)
+        sprite_painter.setFont(self._label_font)
+        sprite_painter.setPen(LABEL_TEXT)
+        sprite_painter.drawText(QtCore.QRectF(0, 0, size.width(), size.height()), QtCore.Qt.AlignmentFlag.AlignCenter,
+                                shown)
+        sprite_painter.end()
+        return sprite
+
+    def _draw_label_text(self, painter: QtGui.QPainter, labels: list) -> None:
+        painter.setFont(self._label_font)
+        metrics = self._metrics
         height = metrics.height()
         for x, y, span, text in labels:
             shown = metrics.elidedText(text, QtCore.Qt.TextElideMode.ElideRight, int(max(span - 6, 60)))
             box = QtCore.QRectF(x - 2, y, metrics.horizontalAdvance(shown) + 4, height)
-            painter.fillRect(box, QtGui.QColor(255, 248, 225, 220))
-            painter.setPen(QtGui.QColor("#6b4500"))
+            painter.fillRect(box, LABEL_FILL)
+            painter.setPen(LABEL_TEXT)
             painter.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, shown)
 
     def _paint_selection(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
@@ -311,17 +465,23 @@ class EventOverlay:
             events = events[~np.isin(events["channel"].astype(str), list(self.hidden_channels))]
         return events
 
+    def _near(self, x: float) -> tuple[np.ndarray, float, float]:
+        """(rows of the annotations within EDGE_GRAB_PX of x, the sample at x, samples per pixel)."""
+        rect = self.view.plot_rect()
+        spc = self._mapping(rect)[0]
+        sample = self.sample_at(x, rect)
+        slack = EDGE_GRAB_PX * spc
+        return self._spans.overlapping(sample - slack - 1, sample + slack + 1), sample, spc
+
     def annotation_at(self, x: float) -> Annotation | None:
         """The shortest annotation under x (instants within a few pixels), or None."""
         if not len(self._a_starts):
             return None
-        rect = self.view.plot_rect()
-        slack = EDGE_GRAB_PX * self._mapping(rect)[0]
-        sample = self.sample_at(x, rect)
-        instant = self._a_starts == self._a_stops
-        inside = np.where(instant, np.abs(self._a_starts - sample) <= slack,
-                          (self._a_starts <= sample) & (sample < self._a_stops))
-        rows = np.flatnonzero(inside)
+        rows, sample, spc = self._near(x)
+        starts, stops = self._a_starts[rows], self._a_stops[rows]
+        inside = np.where(starts == stops, np.abs(starts - sample) <= EDGE_GRAB_PX * spc,
+                          (starts <= sample) & (sample < stops))
+        rows = rows[inside]
         if not len(rows):
             return None
         return self._items[int(rows[np.argmin(self._a_stops[rows] - self._a_starts[rows])])]
@@ -330,14 +490,14 @@ class EventOverlay:
         """(annotation, 'start' or 'stop') whose edge is within a few pixels of x; ranges only."""
         if not len(self._a_starts):
             return None
-        rect = self.view.plot_rect()
-        spc = self._mapping(rect)[0]
-        sample = self.sample_at(x, rect)
-        ranged = self._a_stops > self._a_starts
-        to_start = np.where(ranged, np.abs(self._a_starts - sample) / spc, np.inf)
-        to_stop = np.where(ranged, np.abs(self._a_stops - sample) / spc, np.inf)
+        rows, sample, spc = self._near(x)
+        rows = rows[self._a_stops[rows] > self._a_starts[rows]]
+        if not len(rows):
+            return None
+        to_start = np.abs(self._a_starts[rows] - sample) / spc
+        to_stop = np.abs(self._a_stops[rows] - sample) / spc
         k_start, k_stop = int(np.argmin(to_start)), int(np.argmin(to_stop))
-        best = min((to_start[k_start], k_start, "start"), (to_stop[k_stop], k_stop, "stop"))
+        best = min((to_start[k_start], int(rows[k_start]), "start"), (to_stop[k_stop], int(rows[k_stop]), "stop"))
         if best[0] > EDGE_GRAB_PX:
             return None
         return self._items[best[1]], best[2]
@@ -484,8 +644,3 @@ class EventOverlay:
         """Stop listening to the annotations (before the overlay is dropped)."""
         self.set_annotations(None)
 
-
-def _with_alpha(name: str, alpha: int) -> QtGui.QColor:
-    colour = QtGui.QColor(name)
-    colour.setAlpha(alpha)
-    return colour
