@@ -3,8 +3,9 @@
 `EventOverlay` paints on the TraceView's painter after the traces: a thin line per event (one
 per pixel column and event channel, however many events fall in it), a shaded band for events
 with a duration, and labelled translucent bands for the user's annotations. It reads the view's
-state only (`frame.spc`, `frame.first_column`, `t0`, `window`, `plot_rect()`), queries the
-visible window by binary search, and keeps the painter paths of the last (window, width).
+state only (`frame.spc`, `frame.first_column`, `t0`, `window`, `plot_rect()`). All markers are
+one row of pixels tiled down the plot; a scroll by whole columns patches the last row with the
+uncovered columns only, found by binary search (`SpanIndex`), and labels are cached pictures.
 
 The TraceView forwards its mouse and key events to `press`, `move`, `release`, `double_click`
 and `key`; each says whether it used the event. Shift-drag (or any drag in annotate mode)

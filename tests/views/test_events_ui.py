@@ -1,5 +1,7 @@
 """Events, annotations and the peri-event dock in the real browser widgets (offscreen)."""
 
+import itertools
+
 import numpy as np
 import pytest
 from PyQt6 import QtCore, QtGui
@@ -10,7 +12,21 @@ from app.model.annotations import Annotations, read_sidecar
 from app.model.events import EventIndex
 from app.model.recording import Recording
 from app.model.traces import TraceSource
-from app.views.event_overlay import EVENT_PALETTE, EventOverlay, coverage, marker_columns
+from app.views.event_overlay import (
+    ANNOTATION_EDGE_PIXEL,
+    ANNOTATION_FILL_PIXEL,
+    EVENT_OPAQUE,
+    EVENT_PALETTE,
+    EVENT_TINTS,
+    EventOverlay,
+    SpanIndex,
+    coverage,
+    event_columns,
+    marker_columns,
+    paint_annotations,
+    paint_events,
+    top_per_column,
+)
 from app.views.events_integration import install_events_ui
 from app.views.events_panel import EventsPanel
 from app.views.main_window import MainWindow
@@ -172,6 +188,185 @@ def test_annotation_bands_and_labels_are_painted(qtbot, hooked_view):
     assert sum(image.pixel(mid, y) == white for y in range(rect.top() + 30, rect.bottom())) == 0
     labels = overlay._cache[1]["labels"]
     assert [text for *_, text in labels] == ["artifact", "stim"]
+
+
+# -- the cheap overlay: pure pieces, patched rows, span queries, label pictures ---------------------------
+def random_spans(rng, n, total, longest, n_huge=3):
+    starts = np.sort(rng.integers(0, total, n))
+    ends = starts + rng.integers(0, longest, n)
+    huge = rng.choice(n, n_huge, replace=False)
+    ends[huge] = starts[huge] + total                      # a whole-session annotation, a stuck TTL line
+    return starts, ends
+
+
+def test_span_index_finds_exactly_the_overlapping_spans_even_with_a_few_huge_ones():
+    rng = np.random.default_rng(4)
+    starts, ends = random_spans(rng, 3000, 1_000_000, 5000)
+    index = SpanIndex(starts, ends, n_long=16)
+    assert len(index.long) <= 16 and index.bound < 5000
+    for s0, s1 in [(0, 10), (123_456.7, 130_000.2), (999_990, 2_000_000), (-50, 0), (500_000, 500_000)]:
+        expected = np.flatnonzero((starts < s1) & (ends > s0))
+        np.testing.assert_array_equal(index.overlapping(s0, s1), expected)
+    small = SpanIndex(starts[:10], ends[:10])
+    np.testing.assert_array_equal(small.overlapping(0, 2e6), np.arange(10))
+    assert len(SpanIndex(np.zeros(0), np.zeros(0)).overlapping(0, 10)) == 0
+
+
+def test_top_per_column_keeps_the_highest_code_of_each_column():
+    columns, codes = top_per_column(np.array([2, 2, 2, 5, 7, 7]), np.array([1, 3, 0, 2, 0, 1]))
+    assert columns.tolist() == [2, 5, 7] and codes.tolist() == [3, 2, 1]
+
+
+def test_events_paint_tints_then_onsets_then_lines_with_the_highest_channel_on_top():
+    starts = np.array([100, 100, 150, 300, 300])
+    durations = np.array([0, 0, 400, 0, 0])                 # spc 10: one band (code 0) from column 15
+    codes = np.array([2, 1, 0, 0, 3])
+    columns = event_columns(starts, durations, codes, 4, 10.0, 10.0, 50)
+    assert set(zip(*(a.tolist() for a in columns.lines))) == {(1, 0), (2, 0), (0, 20), (3, 20)}
+    assert [a.tolist() for a in columns.onsets] == [[0], [5]]
+    row = np.zeros(50, dtype=np.uint32)
+    paint_events(row, columns, EVENT_OPAQUE, EVENT_TINTS)
+    assert row[0] == EVENT_OPAQUE[2] and row[20] == EVENT_OPAQUE[3]
+    assert row[5] == EVENT_OPAQUE[0] and set(row[6:20].tolist() + row[21:45].tolist()) == {EVENT_TINTS[0]}
+    assert row[45] == 0 and row[1] == 0
+    later = event_columns(starts, durations, codes, 4, 20.0, 10.0, 50)
+    assert len(later.onsets[1]) == 0 and later.bands[1].tolist() == [0]    # the band goes on, its onset is gone
+
+
+def test_a_row_painted_in_pieces_equals_the_row_painted_whole():
+    rng = np.random.default_rng(7)
+    e_starts, e_ends = random_spans(rng, 4000, 600_000, 900, n_huge=2)
+    codes = rng.integers(0, 4, len(e_starts))
+    a_starts, a_stops = random_spans(rng, 500, 600_000, 6000, n_huge=1)
+    a_stops[::5] = a_starts[::5]                           # instants
+    spc, first, width = 137.3, 1100, 1500
+
+    def paint(row, at):
+        paint_annotations(row, a_starts, a_stops, at, spc, ANNOTATION_FILL_PIXEL, ANNOTATION_EDGE_PIXEL)
+        paint_events(row, event_columns(e_starts, e_ends - e_starts, codes, 4, at, spc, len(row)),
+                     EVENT_OPAQUE, EVENT_TINTS)
+
+    whole = np.zeros(width, dtype=np.uint32)
+    paint(whole, first)
+    pieces = np.zeros(width, dtype=np.uint32)
+    cuts = [0, 1, 180, 181, 700, 1499, 1500]
+    for lo, hi in itertools.pairwise(cuts):
+        paint(pieces[lo:hi], first + lo)
+    np.testing.assert_array_equal(pieces, whole)
+    assert len(set(whole.tolist())) > 5
+
+
+def overlay_rows_after_scrolls(qtbot, view, overlay, steps):
+    """Scroll the real view by `steps` windows; after each, the overlay's row and a fresh overlay's row."""
+    rect = view.plot_rect()
+    image = QtGui.QImage(view.size(), QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+    pairs = []
+    for step in steps:
+        view.set_window(view.t0 + step * view.window)
+        wait_painted(qtbot, view)
+        fresh = EventOverlay(view, overlay.index, overlay.annotations)
+        fresh.set_hidden_channels(overlay.hidden_channels)
+        painter = QtGui.QPainter(image)
+        fresh.paint(painter, rect)
+        painter.end()
+        pairs.append((overlay._cache[1]["row"].copy(), fresh._cache[1]["row"], view.frame.first_column))
+        fresh.detach()
+    return pairs
+
+
+def test_scrolling_patches_the_marker_row_to_exactly_what_a_full_build_draws(qtbot, hooked_view):
+    view = hooked_view
+    rng = np.random.default_rng(11)
+    samples = np.sort(rng.integers(0, 40_000, 3000))
+    durations = np.where(rng.random(3000) < 0.2, rng.integers(1, 400, 3000), 0)
+    durations[5] = 30_000                                  # one pulse across most of the recording
+    index = EventIndex(make_events(samples, np.array(["a", "b", "c"], dtype=object)[rng.integers(0, 3, 3000)],
+                                   "high", durations))
+    annotations = Annotations(view.recording.datafile.file_name, RATE)
+    for start in rng.integers(0, 39_000, 300).tolist():
+        annotations.add(start, start + int(rng.integers(1, 900)) if start % 3 else None, "")
+    annotations.add(10, 39_990, "everything")
+    overlay = EventOverlay(view, index, annotations)
+    overlay.set_hidden_channels(["b"])
+    view.overlays.append(overlay)
+    view.set_window(2000, 3000)
+    wait_painted(qtbot, view)
+    pairs = overlay_rows_after_scrolls(qtbot, view, overlay, [0.1, 0.1, 0.03, -0.25, 0.7, 2.0, -0.01])
+    assert len({first for *_, first in pairs}) == len(pairs)
+    for patched, full, _first in pairs:
+        np.testing.assert_array_equal(patched, full)
+        assert patched.any()
+
+
+def brute_annotation_at(overlay, x):
+    """What the overlay's hit test answered before the span index: every annotation checked."""
+    rect = overlay.view.plot_rect()
+    spc = overlay._mapping(rect)[0]
+    sample = overlay.sample_at(x, rect)
+    starts, stops = overlay._a_starts, overlay._a_stops
+    inside = np.where(starts == stops, np.abs(starts - sample) <= 4 * spc, (starts <= sample) & (sample < stops))
+    rows = np.flatnonzero(inside)
+    under = None if not len(rows) else overlay._items[int(rows[np.argmin(stops[rows] - starts[rows])])]
+    ranged = stops > starts
+    to_start = np.where(ranged, np.abs(starts - sample) / spc, np.inf)
+    to_stop = np.where(ranged, np.abs(stops - sample) / spc, np.inf)
+    best = min((to_start.min(), int(to_start.argmin()), "start"), (to_stop.min(), int(to_stop.argmin()), "stop"))
+    edge = None if best[0] > 4 else (overlay._items[best[1]], best[2])
+    return under, edge
+
+
+def test_hit_tests_on_near_annotations_only_answer_as_a_full_scan_would(qtbot, hooked_view):
+    view = hooked_view
+    rng = np.random.default_rng(5)
+    annotations = Annotations(view.recording.datafile.file_name, RATE)
+    for start in rng.integers(0, 5000, 400).tolist():
+        annotations.add(start, start + int(rng.integers(1, 300)) if start % 4 else None, "x")
+    annotations.add(0, 40_000, "session")
+    overlay = EventOverlay(view, annotations=annotations)
+    rect = view.plot_rect()
+    for x in np.linspace(rect.left(), rect.right(), 400).tolist():
+        assert (overlay.annotation_at(x), overlay.edge_at(x)) == brute_annotation_at(overlay, x)
+
+
+def test_labels_are_cached_pictures_reused_while_scrolling_and_text_when_exporting(qtbot, hooked_view, tmp_path):
+    view = hooked_view
+    annotations = Annotations(view.recording.datafile.file_name, RATE)
+    annotations.add(1000, 1200, "spindle")
+    annotations.add(1500, 1510, "a label far too long for its narrow band")
+    overlay = EventOverlay(view, annotations=annotations)
+    view.overlays.append(overlay)
+    view.set_window(0, 4000)
+    wait_painted(qtbot, view)
+    image = view.grab().toImage()
+    spindle = overlay._sprites[("spindle", None, view.devicePixelRatioF())]
+    x, y = int(overlay.x_of(1000)) + 3, view.plot_rect().top() + 4
+    label, band = QtGui.QColor(image.pixel(x - 1, y)), QtGui.QColor(image.pixel(x - 1, y + 60))
+    assert label.blue() > band.blue() + 15 and band.blue() < 230          # a light box on the amber band
+    long_sprites = [key for key in overlay._sprites if key[0].startswith("a label")]
+    assert len(long_sprites) == 1 and long_sprites[0][1] == 60        # elided to the minimum width
+    assert overlay._sprites[long_sprites[0]].width() <= 64 * view.devicePixelRatioF()
+    view.set_window(200, 4000)
+    wait_painted(qtbot, view)
+    view.grab()
+    assert overlay._sprites[("spindle", None, view.devicePixelRatioF())] is spindle
+    path = tmp_path / "view.svg"
+    view.export(str(path))
+    assert "spindle" in path.read_text()
+
+
+def test_showing_the_same_channels_again_keeps_the_built_row(qtbot, hooked_view):
+    view = hooked_view
+    overlay = EventOverlay(view, EventIndex(make_events([1000, 2000], ["a", "b"], "high")))
+    view.overlays.append(overlay)
+    view.grab()
+    built = overlay._cache
+    overlay.set_hidden_channels(set())
+    view.grab()
+    assert overlay._cache is built
+    overlay.set_hidden_channels({"b"})
+    view.grab()
+    assert overlay._cache is not built
+    assert overlay._cache[1]["row"][int(overlay.x_of(2000)) - view.plot_rect().left()] == 0
 
 
 # -- the main window: N/P, events file, panels, range jobs ----------------------------------------------
