@@ -388,7 +388,7 @@ class _Reporter:
 def _write_parallel(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter) -> None:
     rank, size = comm.Get_rank(), comm.Get_size()
     out = _writer(plan, existing=False) if rank == 0 else None
-    comm.Barrier()
+    _barrier(comm)
     if out is None:
         out = _writer(plan, existing=True)
     out.open("r+")
@@ -398,7 +398,7 @@ def _write_parallel(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter
             reporter.step()
     finally:
         out.close()
-    comm.Barrier()
+    _barrier(comm)
 
 
 def _send_chunk(comm: Any, data: np.ndarray, raw: bool) -> None:
@@ -416,6 +416,17 @@ def _receive_chunk(comm: Any, owner: int) -> tuple[np.ndarray, bool]:
     return data, raw
 
 
+def _barrier(comm: Any) -> None:
+    """A Barrier that waits asleep: MPICH's blocking Barrier spins a core, which a rank waiting
+    for the writer would take from it (and from the kernel's I/O)."""
+    if not hasattr(comm, "Ibarrier"):
+        comm.Barrier()
+        return
+    request = comm.Ibarrier()
+    while not request.Test():
+        time.sleep(0.002)
+
+
 def _write_funnel(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter) -> None:
     """Ranks > 0 send their chunks to rank 0, which writes every chunk in order.
 
@@ -428,12 +439,12 @@ def _write_funnel(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter) 
     if plan.raw:
         size = 1
         if rank != 0:
-            comm.Barrier()
+            _barrier(comm)
             return
     if rank != 0:
         for k in range(rank, plan.nb_chunks, size):
             _send_chunk(comm, *read_for_output(source, plan, k))
-        comm.Barrier()
+        _barrier(comm)
         return
     out = _writer(plan, existing=False)
     out.open("r+")
@@ -445,7 +456,7 @@ def _write_funnel(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter) 
             reporter.step()
     finally:
         out.close()
-    comm.Barrier()
+    _barrier(comm)
 
 
 def discard(path: str) -> None:
@@ -537,7 +548,7 @@ def convert(source: DataFile, spec: ConvertSpec, progress: Progress | None = Non
         if spec.verify:
             result.max_difference, result.tolerance = verify(source, plan)
         result.seconds = time.monotonic() - started
-    comm.Barrier()
+    _barrier(comm)
     return result
 
 

@@ -497,7 +497,7 @@ class TraceSource:
                 return None
             start = int(edges[column])
             stop = min(start + max(min(int(edges[column + 1]) - start, 64), 1), self.duration)
-            if start >= stop:
+            if start < 0 or start >= stop:      # a lane starting after the main stream: nothing yet
                 continue
             with self._read_lock:
                 snippet = self.datafile.read_range(start, stop, request.channels)
