@@ -44,7 +44,7 @@ def span_columns(x0: np.ndarray, x1: np.ndarray, width: int) -> tuple[np.ndarray
     """Pixel spans [x0, x1) as whole columns [c0, c1), at least one column wide, clipped to the plot."""
     c0 = np.floor(x0).astype(np.int64)
     c1 = np.maximum(np.ceil(x1).astype(np.int64), c0 + 1)
-    return np.clip(c0, 0, width), np.clip(c1, 0, width)
+    return np.minimum(np.maximum(c0, 0), width), np.minimum(np.maximum(c1, 0), width)
 
 
 def coverage(c0: np.ndarray, c1: np.ndarray, width: int) -> np.ndarray:
@@ -100,19 +100,39 @@ def top_per_column(columns: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, 
     """One (column, code) per column of `columns` (ascending): the highest code, drawn on top."""
     if not len(columns):
         return columns, codes
-    heads = np.flatnonzero(np.r_[True, columns[1:] != columns[:-1]])
+    starts_run = np.empty(len(columns), dtype=bool)
+    starts_run[0] = True
+    np.not_equal(columns[1:], columns[:-1], out=starts_run[1:])
+    heads = np.flatnonzero(starts_run)
     return columns[heads], np.maximum.reduceat(codes, heads)
+
+
+def top_band_codes(codes: np.ndarray, c0: np.ndarray, c1: np.ndarray, width: int) -> np.ndarray:
+    """Per column, the highest code of the spans [c0, c1) covering it, -1 where none does.
+
+    One difference array per code, all in one bincount, so the cost does not grow with a loop
+    over the codes.
+    """
+    n = int(codes.max()) + 1
+    base = codes * (width + 1)
+    steps = np.bincount(base + c0, minlength=n * (width + 1)) - np.bincount(base + c1, minlength=n * (width + 1))
+    covered = np.cumsum(steps.reshape(n, width + 1)[:, :width], axis=1) > 0
+    top = n - 1 - np.argmax(covered[::-1], axis=0)
+    top[~covered.any(axis=0)] = -1
+    return top
 
 
 def paint_events(row: np.ndarray, columns: EventColumns, opaque: np.ndarray, tints: np.ndarray) -> None:
     """Event pixels into `row`: band tints, then band onsets, then lines; the highest code on top."""
     band_codes, c0, c1 = columns.bands
-    for code in np.unique(band_codes).tolist():
-        mine = band_codes == code
-        row[coverage(c0[mine], c1[mine], len(row))] = tints[code % len(tints)]
-    for codes, at in (columns.onsets, columns.lines):
-        order = np.argsort(at, kind="stable")
-        at, codes = top_per_column(at[order], codes[order])
+    if len(band_codes):
+        top = top_band_codes(band_codes, c0, c1, len(row))
+        covered = top >= 0
+        row[covered] = tints[top[covered] % len(tints)]
+    onset_codes, onsets = columns.onsets
+    order = np.argsort(onsets, kind="stable")
+    for at, codes in (top_per_column(onsets[order], onset_codes[order]),
+                      top_per_column(columns.lines[1], columns.lines[0])):
         row[at] = opaque[codes % len(opaque)]
 
 
@@ -392,34 +412,46 @@ class EventOverlay:
         if len(self._sprites) > MAX_SPRITES:
             self._sprites.clear()
             self._text_widths.clear()
-        for x, y, span, text in labels:
-            painter.drawImage(QtCore.QPointF(x - 2, y), self._sprite(text, span, ratio))
+        keys = [self._sprite_key(text, span, ratio) for _x, _y, span, text in labels]
+        missing = [key for key in dict.fromkeys(keys) if key not in self._sprites]
+        if missing:
+            self._render_sprites(missing, ratio)
+        sprites = self._sprites
+        for (x, y, _span, _text), key in zip(labels, keys, strict=True):
+            painter.drawImage(QtCore.QPointF(x - 2, y), sprites[key])
 
-    def _sprite(self, text: str, span: float, ratio: float) -> QtGui.QImage:
-        """The label picture of `text` elided as a band `span` wide needs (cached)."""
+    def _sprite_key(self, text: str, span: float, ratio: float) -> tuple[str, int | None, float]:
+        """(text, the width it is elided to or None when it fits a band `span` wide, pixel ratio)."""
         width = self._text_widths.get(text)
         if width is None:
             width = self._text_widths[text] = self._metrics.horizontalAdvance(text)
         limit = int(max(span - 6, 60))
-        key = (text, None if width <= limit else limit, ratio)
-        sprite = self._sprites.get(key)
-        if sprite is None:
-            sprite = self._sprites[key] = self._render_sprite(text if key[1] is None else self._metrics.elidedText(
-                text, QtCore.Qt.TextElideMode.ElideRight, limit), ratio)
-        return sprite
+        return text, None if width <= limit else limit, ratio
 
-    def _render_sprite(self, shown: str, ratio: float) -> QtGui.QImage:
-        size = QtCore.QSize(self._metrics.horizontalAdvance(shown) + 4, self._metrics.height())
-        sprite = QtGui.QImage(size * ratio, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
-        sprite.setDevicePixelRatio(ratio)
-        sprite.fill(LABEL_FILL)
-        sprite_painter = QtGui.QPainter(sprite)
-        sprite_painter.setFont(self._label_font)
-        sprite_painter.setPen(LABEL_TEXT)
-        sprite_painter.drawText(QtCore.QRectF(0, 0, size.width(), size.height()), QtCore.Qt.AlignmentFlag.AlignCenter,
-                                shown)
-        sprite_painter.end()
-        return sprite
+    def _render_sprites(self, keys: list[tuple[str, int | None, float]], ratio: float) -> None:
+        """Label pictures for `keys`, drawn side by side with one painter, then cut apart."""
+        metrics = self._metrics
+        shown = [text if limit is None else metrics.elidedText(text, QtCore.Qt.TextElideMode.ElideRight, limit)
+                 for text, limit, _ in keys]
+        widths = [math.ceil((metrics.horizontalAdvance(text) + 4) * ratio) for text in shown]
+        height = math.ceil(metrics.height() * ratio)
+        sheet = QtGui.QImage(sum(widths), height, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+        sheet.setDevicePixelRatio(ratio)
+        sheet.fill(LABEL_FILL)
+        sheet_painter = QtGui.QPainter(sheet)
+        sheet_painter.setFont(self._label_font)
+        sheet_painter.setPen(LABEL_TEXT)
+        left = 0
+        for text, width in zip(shown, widths, strict=True):
+            sheet_painter.drawText(QtCore.QPointF(left / ratio + 2, metrics.ascent()), text)
+            left += width
+        sheet_painter.end()
+        left = 0
+        for key, width in zip(keys, widths, strict=True):
+            sprite = sheet.copy(left, 0, width, height)
+            sprite.setDevicePixelRatio(ratio)
+            self._sprites[key] = sprite
+            left += width
 
     def _draw_label_text(self, painter: QtGui.QPainter, labels: list) -> None:
         painter.setFont(self._label_font)
