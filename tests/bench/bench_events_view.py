@@ -146,7 +146,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--annotations", type=int, default=10_000)
     parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--windows", type=lambda text: [float(w) for w in text.split(",")],
                         default=[0.2, 1.0, 10.0], help="window widths in seconds, comma-separated")
     parser.add_argument("--width", type=int, default=1920)
