@@ -65,14 +65,21 @@ def test_multi_files_to_raw_with_filter(make_raw, tmp_path):
 
 
 @pytest.mark.skipif("hdf5" not in supported_formats(), reason="the hdf5 format is not in this build")
-def test_raw_to_hdf5_funnels_through_rank_0(make_raw, tmp_path):
+def test_raw_to_hdf5_written_in_place_by_every_rank(make_raw, tmp_path):
     import h5py
+
+    from app.io.registry import get_format
+    assert get_format("hdf5").parallel_write
     data = synthetic_int16(120000, 8, seed=2)
     src = make_raw("rec.dat", data)
     one, _ = _same_bytes_for_1_and_2_ranks(tmp_path, src, "out.h5", "--to", "hdf5", "--out-set", "h5_key=data",
                                            "--chunk-seconds", "0.11", "--verify")
     with h5py.File(one, "r") as handle:
+        assert handle["data"].id.get_create_plist().get_layout() == h5py.h5d.CONTIGUOUS
+        assert handle["data"].attrs["sampling_rate"] == RATE
         np.testing.assert_array_equal(handle["data"][:], data)
+    _same_bytes_for_1_and_2_ranks(tmp_path, src, "hp.h5", "--to", "hdf5", "--out-set", "h5_key=data",
+                                  "--chunk-seconds", "0.11", "--filter", "highpass:300", "--dtype", "float32")
 
 
 def test_sigterm_to_mpiexec_leaves_nothing(make_raw, tmp_path):

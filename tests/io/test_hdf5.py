@@ -1,3 +1,5 @@
+import os
+
 import h5py
 import numpy as np
 import pytest
@@ -128,3 +130,89 @@ def test_sniffing(tmp_path, make_raw):
     assert "hdf5" not in [c.name for c in rank_formats(str(empty))]
     fake = make_raw("fake.hdf5", synthetic_int16(100, 4))
     assert "hdf5" not in [c.name for c in rank_formats(fake)]
+
+
+def _new_output(path, nb_channels: int = 6, **params):
+    out = get_format("hdf5")(str(path), {**PARAMS, "nb_channels": nb_channels, "data_dtype": "int16",
+                                         "gain": 0.5, **params}, is_empty=True)
+    return out
+
+
+def test_allocate_makes_a_contiguous_dataset_with_reserved_storage(tmp_path):
+    path = tmp_path / "out.h5"
+    _new_output(path).allocate((5000, 6), "int16")
+    with h5py.File(path, "r") as handle:
+        dataset = handle["acquisition/raw"]
+        plist = dataset.id.get_create_plist()
+        assert dataset.shape == (5000, 6) and dataset.dtype == np.dtype("<i2")
+        assert dataset.chunks is None and dataset.compression is None and plist.get_nfilters() == 0
+        assert plist.get_layout() == h5py.h5d.CONTIGUOUS
+        assert plist.get_alloc_time() == h5py.h5d.ALLOC_TIME_EARLY
+        assert plist.get_fill_time() == h5py.h5d.FILL_TIME_NEVER
+        assert dataset.id.get_storage_size() == 5000 * 6 * 2
+        offset = dataset.id.get_offset()
+        assert dict(dataset.attrs) == {"sampling_rate": 25000.0, "gain": 0.5, "dtype_offset": 0.0}
+    assert os.path.getsize(path) >= offset + 5000 * 6 * 2
+
+
+def test_in_place_writes_read_back_through_h5py_and_the_reader(tmp_path):
+    path = tmp_path / "out.h5"
+    data = synthetic_int16(3000, 6, seed=4)
+    out = _new_output(path)
+    out.allocate((3000, 6), "int16")
+    out.open("r+")
+    out.set_data_raw(2000, data[2000:])
+    out.set_data(0, data[:1000] * np.float32(0.5))
+    out.set_data_raw(1000, data[1000:2000])
+    np.testing.assert_array_equal(out.read_range(995, 1005, nodes=[5, 1]), data[995:1005][:, [5, 1]] / 2)
+    out.close()
+    with h5py.File(path, "r") as handle:
+        np.testing.assert_array_equal(handle["acquisition/raw"][:], data)
+        assert handle["acquisition/raw"].attrs["sampling_rate"] == 25000.0
+    with open_datafile(str(path), {**PARAMS, "gain": 0.5}, "hdf5") as back:
+        np.testing.assert_array_equal(back.read_range(0, 3000), data * np.float32(0.5))
+
+
+def test_two_writers_fill_disjoint_rows_of_one_file(tmp_path):
+    path = tmp_path / "out.h5"
+    data = synthetic_int16(4000, 3, seed=5)
+    _new_output(path, 3).allocate((4000, 3), "int16")
+    writers = [get_format("hdf5")(str(path), {**PARAMS, "gain": 0.5}).open("r+") for _ in range(2)]
+    for start in range(0, 4000, 500):
+        writers[start // 500 % 2].set_data_raw(start, data[start:start + 500])
+    for writer in writers:
+        writer.close()
+    with h5py.File(path, "r") as handle:
+        np.testing.assert_array_equal(handle["acquisition/raw"][:], data)
+
+
+def test_in_place_write_keeps_a_big_endian_dataset_big_endian(tmp_path):
+    data = synthetic_int16(700, 4, seed=6)
+    path = write_h5(tmp_path / "be.h5", {"acquisition/raw": np.zeros((700, 4), ">i2")})
+    with open_datafile(path, PARAMS, "hdf5") as df:
+        df.set_data(0, data.astype(np.float32))
+    with h5py.File(path, "r") as handle:
+        assert handle["acquisition/raw"].dtype == np.dtype(">i2")
+        np.testing.assert_array_equal(handle["acquisition/raw"][:], data)
+
+
+@pytest.mark.parametrize("options", [{"chunks": (128, 4), "compression": "gzip"}, {"chunks": (64, 2)}])
+def test_chunked_datasets_are_written_through_h5py(tmp_path, options):
+    data = synthetic_int16(900, 4, seed=7)
+    path = write_h5(tmp_path / "chunked.h5", {"acquisition/raw": np.zeros((900, 4), np.int16)}, **options)
+    with open_datafile(path, PARAMS, "hdf5") as df:
+        df.set_data(100, data[100:].astype(np.float32))
+        df.set_data(0, data[:100].astype(np.float32))
+    with h5py.File(path, "r") as handle:
+        assert handle["acquisition/raw"].chunks == options["chunks"]
+        np.testing.assert_array_equal(handle["acquisition/raw"][:], data)
+
+
+def test_in_place_write_outside_the_dataset_is_refused(tmp_path):
+    path = tmp_path / "out.h5"
+    out = _new_output(path)
+    out.allocate((100, 6), "int16")
+    out.open("r+")
+    with pytest.raises(IndexError, match="out.h5"):
+        out.set_data_raw(90, synthetic_int16(20, 6))
+    out.close()

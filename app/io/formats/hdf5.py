@@ -3,6 +3,14 @@
 The user names the dataset (`h5_key`); the longer axis is time, so a
 (channels, time) dataset reads transposed. Reads slice only the rows and
 channels asked for.
+
+Writes go in place when they can: a contiguous, allocated, time-major dataset
+is one run of bytes at a fixed offset of the file, so rows are written there
+with pwrite, with no HDF5 handle open. Several processes can then write
+disjoint rows of one file at once, and the file stays valid HDF5 (only sample
+bytes change, never metadata). Every dataset `allocate` creates is of that
+kind. Other layouts (chunked, compressed, channel-major) are written through
+h5py by a single process.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
+from app.io.formats.raw_binary import pread_rows, pwrite_rows
 from app.io.sniff import is_hdf5
 
 GENERIC_EXTENSIONS = (".h5", ".hdf5", ".hdf")
@@ -52,6 +61,35 @@ def open_hdf5(file_name: str, mode: str = "r") -> h5py.File:
                           "or still being written.", file_name) from None
 
 
+def create_contiguous(handle: h5py.File, path: str, shape: tuple[int, ...], dtype: np.dtype) -> h5py.Dataset:
+    """A contiguous dataset whose storage is reserved now and never filled.
+
+    Early allocation gives the samples a fixed byte range (`contiguous_offset`)
+    before anything is written; no fill value means creating a 10 GB dataset
+    writes no 10 GB of zeros (the file is extended sparsely). Times are not
+    tracked, so the same request gives the same bytes.
+    """
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_layout(h5py.h5d.CONTIGUOUS)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+    dcpl.set_obj_track_times(False)
+    parent, _, name = path.strip("/").rpartition("/")
+    group = handle.require_group(parent) if parent else handle
+    space = h5py.h5s.create_simple(shape)
+    identifier = h5py.h5d.create(group.id, name.encode(), h5py.h5t.py_create(dtype), space, dcpl=dcpl)
+    return h5py.Dataset(identifier)
+
+
+def contiguous_offset(dataset: h5py.Dataset) -> int | None:
+    """Byte offset of the dataset's samples in its file when they are one contiguous, allocated
+    run inside that file (not external, not virtual, not chunked); None otherwise."""
+    if dataset.id.get_create_plist().get_layout() != h5py.h5d.CONTIGUOUS:
+        return None
+    offset = dataset.id.get_offset()
+    return None if offset is None or dataset.id.get_storage_size() == 0 else int(offset)
+
+
 def read_block(dataset: h5py.Dataset, t_start: int, t_stop: int, nodes, time_axis: int) -> np.ndarray:
     """Samples [t_start, t_stop) of `nodes` (all when None) as (time, channels) raw values.
 
@@ -83,14 +121,16 @@ def read_block(dataset: h5py.Dataset, t_start: int, t_stop: int, nodes, time_axi
 class Hdf5File(DataFile):
     """A 2-D dataset (time x channels or channels x time) of any HDF5 file.
 
-    Not written in parallel: HDF5 writes to a chunked or compressed dataset go
-    through one process (parallel HDF5 would need an MPI-enabled h5py).
+    `parallel_write` holds for the files `allocate` creates (contiguous,
+    time-major, written in place by pwrite). An existing dataset of another
+    layout opened for writing is written through h5py, which is safe from one
+    process only; conversions never do that, they always write a new file.
     """
 
     description = "hdf5"
     title = "HDF5 dataset"
     extension = [".h5", ".hdf5"]
-    parallel_write = False
+    parallel_write = True
     is_writable = True
     is_streamable = ["multi-files"]
     _required_fields = {"h5_key": "string", "sampling_rate": "float"}
@@ -150,19 +190,52 @@ class Hdf5File(DataFile):
         raise error
 
     def _open(self, mode: str = "r") -> None:
-        self._handle = open_hdf5(self.file_name, "r" if mode == "r" else "r+")
+        """Reading opens h5py read-only. Writing looks at the dataset read-only first: in place
+        needs no HDF5 handle (and takes no HDF5 write lock, so other processes may write too);
+        any other layout is reopened read-write through h5py."""
+        self._fd = None
+        self._handle = open_hdf5(self.file_name, "r")
         self.data = self._handle[self._dataset_path()]
+        if mode == "r":
+            return
+        in_place = self._in_place_target(self.data)
+        self._close_handle()
+        if in_place is None:
+            self._handle = open_hdf5(self.file_name, "r+")
+            self.data = self._handle[self._dataset_path()]
+            return
+        self._in_place = in_place
+        self._fd = os.open(self.file_name, os.O_RDWR)
 
-    def _close(self) -> None:
+    def _in_place_target(self, dataset: h5py.Dataset) -> tuple[int, np.dtype, tuple[int, int]] | None:
+        """(byte offset, stored dtype, (samples, channels)) of a dataset written in place, or None
+        when its layout needs h5py (chunked, compressed, external, unallocated, channel-major)."""
+        offset = contiguous_offset(dataset)
+        if offset is None or (dataset.ndim == 2 and self._time_axis != 0):
+            return None
+        return offset, dataset.dtype, (int(dataset.shape[0]), self._shape[1])
+
+    def _close_handle(self) -> None:
         handle = self.__dict__.get("_handle")
-        self.data = None
-        self._handle = None
+        self.data, self._handle = None, None
         if handle is not None:
             handle.close()
 
+    def _close(self) -> None:
+        self._close_handle()
+        fd = self.__dict__.get("_fd")
+        self._fd = None
+        if fd is not None:
+            os.close(fd)
+
     def _block(self, idx, chunk_size, padding, nodes) -> np.ndarray:
         t_start, t_stop = self._get_t_start_t_stop(idx, chunk_size, padding)
-        return read_block(self.data, t_start, t_stop, nodes, self._time_axis)
+        if self.__dict__.get("_fd") is None:
+            return read_block(self.data, t_start, t_stop, nodes, self._time_axis)
+        offset, dtype, shape = self._in_place
+        rows = pread_rows(self._fd, offset + t_start * shape[1] * dtype.itemsize,
+                          (max(t_stop - t_start, 0), shape[1]), dtype)
+        return rows if nodes is None else rows[:, np.asarray(nodes, dtype=np.intp)]
 
     def read_chunk(self, idx, chunk_size, padding=(0, 0), nodes=None):
         return self._scale_data_to_float32(self._block(idx, chunk_size, padding, nodes), nodes)
@@ -171,13 +244,17 @@ class Hdf5File(DataFile):
         return np.ascontiguousarray(self._block(idx, chunk_size, padding, nodes))
 
     def allocate(self, shape, data_dtype=None):
-        """Create the file with one (time, channels) dataset at `h5_key`."""
+        """Create the file with one contiguous (time, channels) dataset at `h5_key`, its storage
+        reserved, and the recording's sampling_rate, gain and dtype_offset as attributes."""
         if data_dtype is not None:
             self._params["data_dtype"] = np.dtype(data_dtype).name
             self._resolve_dtype()
         shape = (int(shape[0]), int(shape[1]))
         with h5py.File(self.file_name, "w") as handle:
-            handle.create_dataset(self._dataset_path(), shape=shape, dtype=np.dtype(self.data_dtype))
+            dataset = create_contiguous(handle, self._dataset_path(), shape, np.dtype(self.data_dtype))
+            dataset.attrs["sampling_rate"] = float(self.sampling_rate)
+            dataset.attrs["gain"] = float(self.gain)
+            dataset.attrs["dtype_offset"] = float(self.dtype_offset)
         self._shape = shape
         self._time_axis = 0
 
@@ -185,11 +262,23 @@ class Hdf5File(DataFile):
         self.write_chunk_raw(time, self._unscale_data_from_float32(data))
 
     def write_chunk_raw(self, time, raw):
-        raw = np.asarray(raw, dtype=self.data.dtype)
         time = int(time)
+        if self.__dict__.get("_fd") is not None:
+            self._write_in_place(time, raw)
+            return
+        raw = np.asarray(raw, dtype=self.data.dtype)
         if self.data.ndim == 1:
             self.data[time:time + len(raw)] = raw[:, 0]
         elif self._time_axis == 0:
             self.data[time:time + len(raw)] = raw
         else:
             self.data[:, time:time + len(raw)] = raw.T
+
+    def _write_in_place(self, time: int, raw: np.ndarray) -> None:
+        """pwrite whole rows at their place in the dataset, in the dataset's own byte order."""
+        offset, dtype, shape = self._in_place
+        raw = np.asarray(raw, dtype=dtype)
+        if raw.ndim != 2 or raw.shape[1] != shape[1] or not 0 <= time <= shape[0] - len(raw):
+            raise IndexError(f"{self.file_name}: cannot write {raw.shape} samples at {time} into "
+                             f"dataset {self._dataset_path()} of shape {shape}.")
+        pwrite_rows(self._fd, offset + time * shape[1] * dtype.itemsize, raw)
