@@ -433,7 +433,7 @@ def _write_funnel(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter) 
     Messages between two ranks arrive in the order sent, so chunks need no numbers. An
     identity copy (`plan.raw`) has nothing to compute, only bytes to move through the one
     writer: rank 0 then copies alone, since shipping chunks to it only adds copies
-    (10 GB to HDF5: 771 MB/s on one rank, 560 MB/s funnelled from two).
+    (10 GB to HDF5 when it was funnelled: 771 MB/s on one rank, 560 MB/s from two).
     """
     rank, size = comm.Get_rank(), comm.Get_size()
     if plan.raw:
