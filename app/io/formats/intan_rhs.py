@@ -18,8 +18,8 @@ import numpy as np
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
 from app.io.events import cached_for_file, edges_from_words, empty_events, merge_events, pair_ttl_edges
+from app.io.formats._intan import count_blocks, sniff_magic
 from app.io.formats.rhd import _HeaderReader
-from app.io.messages import print_and_log
 
 MAGIC = 0xD69127AC
 BLOCK_SAMPLES = 128
@@ -136,16 +136,7 @@ class IntanRHSFile(DataFile):
 
     @classmethod
     def sniff(cls, path: str) -> tuple[float, str] | None:
-        if not os.path.isfile(path):
-            return None
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-        if len(head) == 8 and struct.unpack("<I", head[:4])[0] == MAGIC:
-            major, minor = struct.unpack("<hh", head[4:])
-            if os.path.basename(path).lower() == "info.rhs":
-                return 0.6, f"Intan RHS2000 header (version {major}.{minor}), named like a header-only file"
-            return 1.0, f"Intan RHS2000 magic number, version {major}.{minor}"
-        return None
+        return sniff_magic(path, MAGIC, "RHS2000", "info.rhs")
 
     def _read_from_header(self) -> dict:
         info, channels, self._data_offset = read_rhs_header(self.file_name)
@@ -164,7 +155,7 @@ class IntanRHSFile(DataFile):
         self.signal, self.version = signal, info["version"]
         self.channel_names = [c["custom_name"] or c["native_name"] for c in channels if c["signal_type"] == kind]
         self.stim_step_size = info["stim_step_size"]
-        nb_blocks = self._count_blocks()
+        nb_blocks = count_blocks(self.file_name, self._data_offset, self._block.itemsize)
         if nb_blocks == 0 and os.path.basename(self.file_name).lower() == "info.rhs":
             raise HeaderError(f"{self.file_name}: a header without data blocks (Intan's .dat layouts keep the "
                               "samples in separate files); open it with file_format=intan_dat.", self.file_name)
@@ -177,14 +168,6 @@ class IntanRHSFile(DataFile):
         """The file's other signal kinds that hold channels (DC amplifier, analog in/out)."""
         present = [name for name in SIGNALS if name in self._block.names and name != self.signal]
         return [(name.replace("_", " "), self.file_name, {"signal": name}) for name in present]
-
-    def _count_blocks(self) -> int:
-        payload = os.path.getsize(self.file_name) - self._data_offset
-        nb_blocks, rest = divmod(payload, self._block.itemsize)
-        if rest:
-            print_and_log(f"{self.file_name}: the last {rest} bytes are not a whole data block of "
-                          f"{self._block.itemsize} bytes (file truncated?); they are ignored.", "warning")
-        return nb_blocks
 
     def _first_timestamp(self) -> int:
         with open(self.file_name, "rb") as handle:

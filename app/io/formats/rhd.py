@@ -18,7 +18,7 @@ import numpy as np
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
 from app.io.events import cached_for_file, edges_from_words, empty_events, pair_ttl_edges, timeline_events
-from app.io.messages import print_and_log
+from app.io.formats._intan import count_blocks, sniff_magic
 
 MAGIC = 0xC6912702
 AMPLIFIER_GAIN = 0.195          # µV per bit
@@ -155,16 +155,7 @@ class RHDFile(DataFile):
 
     @classmethod
     def sniff(cls, path: str) -> tuple[float, str] | None:
-        if not os.path.isfile(path):
-            return None
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-        if len(head) == 8 and struct.unpack("<I", head[:4])[0] == MAGIC:
-            major, minor = struct.unpack("<hh", head[4:])
-            if os.path.basename(path).lower() == "info.rhd":
-                return 0.6, f"Intan RHD2000 header (version {major}.{minor}), named like a header-only file"
-            return 1.0, f"Intan RHD2000 magic number, version {major}.{minor}"
-        return None
+        return sniff_magic(path, MAGIC, "RHD2000", "info.rhd")
 
     def _read_from_header(self) -> dict:
         with open(self.file_name, "rb") as handle:
@@ -181,7 +172,7 @@ class RHDFile(DataFile):
         self.channel_names = [c["custom_name"] or c["native_name"] for c in channels
                               if c["signal_type"] == AMPLIFIER]
         self.version = info["version"]
-        nb_blocks = self._count_blocks()
+        nb_blocks = count_blocks(self.file_name, self._data_offset, self._block.itemsize)
         if nb_blocks == 0 and self._has_dat_siblings():
             raise HeaderError(f"{self.file_name}: a header without data blocks, beside Intan .dat files (the "
                               "one-file-per-signal or per-channel layout); open it with file_format=intan_dat.",
@@ -190,14 +181,6 @@ class RHDFile(DataFile):
         self._t_start = self._first_timestamp() if nb_blocks else 0
         return {"nb_channels": counts[AMPLIFIER], "sampling_rate": float(info["sampling_rate"]),
                 "data_dtype": "uint16", "dtype_offset": 32768, "gain": AMPLIFIER_GAIN}
-
-    def _count_blocks(self) -> int:
-        payload = os.path.getsize(self.file_name) - self._data_offset
-        nb_blocks, rest = divmod(payload, self._block.itemsize)
-        if rest:
-            print_and_log(f"{self.file_name}: the last {rest} bytes are not a whole data block of "
-                          f"{self._block.itemsize} bytes (file truncated?); they are ignored.", "warning")
-        return nb_blocks
 
     def _has_dat_siblings(self) -> bool:
         folder = os.path.dirname(os.path.abspath(self.file_name))
