@@ -86,8 +86,13 @@ def main_grid(t0: float, t1: float, n_columns: int) -> tuple[int, float]:
 def lane_window(lane: Lane, first_column: int, spc: float, n_columns: int,
                 main_rate: float) -> tuple[float, float]:
     """Lane samples [t0, t1) whose `n_columns` columns fall on the main stream's columns
-    [first_column, first_column + n_columns) at `spc` main samples per column."""
-    lane_spc = spc * lane.sampling_rate / float(main_rate)
+    [first_column, first_column + n_columns) at `spc` main samples per column.
+
+    The lane's samples per column are rounded like the main ones (`stable_spc`) before the
+    window is laid out, so every window at one zoom snaps to the same lane grid: the scaled
+    width often ends on the 13th digit `stable_spc` rounds at, and would flip between two
+    grids from one scroll to the next (each flip a redraw of the whole lane)."""
+    lane_spc = stable_spc(spc * lane.sampling_rate / float(main_rate))
     start = lane.sample_at(first_column * spc / float(main_rate))
     return start, start + lane_spc * max(int(n_columns), 1)
 

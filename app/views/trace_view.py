@@ -42,13 +42,79 @@ STREAM_HEADER_PX = 14          # the stream lane's title line
 
 @dataclass
 class StreamDisplay:
-    """What the view keeps for one extra stream lane: its gain, its last frame and its picture."""
+    """What the view keeps for one extra stream lane: its gain, its last frame and its picture,
+    a ring of columns like the main stream's (grid column ``c`` in buffer column ``c % width``)."""
 
     units: float = 1.0                       # data units one channel row spans (the lane's own gain)
     pending_autoscale: bool = True
     frame: TraceFrame | None = None
     image: QtGui.QImage | None = None
     pixels: np.ndarray | None = None         # the 32-bit buffer `image` wraps
+    index: np.ndarray | None = None          # palette index per pixel, the same ring
+    ring_first: int = 0                      # grid column (the lane frame's) of the image's left edge
+    raster_key: tuple | None = None          # (key, first column, lo, hi) the ring was drawn from
+
+    def allocate(self, height: int, width: int, background: int) -> None:
+        """Blank ring buffers for a (height, width) picture; `image` wraps `pixels` without copying."""
+        self.index = np.zeros((height, width), dtype=np.uint8)
+        self.pixels = np.full((height, width), background, dtype=np.uint32)
+        self.image = QtGui.QImage(self.pixels.data, width, height, width * 4, QtGui.QImage.Format.Format_RGB32)
+        self.raster_key = None
+
+
+def ring_shift(previous: tuple | None, key: tuple, frame: TraceFrame) -> int | None:
+    """Grid columns `frame` moved by since a ring was drawn from `previous` = (key, first column,
+    lo, hi): only when the drawing key is the same, it moved less than half the width and the
+    columns both frames hold are unchanged; else None (redraw everything)."""
+    if previous is None or previous[0] != key:
+        return None
+    _, first, lo, hi = previous
+    shift = frame.first_column - first
+    width = frame.n_columns
+    if abs(shift) >= width // 2:
+        return None
+    new, old = (slice(0, width - shift), slice(shift, width)) if shift >= 0 else \
+        (slice(-shift, width), slice(0, width + shift))
+    same = (np.array_equal(frame.lo[:, new], lo[:, old], equal_nan=True)
+            and np.array_equal(frame.hi[:, new], hi[:, old], equal_nan=True))
+    return shift if same else None
+
+
+def ring_spans(shift: int | None, width: int) -> list[tuple[int, int]]:
+    """The frame columns [start, stop) to rasterise after a move of `shift` columns (None: all).
+    Scrolling back, the old first column gets a new left neighbour: it is redrawn with its join."""
+    if shift is None:
+        return [(0, width)]
+    if shift > 0:
+        return [(width - shift, width)]
+    if shift < 0:
+        return [(0, -shift + 1)]
+    return []
+
+
+def write_ring(index: np.ndarray, pixels: np.ndarray, palette: np.ndarray, block: np.ndarray,
+               column: int) -> None:
+    """Put colour-index `block`, whose first column is grid column `column`, into the ring
+    (`index` and its RGB `pixels`), wrapping at the right edge."""
+    width = index.shape[1]
+    offset = column % width
+    head = min(block.shape[1], width - offset)
+    for source, target in ((slice(0, head), slice(offset, offset + head)),
+                           (slice(head, block.shape[1]), slice(0, block.shape[1] - head))):
+        index[:, target] = block[:, source]
+        pixels[:, target] = palette[block[:, source]]
+
+
+def paint_ring(painter: QtGui.QPainter, image: QtGui.QImage, first: int, left: int, top: int) -> None:
+    """Draw ring `image` (grid column `first` at buffer column ``first % width``) at (left, top)
+    in two pieces, left edge first."""
+    width, height = image.width(), image.height()
+    offset = first % width
+    painter.drawImage(QtCore.QRect(left, top, width - offset, height), image,
+                      QtCore.QRect(offset, 0, width - offset, height))
+    if offset:
+        painter.drawImage(QtCore.QRect(left + width - offset, top, offset, height),
+                          image, QtCore.QRect(0, 0, offset, height))
 
 
 def nice_step(span: float, target: int) -> float:
@@ -364,25 +430,40 @@ class TraceView(QtWidgets.QWidget):
         self.update()
 
     def _raster_lane(self, index: int) -> None:
-        """The lane's picture, whole (a few channels: cheaper than keeping a ring)."""
+        """Bring lane `index`'s ring up to its frame: after a scroll only the new columns are
+        rasterised, the same pixels a whole redraw (`_lane_raster` of every column) gives."""
         display = self.lane_displays[index]
         band = next((b for b in self.lane_bands() if b[0] == index), None)
         if display.frame is None or band is None:
-            display.image = None
+            display.image, display.raster_key = None, None
             return
         frame, height = display.frame, band[2] - STREAM_HEADER_PX
+        width = frame.n_columns
+        if display.index is None or display.index.shape != (height, width):
+            display.allocate(height, width, int(self._palette[0]))
+        key = (frame.spc, frame.mode, frame.channels.tobytes(), height, width, float(display.units))
+        for start, stop in ring_spans(ring_shift(display.raster_key, key, frame), width):
+            block = self._lane_raster(index, start, stop, height)
+            write_ring(display.index, display.pixels, self._palette, block, frame.first_column + start)
+        display.ring_first = frame.first_column
+        display.raster_key = (key, frame.first_column, frame.lo, frame.hi)
+
+    def _lane_raster(self, index: int, start: int, stop: int, height: int) -> np.ndarray:
+        """Colour-index image (height, stop - start) of columns [start, stop) of lane `index`'s frame."""
+        display = self.lane_displays[index]
+        frame = display.frame
         spacing = height / max(len(frame.channels), 1)
         baselines = (np.arange(len(frame.channels)) + 0.5) * spacing
         scales = np.full(len(frame.channels), spacing / display.units)
-        top, bottom = pixel_intervals(frame.lo, frame.hi, baselines, scales, height)
+        previous = (frame.lo[:, start - 1], frame.hi[:, start - 1]) if start > 0 else None
+        top, bottom = pixel_intervals(frame.lo[:, start:stop], frame.hi[:, start:stop], baselines, scales,
+                                      height, previous)
         coverage = rasterize(top[0::2], bottom[0::2], height).view(np.uint8) \
             + rasterize(top[1::2], bottom[1::2], height).view(np.uint8)
         colours = np.full(len(frame.channels), 1 + (index + 1) % len(GROUP_COLOURS), dtype=np.uint8)
         coverage *= np.uint8(TONES)
         coverage += lane_colours(baselines, colours, height)[:, None]
-        display.pixels = np.ascontiguousarray(self._palette[coverage])
-        display.image = QtGui.QImage(display.pixels.data, coverage.shape[1], height, coverage.shape[1] * 4,
-                                     QtGui.QImage.Format.Format_RGB32)
+        return coverage
 
     def _paint_lanes(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
         """Each shown lane: a rule, its title (name, rate, offset), its channel labels, its traces."""
@@ -397,7 +478,7 @@ class TraceView(QtWidgets.QWidget):
                              f"{lane.nb_channels} ch · {display.units:.3g} {lane.units}/row{offset}")
             body = top + STREAM_HEADER_PX
             if display.image is not None and display.image.height() == height - STREAM_HEADER_PX:
-                painter.drawImage(QtCore.QPointF(rect.left(), body), display.image)
+                paint_ring(painter, display.image, display.ring_first, rect.left(), body)
             rows = lane.nb_channels
             spacing = (height - STREAM_HEADER_PX) / max(rows, 1)
             painter.setPen(QtGui.QColor("#333"))
@@ -469,14 +550,8 @@ class TraceView(QtWidgets.QWidget):
                self.spacing())
         if self._image is None or self._index.shape != (height, width):
             self._allocate(height, width)
-        shift = self._reusable_shift(key, frame)
-        if shift is None:
-            self._raster_into_ring(frame, 0, width, baselines, scales, height)
-        elif shift > 0:
-            self._raster_into_ring(frame, width - shift, width, baselines, scales, height)
-        elif shift < 0:
-            # the old first column now has a new left neighbour: redraw it with its join
-            self._raster_into_ring(frame, 0, -shift + 1, baselines, scales, height)
+        for start, stop in ring_spans(ring_shift(self._raster_key, key, frame), width):
+            self._raster_into_ring(frame, start, stop, baselines, scales, height)
         self._ring_first = frame.first_column
         self._raster_key = (key, frame.first_column, frame.lo, frame.hi)
         self.update()
@@ -488,31 +563,11 @@ class TraceView(QtWidgets.QWidget):
         self._image = QtGui.QImage(self._pixels.data, width, height, width * 4, QtGui.QImage.Format.Format_RGB32)
         self._raster_key = None
 
-    def _reusable_shift(self, key, frame: TraceFrame) -> int | None:
-        if self._raster_key is None or self._raster_key[0] != key:
-            return None
-        _, first, lo, hi = self._raster_key
-        shift = frame.first_column - first
-        width = frame.n_columns
-        if abs(shift) >= width // 2:
-            return None
-        new, old = (slice(0, width - shift), slice(shift, width)) if shift >= 0 else \
-            (slice(-shift, width), slice(0, width + shift))
-        same = (np.array_equal(frame.lo[:, new], lo[:, old], equal_nan=True)
-                and np.array_equal(frame.hi[:, new], hi[:, old], equal_nan=True))
-        return shift if same else None
-
     def _raster_into_ring(self, frame: TraceFrame, start: int, stop: int, baselines, scales,
                           height: int) -> None:
         """Rasterise columns [start, stop) of `frame` into the ring at their grid columns."""
         block = self._raster(frame, start, stop, baselines, scales, height)
-        width = self._index.shape[1]
-        offset = (frame.first_column + start) % width
-        head = min(stop - start, width - offset)
-        for source, target in ((slice(0, head), slice(offset, offset + head)),
-                               (slice(head, stop - start), slice(0, stop - start - head))):
-            self._index[:, target] = block[:, source]
-            self._pixels[:, target] = self._palette[block[:, source]]
+        write_ring(self._index, self._pixels, self._palette, block, frame.first_column + start)
 
     def _raster(self, frame: TraceFrame, start: int, stop: int, baselines, scales, height: int) -> np.ndarray:
         """Colour-index image (height, stop - start) of columns [start, stop) of `frame`."""
@@ -564,13 +619,7 @@ class TraceView(QtWidgets.QWidget):
         self._paint_cursor(painter, rect)
 
     def _paint_ring(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
-        height, width = self._index.shape
-        offset = self._ring_first % width
-        painter.drawImage(QtCore.QRect(rect.left(), rect.top(), width - offset, height), self._image,
-                          QtCore.QRect(offset, 0, width - offset, height))
-        if offset:
-            painter.drawImage(QtCore.QRect(rect.left() + width - offset, rect.top(), offset, height),
-                              self._image, QtCore.QRect(0, 0, offset, height))
+        paint_ring(painter, self._image, self._ring_first, rect.left(), rect.top())
 
     def _x_of(self, sample: float, rect: QtCore.QRect) -> float:
         frame = self.frame

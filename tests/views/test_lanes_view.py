@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PyQt6 import QtCore, QtGui
 
+from app.model.lanes import lane_window, main_grid
 from app.model.recording import Recording
-from app.model.traces import TraceSource
+from app.model.traces import TraceSource, stable_spc
 from app.views.main_window import MainWindow
 from app.views.stream_tree import StreamTree
 from app.views.trace_view import TraceView
@@ -195,4 +196,62 @@ def test_the_lane_is_drawn_in_its_band(qtbot, lanes_view, tmp_path):
     assert len(before) >= N_CHANNELS + 1 and len(after) >= N_CHANNELS + 1
     # the step goes up: right of it the LF traces sit higher (smaller y) than left of it
     assert np.mean(after) < np.mean(before) - 1
+    recording.close()
+
+
+def lane_screen_order(display) -> np.ndarray:
+    offset = display.ring_first % display.index.shape[1]
+    return np.concatenate([display.index[:, offset:], display.index[:, :offset]], axis=1)
+
+
+@pytest.mark.parametrize(("start_s", "window_s"), [(0.3, 0.2), (0.1, 0.6)])   # LF samples, LF min/max
+def test_a_lane_ring_after_scrolls_equals_a_full_redraw(qtbot, lanes_view, start_s, window_s):
+    view, recording = lanes_view
+    view.set_window_seconds(start_s, window_s)
+    wait_lanes(qtbot, view)
+    drawn = []
+    whole = view._lane_raster
+
+    def recording_raster(index, start, stop, height):
+        drawn.append((index, stop - start))
+        return whole(index, start, stop, height)
+
+    view._lane_raster = recording_raster
+    for fraction in (0.1, 0.1, -0.1, 0.25, -0.3):
+        before = [view.lane_displays[k].pixels for k in view.shown_lanes()]
+        drawn.clear()
+        view.scroll_by(fraction)
+        wait_lanes(qtbot, view)
+        for k, pixels in zip(view.shown_lanes(), before, strict=True):
+            display = view.lane_displays[k]
+            assert display.pixels is pixels                   # drawn in place, nothing reallocated
+            height, width = display.index.shape
+            np.testing.assert_array_equal(lane_screen_order(display), whole(k, 0, width, height))
+            np.testing.assert_array_equal(display.pixels, view._palette[display.index])
+        lf_columns = sum(columns for k, columns in drawn if k == 0)
+        assert 0 < lf_columns <= abs(fraction) * view.lane_displays[0].frame.n_columns + 2
+    view._lane_raster = whole
+    qtbot.wait(20)
+    shown = view.grab().toImage()
+    index, top, _ = view.lane_bands()[0]
+    picture = lane_screen_order(view.lane_displays[index])
+    left = view.plot_rect().left()
+    for column in (3, picture.shape[1] // 2, picture.shape[1] - 3):
+        lit = np.flatnonzero(picture[:, column])[0]
+        colour = QtGui.QColor(shown.pixel(left + column, top + 14 + int(lit)))
+        assert colour.rgb() == int(view._palette[picture[lit, column]])
+    recording.close()
+
+
+def test_every_window_at_one_zoom_snaps_the_lane_to_one_grid(lanes_view):
+    """A main width of 6000 / 636 samples per column scales to an LF width ending in ...0125,
+    right on the digit `stable_spc` rounds at: the lane grid must not flip as the window moves."""
+    view, recording = lanes_view
+    lane = view.lanes[0]
+    grids = set()
+    for k in range(40):
+        first, spc = main_grid(3000.0 + 617.3 * k, 9000.0 + 617.3 * k, 636)
+        t0, t1 = lane_window(lane, first, spc, 636, 30000.0)
+        grids.add(stable_spc(max(t1 - t0, 1e-6) / 636))
+    assert len(grids) == 1
     recording.close()
