@@ -23,7 +23,8 @@ run: $(BIN)/python
 # Install with the test extras and run the whole suite headless.
 test: $(BIN)/python
 	$(PIP) install --quiet -e '.[test]'
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q --ignore=tests/views
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests/views
 
 bench: $(BIN)/python
 	$(PIP) install --quiet -e '.[test]'

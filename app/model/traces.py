@@ -587,8 +587,10 @@ class TraceSource:
             self._latest += 1
             for future in self._prefetching:
                 future.cancel()
-        self._frames.shutdown(wait=False, cancel_futures=True)
-        self._io.shutdown(wait=False, cancel_futures=True)
+        # queued work is dropped; running work (one chunk, one frame) is waited for, so no worker
+        # calls back into a view that is being destroyed
+        self._frames.shutdown(wait=True, cancel_futures=True)
+        self._io.shutdown(wait=True, cancel_futures=True)
         if self._overview_thread is not None:
             self._overview_thread.join(timeout=5)
 

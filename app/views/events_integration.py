@@ -129,6 +129,7 @@ class EventsUI(QtCore.QObject):
         if watched is self.window and event.type() == QtCore.QEvent.Type.Close:
             self.save()
             self.peri_view.shutdown()
+            self._reader.shutdown(wait=True, cancel_futures=True)
         return False
 
     # -- the recording --------------------------------------------------------------------------------

@@ -242,4 +242,4 @@ class PeriEventView(QtWidgets.QWidget):
 
     def shutdown(self) -> None:
         self.cancel()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown(wait=True, cancel_futures=True)
