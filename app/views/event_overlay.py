@@ -343,7 +343,9 @@ class EventOverlay:
         row = self._marker_row(spc, first, rect.width())
         image = brush = None
         if row.any():
-            image = QtGui.QImage(row.data, len(row), 1, 4 * len(row), QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+            # the brush outlives this call inside Qt: give it its own copy of the row (a few KB)
+            image = QtGui.QImage(row.data, len(row), 1, 4 * len(row),
+                                 QtGui.QImage.Format.Format_ARGB32_Premultiplied).copy()
             brush = QtGui.QBrush(image)         # tiled down the rect: 3x cheaper than stretching the row
         return {"row": row, "image": image, "brush": brush, "labels": self._labels(rect, spc, first)}
 
