@@ -23,6 +23,7 @@ import numpy as np
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
 from app.io.formats.raw_binary import pread_rows, pwrite_rows
+from app.io.h5tools import peek_h5
 from app.io.sniff import is_hdf5
 
 GENERIC_EXTENSIONS = (".h5", ".hdf5", ".hdf")
@@ -137,16 +138,10 @@ class Hdf5File(DataFile):
     _default_values = {"dtype_offset": "auto", "gain": 1.0}
 
     @classmethod
-    def sniff(cls, path: str) -> tuple[float, str]:
-        if not is_hdf5(path):
-            return 0.0, "not an HDF5 file"
-        try:
-            with h5py.File(path, "r") as handle:
-                first = first_2d_dataset(handle)
-        except OSError:
-            return 0.0, "an HDF5 signature but h5py cannot open it"
+    def sniff(cls, path: str) -> tuple[float, str] | None:
+        first = peek_h5(path, first_2d_dataset)
         if first is None:
-            return 0.0, "an HDF5 file without 2-D datasets"
+            return None
         generic = os.path.splitext(path)[1].lower() in GENERIC_EXTENSIONS
         return (0.6 if generic else 0.3), f"HDF5 with 2-D dataset(s), e.g. {first}"
 

@@ -15,7 +15,7 @@ import numpy as np
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError, MissingFieldsError
 from app.io.formats.hdf5 import Hdf5File, open_hdf5
-from app.io.sniff import is_hdf5
+from app.io.h5tools import peek_h5
 
 
 def recording_numbers(handle: h5py.File) -> list[int]:
@@ -58,16 +58,10 @@ class KwdFile(Hdf5File):
     _field_types = {"recording_number": "int"}
 
     @classmethod
-    def sniff(cls, path: str) -> tuple[float, str]:
-        if not is_hdf5(path):
-            return 0.0, "not an HDF5 file"
-        try:
-            with h5py.File(path, "r") as handle:
-                numbers = recording_numbers(handle)
-        except OSError:
-            return 0.0, "an HDF5 signature but h5py cannot open it"
+    def sniff(cls, path: str) -> tuple[float, str] | None:
+        numbers = peek_h5(path, recording_numbers)
         if not numbers:
-            return 0.0, "no recordings/<n>/data in the file"
+            return None
         return 0.95, f"Kwik raw data layout ({len(numbers)} recording(s) under recordings/)"
 
     def _dataset_path(self) -> str:
