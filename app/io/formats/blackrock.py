@@ -23,7 +23,6 @@ from app.io.events import (
     empty_events,
     make_events,
     merge_events,
-    timeline_events,
 )
 from app.io.messages import print_and_log
 
@@ -227,12 +226,9 @@ class BlackrockFile(DataFile):
         return self._scale_data_to_float32(rows, nodes)
 
     # -- events -----------------------------------------------------------------------------------
-    def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
+    def _local_events(self) -> np.ndarray:
         """Digital port words (`digital`, label = the word) and serial words (`serial`) and
         comments (`comments`) from the `.nev` beside this file, on the timeline."""
-        return timeline_events(self, t_start, t_stop)
-
-    def _local_events(self) -> np.ndarray:
         nev = os.path.splitext(self.file_name)[0] + ".nev"
         if not os.path.isfile(nev):
             return empty_events()

@@ -20,7 +20,7 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
-from app.io.events import cached_for_file, make_events, timeline_events
+from app.io.events import cached_for_file, make_events
 from app.io.messages import print_and_log
 
 MAIN_BYTES = 256
@@ -351,12 +351,9 @@ class EdfFile(DataFile):
         return self._scale_data_to_float32(raw, nodes)
 
     # -- annotations ------------------------------------------------------------------------------
-    def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
+    def _local_events(self) -> np.ndarray:
         """The annotations (TALs other than the time-keeping ones) on the timeline; an annotation
         outside every stream (in an EDF+D gap, or in another segment) has no place and is left out."""
-        return timeline_events(self, t_start, t_stop)
-
-    def _local_events(self) -> np.ndarray:
         onsets, durations, labels, channels = cached_for_file(self.file_name, "edf-annotations",
                                                               self._read_annotations)
         rate = float(self.sampling_rate)

@@ -17,7 +17,7 @@ import numpy as np
 
 from app.io.datafile import DataFile, natural_key
 from app.io.errors import HeaderError, ShapeMismatchError
-from app.io.events import cached_for_file, copy_events, make_events, merge_events, timeline_events
+from app.io.events import cached_for_file, copy_events, make_events, merge_events
 from app.io.messages import print_and_log
 
 HEADER_SIZE = 16384
@@ -184,12 +184,9 @@ class NeuralynxFile(DataFile):
         return self._segment_sources(len(self.segments))
 
     # -- events -----------------------------------------------------------------------------------
-    def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
+    def _local_events(self) -> np.ndarray:
         """Records of the session's `.nev` files: one channel per (event id, TTL value), named
         `TTL <value> (event <id>)`, labelled with the event string; on the timeline."""
-        return timeline_events(self, t_start, t_stop)
-
-    def _local_events(self) -> np.ndarray:
         folder = os.path.dirname(self.channel_files[0])
         suffix = session_suffix(self.channel_files[0])
         paths = [os.path.join(folder, n) for n in sorted(os.listdir(folder), key=natural_key)

@@ -24,7 +24,6 @@ from app.io.events import (
     make_events,
     merge_events,
     pair_ttl_edges,
-    timeline_events,
 )
 from app.io.h5tools import (  # noqa: F401 - re-exported for plugins written against nwb
     H5_ERRORS,
@@ -247,16 +246,13 @@ class NWBFile(DataFile):
         return data
 
     # -- events -----------------------------------------------------------------------------------
-    def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
+    def _local_events(self) -> np.ndarray:
         """Events of the whole file on this recording's timeline: TTL TimeSeries (a name with
         `TTL`, data ±line; channel `<series> <line>`), IntervalSeries (±line pairs),
         AnnotationSeries (text), ndx-events Events/TTLs/LabeledEvents, and TimeIntervals tables
         (trials, epochs, ...: ranges labelled with their tags) and EventsTables. Times are seconds from the session
         start, placed at round(t x rate); a TTL series and an ElectricalSeries that both carry
         Open Ephys `sync` sample numbers are matched on those instead."""
-        return timeline_events(self, t_start, t_stop)
-
-    def _local_events(self) -> np.ndarray:
         rate = float(self.sampling_rate)
         seconds = cached_for_file(self.file_name, f"events@{rate!r}", lambda: read_nwb_events(self.file_name, rate))
         with open_h5(self.file_name, "NWB") as h5file:

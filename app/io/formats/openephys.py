@@ -27,7 +27,6 @@ from app.io.events import (
     make_events,
     merge_events,
     pair_ttl_edges,
-    timeline_events,
 )
 from app.io.messages import print_and_log
 
@@ -231,12 +230,9 @@ class OpenEphysFile(DataFile):
         return self._scale_data_to_float32(raw, nodes)
 
     # -- events -----------------------------------------------------------------------------------
-    def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
+    def _local_events(self) -> np.ndarray:
         """TTL pulses (`TTL <line>`, line = channel + 1 as the GUI shows it) from the `.events`
         file and text from `messages.events`, on the timeline; loaded on the first call."""
-        return timeline_events(self, t_start, t_stop)
-
-    def _local_events(self) -> np.ndarray:
         folder = os.path.dirname(self.channel_paths[0])
         suffix = CONTINUOUS_NAME.fullmatch(os.path.basename(self.channel_paths[0]))["experiment"]
         suffix = f"_{suffix}" if suffix else ""

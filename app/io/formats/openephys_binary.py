@@ -20,7 +20,7 @@ import numpy as np
 
 from app.io.datafile import DataFile, natural_key
 from app.io.errors import HeaderError
-from app.io.events import empty_events, make_events, merge_events, pair_ttl_edges, timeline_events
+from app.io.events import empty_events, make_events, merge_events, pair_ttl_edges
 from app.io.messages import print_and_log
 
 OEBIN = "structure.oebin"
@@ -243,12 +243,9 @@ class OpenEphysBinaryFile(DataFile):
         return self._read_array(self.data, idx, chunk_size, padding, nodes)
 
     # -- events -----------------------------------------------------------------------------------
-    def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
+    def _local_events(self) -> np.ndarray:
         """TTL pulses (`TTL <line>`, lines as the GUI numbers them) and MessageCenter text
         (`messages`) of this stream, on the timeline; loaded on the first call."""
-        return timeline_events(self, t_start, t_stop)
-
-    def _local_events(self) -> np.ndarray:
         structure = read_oebin(self.oebin)
         stream = self._pick_stream(structure)
         ttl, text = event_folders(os.path.dirname(self.oebin), structure, stream)

@@ -17,7 +17,7 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
-from app.io.events import cached_for_file, edges_from_words, empty_events, pair_ttl_edges, timeline_events
+from app.io.events import cached_for_file, edges_from_words, empty_events, pair_ttl_edges
 from app.io.formats._intan import count_blocks, sniff_magic
 
 MAGIC = 0xC6912702
@@ -216,13 +216,10 @@ class RHDFile(DataFile):
         return self._scale_data_to_float32(rows, nodes)
 
     # -- events -----------------------------------------------------------------------------------
-    def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
+    def _local_events(self) -> np.ndarray:
         """Pulses on the board's digital inputs, one channel per enabled input (its custom name,
         e.g. `DIGITAL-IN-01`; bit = the input's native order). The digital words of all blocks
         are read on the first call (O(file)) and kept in memory per file."""
-        return timeline_events(self, t_start, t_stop)
-
-    def _local_events(self) -> np.ndarray:
         if "digital_in" not in (self._block.names or ()) or not self._shape[0]:
             return empty_events()
         with open(self.file_name, "rb") as handle:

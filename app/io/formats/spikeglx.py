@@ -24,7 +24,6 @@ from app.io.events import (
     edges_from_words,
     empty_events,
     pair_ttl_edges,
-    timeline_events,
 )
 from app.io.messages import print_and_log
 
@@ -290,14 +289,11 @@ class SpikeGLXFile(DataFile):
         return self._read_array(self.data, idx, chunk_size, padding, nodes)
 
     # -- events -----------------------------------------------------------------------------------
-    def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
+    def _local_events(self) -> np.ndarray:
         """Edges of the digital words as pulses: the imec SY word (`sync` = bit 6, other bits
         `SY bit <k>`) or the nidq XD words (`XD <line>`, line = 16 x word + bit; the
         `syncNiChan` line is `sync`). Finding them reads the word column of the whole `.bin`
         (O(file), chunk by chunk) on the first call; the result is kept in memory per file."""
-        return timeline_events(self, t_start, t_stop)
-
-    def _local_events(self) -> np.ndarray:
         columns, names = self._digital_words()
         if not columns:
             return empty_events()
