@@ -18,7 +18,7 @@ import numpy as np
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
 from app.io.events import cached_for_file, edges_from_words, empty_events, merge_events, pair_ttl_edges
-from app.io.formats._intan import count_blocks, sniff_magic
+from app.io.formats._intan import block_rows, count_blocks, map_blocks, sniff_magic
 from app.io.formats.rhd import _HeaderReader
 
 MAGIC = 0xD69127AC
@@ -175,9 +175,8 @@ class IntanRHSFile(DataFile):
             return int(struct.unpack("<i", handle.read(4))[0])
 
     def _open(self, mode: str = "r") -> None:
-        nb_blocks = self._shape[0] // BLOCK_SAMPLES
-        self._blocks = (np.memmap(self.file_name, dtype=self._block, mode="r", offset=self._data_offset,
-                                  shape=(nb_blocks,)) if nb_blocks else None)
+        self._blocks = map_blocks(self.file_name, self._block, self._data_offset,
+                                  self._shape[0] // BLOCK_SAMPLES)
 
     def _close(self) -> None:
         self._blocks = None
@@ -187,12 +186,7 @@ class IntanRHSFile(DataFile):
         width = self.nb_channels if nodes is None else len(nodes)
         if t_stop <= t_start:
             return np.zeros((0, width), dtype=np.float32)
-        first, last = t_start // BLOCK_SAMPLES, (t_stop - 1) // BLOCK_SAMPLES + 1
-        values = self._blocks[first:last][self.signal]            # (blocks, channels, 128)
-        if nodes is not None:
-            values = values[:, np.asarray(nodes, dtype=np.intp), :]
-        rows = values.transpose(0, 2, 1).reshape(-1, width)
-        rows = rows[t_start - first * BLOCK_SAMPLES: t_stop - first * BLOCK_SAMPLES]
+        rows = block_rows(self._blocks, self.signal, BLOCK_SAMPLES, t_start, t_stop, nodes)
         return self._scale_data_to_float32(rows, nodes)
 
     # -- events -----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import numpy as np
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
 from app.io.events import cached_for_file, edges_from_words, empty_events, pair_ttl_edges
-from app.io.formats._intan import count_blocks, sniff_magic
+from app.io.formats._intan import block_rows, count_blocks, map_blocks, sniff_magic
 
 MAGIC = 0xC6912702
 AMPLIFIER_GAIN = 0.195          # µV per bit
@@ -194,9 +194,8 @@ class RHDFile(DataFile):
             return int(struct.unpack(kind, handle.read(4))[0])
 
     def _open(self, mode: str = "r") -> None:
-        nb_blocks = self._shape[0] // self._block_samples
-        self._blocks = (np.memmap(self.file_name, dtype=self._block, mode="r", offset=self._data_offset,
-                                  shape=(nb_blocks,)) if nb_blocks else None)
+        self._blocks = map_blocks(self.file_name, self._block, self._data_offset,
+                                  self._shape[0] // self._block_samples)
 
     def _close(self) -> None:
         self._blocks = None
@@ -206,13 +205,7 @@ class RHDFile(DataFile):
         width = self.nb_channels if nodes is None else len(nodes)
         if t_stop <= t_start:
             return np.zeros((0, width), dtype=np.float32)
-        size = self._block_samples
-        first, last = t_start // size, (t_stop - 1) // size + 1
-        amplifier = self._blocks[first:last]["amplifier"]          # (blocks, channels, samples)
-        if nodes is not None:
-            amplifier = amplifier[:, np.asarray(nodes, dtype=np.intp), :]
-        rows = amplifier.transpose(0, 2, 1).reshape(-1, width)
-        rows = rows[t_start - first * size: t_stop - first * size]
+        rows = block_rows(self._blocks, "amplifier", self._block_samples, t_start, t_stop, nodes)
         return self._scale_data_to_float32(rows, nodes)
 
     # -- events -----------------------------------------------------------------------------------
