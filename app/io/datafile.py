@@ -363,6 +363,19 @@ class DataFile:
                           "Open with stream_mode=segments to see them all.", "info")
         return index
 
+    def _pick_stream_index(self, choices: Sequence[str]) -> int:
+        """The `stream_index` param checked against the file's streams of different rates
+        (`choices` describes each); says so in the log when more than the one shown exist."""
+        index = int(self._params.get("stream_index", 0))
+        if not 0 <= index < len(choices):
+            listing = "; ".join(f"{k}: {choice}" for k, choice in enumerate(choices))
+            raise HeaderError(f"{self.file_name}: stream_index {index} does not exist; streams are "
+                              f"{listing}.", self.file_name, candidates=list(range(len(choices))))
+        if len(choices) > 1 and self.stream_mode is None and "stream_index" not in self.given_fields:
+            print_and_log(f"{self.file_name}: {len(choices)} streams of different rates; showing "
+                          f"{choices[index]}. Set stream_index to see another.", "info")
+        return index
+
     def _segment_sources(self, count: int, **fixed: Any) -> list[DataFile]:
         """One instance per segment, for a format's `segments` stream mode."""
         given = {k: v for k, v in self._params.items()

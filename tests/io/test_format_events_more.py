@@ -48,6 +48,14 @@ def rows(events: np.ndarray) -> list[tuple[int, int, str, str]]:
     return list(events_to_rows(events))
 
 
+@pytest.fixture(autouse=True)
+def _empty_event_cache():
+    """Each test starts with no events cached, so "nothing read at open" does not depend on which
+    tests ran before (the cache is per process)."""
+    with events_module._FILE_CACHE_LOCK:
+        events_module._FILE_CACHE.clear()
+
+
 def cached_keys() -> set[str]:
     return {token[1] for token in events_module._FILE_CACHE}
 

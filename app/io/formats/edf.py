@@ -267,11 +267,8 @@ class EdfFile(DataFile):
         groups = self.rate_groups()
         if not groups:
             raise self._fail("holds only annotation signals; there are no samples to show.")
-        index = int(self._params.get("stream_index", 0))
-        if not 0 <= index < len(groups):
-            choices = [f"{k} ({self.signals[g[0]]['samples'] / self.record_duration:g} Hz, {len(g)} signals)"
-                       for k, g in enumerate(groups)]
-            raise self._fail(f"stream_index {index} does not exist; set it to one of {', '.join(choices)}.")
+        index = self._pick_stream_index([f"{self.signals[g[0]]['samples'] / self.record_duration:g} Hz "
+                                   f"({len(g)} signals)" for g in groups])
         self.channels = groups[index]
         self.samples_per_record = self.signals[self.channels[0]]["samples"]
         rate = self.samples_per_record / self.record_duration

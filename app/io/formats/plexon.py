@@ -360,15 +360,8 @@ class PlexonFile(DataFile):
             raise HeaderError(f"{self.file_name}: no continuous channel holds samples; the file has only spikes "
                               "and events, or its data blocks are damaged.", self.file_name)
         self.streams_found = [(rate, [c["name"] for c in members]) for rate, members in groups.items()]
-        index = int(self._params.get("stream_index", 0))
-        if not 0 <= index < len(groups):
-            listing = "; ".join(f"{k}: {rate} Hz ({len(names)} channels)"
-                                for k, (rate, names) in enumerate(self.streams_found))
-            raise HeaderError(f"{self.file_name}: stream_index {index} does not exist; streams are {listing}.",
-                              self.file_name, candidates=list(range(len(groups))))
-        if len(groups) > 1 and "stream_index" not in self._params:
-            print_and_log(f"{self.file_name}: continuous channels at {len(groups)} rates; showing the "
-                          f"{self.streams_found[0][0]} Hz stream. Set stream_index to see another.", "info")
+        index = self._pick_stream_index([f"{rate} Hz ({len(names)} channels)"
+                                         for rate, names in self.streams_found])
         rate = list(groups)[index]
         return rate, groups[rate]
 

@@ -182,11 +182,8 @@ class Spike2File(DataFile):
         groups = self.rate_groups()
         if not groups:
             raise self._fail("has no waveform (Adc or RealWave) channel with data.")
-        index = int(self._params.get("stream_index", 0))
-        if not 0 <= index < len(groups):
-            choices = [f"{k} ({self._rate(g[0]):g} Hz: {', '.join(c.title for c in g)})"
-                       for k, g in enumerate(groups)]
-            raise self._fail(f"stream_index {index} does not exist; set it to one of {'; '.join(choices)}.")
+        index = self._pick_stream_index([f"{self._rate(g[0]):g} Hz ({', '.join(c.title for c in g)})"
+                                         for g in groups])
         self.channels = groups[index]
         rate = self._rate(self.channels[0])
         self.segments = self._segments()
