@@ -11,7 +11,7 @@ DATA_ERROR = 1          # the recording, a params/probe file or their values are
 USAGE = 2               # the command line is wrong: unknown command or option, bad --set, unknown format
 MISSING_FIELDS = 3      # the file does not say required fields (nb_channels, ...): give them with --set
 DAMAGED = 4             # the file is damaged or truncated: its header or its size contradicts itself
-UNAVAILABLE = 5         # something needed is not installed (the browser, a sorter, MPI, a plugin's library)
+UNAVAILABLE = 5         # something needed is not installed (the browser, a package, a format's library)
 INTERNAL = 70           # a bug in wavescope: please report it (WAVESCOPE_DEBUG=1 shows the traceback)
 INTERRUPTED = 130       # stopped by Ctrl-C or a cancelled job
 BROKEN_PIPE = 141       # the reader of the output went away (`wavescope formats | head`)
@@ -22,7 +22,7 @@ TABLE = """exit status:
   2    usage: unknown command or option, malformed --set, unknown format or field name
   3    required fields missing: the file does not say them; give them with --set or a .params file
   4    the file is damaged or truncated
-  5    something needed is not installed (the browser, a sorter, MPI, a format's library)
+  5    something needed is not installed (the browser, a Python package, a format's library)
   70   internal error: a bug in wavescope, please report it (WAVESCOPE_DEBUG=1 shows the traceback)
   130  interrupted (Ctrl-C, a cancelled conversion)
   141  the output's reader closed early (e.g. `| head`); nothing is wrong

@@ -122,7 +122,8 @@ def test_mistyped_format_and_set_key_suggest(raw):
     done = run("info", raw, *RAW, "--set", "sampling_rat=1000", "--json")
     error = json_error(done)["error"]
     assert done.returncode == 2 and error["field"] == "sampling_rat" and "'sampling_rate'" in error["message"]
-    convert = run("convert", raw, *RAW, "--set", "sampling_rate=1", "-o", raw.with_name("o.h5"), "--to", "hdf55")
+    convert = run("convert", raw, *RAW, "--set", "sampling_rate=1", "-o", raw.with_name("o.h5"),
+                  "--to", "hdf55")
     assert convert.returncode == 2 and "did you mean 'hdf5'" in convert.stderr
 
 

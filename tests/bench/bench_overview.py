@@ -29,7 +29,8 @@ datafile = open_datafile(path, {"nb_channels": channels, "data_dtype": "int16", 
 started = time.perf_counter()
 overview = build_overview(datafile, folder, default_chunk_size(channels))
 print(json.dumps({"seconds": time.perf_counter() - started,
-                  "levels": [[size, list(array.shape), str(array.dtype)] for size, array in overview.levels]}))
+                  "levels": [[size, list(array.shape), str(array.dtype)]
+                             for size, array in overview.levels]}))
 """
 
 

@@ -11,6 +11,7 @@ from app.model.overview import LEVEL_FACTOR, Overview, build_overview, evict, ov
 from tests.conftest import synthetic_int16
 
 PARAMS = {"data_dtype": "int16", "nb_channels": 3, "sampling_rate": 1000.0, "gain": 0.5}
+DATA_RATIO_TOTAL = 50       # 1/64 for the finest level, about 1/56 with every level
 
 
 def _recording(make_raw, n=300_000, params=PARAMS, name="long.dat"):
@@ -48,9 +49,6 @@ def test_summary_is_small_next_to_the_data(make_raw, tmp_path):
     overview = build_overview(datafile, tmp_path / "ov")
     stored = sum(array.nbytes for _, array in overview.levels)
     assert stored <= data.nbytes / DATA_RATIO_TOTAL
-
-
-DATA_RATIO_TOTAL = 50       # 1/64 for the finest level, 1/56 with every level
 
 
 def test_float_source_kept_as_float32(make_raw, tmp_path):
