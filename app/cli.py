@@ -1,19 +1,25 @@
 """The `wavescope` command line: gui (default), info, formats, params, check-format, demo, ...
 
 Every command prints errors as one readable message (the file, the field, the
-fix) and exits non-zero; status 2 means "required fields are missing".
+fix) and exits with a status from `app.exitcodes` (3: required fields are missing;
+see `wavescope --help`); with --json the error is a JSON object on stdout instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Sequence
 
-EXIT_MISSING_FIELDS = 2
+from app import exitcodes
+
+EXIT_MISSING_FIELDS = exitcodes.MISSING_FIELDS
 
 EXAMPLES = """examples:
   wavescope demo                              open the built-in demo recording
@@ -29,17 +35,137 @@ EXAMPLES = """examples:
   wavescope events list rec.oebin --channel "TTL 1"   TTL pulses, messages and annotations
   wavescope doctor                            what is installed, what is missing, how to fix it
   wavescope bench traces rec.dat --set nb_channels=384 --set data_dtype=int16 --set sampling_rate=30000
-"""
+
+""" + exitcodes.TABLE
+
+
+class CommandLineError(Exception):
+    """A mistake on the command line (exit status 2); `field` is the option or key at fault."""
+
+    def __init__(self, message: str, field: str | None = None):
+        self.field = field
+        super().__init__(message)
+
+
+def did_you_mean(word: str, choices, cutoff: float = 0.75) -> str | None:
+    """The choice `word` most likely mistypes, or None."""
+    close = difflib.get_close_matches(word.lower(), [str(c).lower() for c in choices], n=1, cutoff=cutoff)
+    if not close:
+        return None
+    return next(str(c) for c in choices if str(c).lower() == close[0])
 
 
 def _parse_sets(pairs: Sequence[str] | None) -> dict[str, str]:
     values = {}
     for pair in pairs or []:
         if "=" not in pair:
-            raise SystemExit(f"wavescope: --set takes KEY=VALUE, got {pair!r}")
+            raise CommandLineError(f"--set takes KEY=VALUE, got {pair!r}; e.g. --set sampling_rate=30000.",
+                                   "--set")
         key, value = pair.split("=", 1)
         values[key.strip()] = value.strip()
     return values
+
+
+# -- names in --format, --set and .params files, checked before anything is opened -----------------
+_ALWAYS_KNOWN = {"file_name", "file_format", "stream_mode", "segment_index", "stream_index"}
+
+
+def _known_data_keys(file_format: str | None) -> set[str]:
+    """[data] keys that mean something: the format's fields (every format's when it is not
+    known yet), the fields every format has, and SpyKING CIRCUS's own [data] keys."""
+    from app.io.datafile import MANDATORY_FIELDS
+    from app.io.registry import supported_formats
+    formats = supported_formats()
+    classes = [formats[file_format]] if file_format in formats else list(formats.values())
+    keys = set(MANDATORY_FIELDS) | _ALWAYS_KNOWN | set(_template_keys().get("data", ()))
+    for klass in classes:
+        keys |= set(klass._required_fields) | set(klass._default_values) | set(klass._field_types)
+    return keys
+
+
+def _template_keys() -> dict[str, list[str]]:
+    from app.io.params import ParamsFile
+    template = ParamsFile.from_template()
+    return {section: template.keys(section) for section in template.sections()}
+
+
+def check_format_name(name: str | None, where: str = "--format") -> None:
+    """A format name that is not registered: CommandLineError with the closest name."""
+    from app.io.registry import supported_formats
+    if not name:
+        return
+    formats = supported_formats()
+    if name in formats:
+        return
+    guess = did_you_mean(name, list(formats))
+    hint = f"did you mean {guess!r}?" if guess else "see `wavescope formats` for the names."
+    raise CommandLineError(f"{where}: no format named {name!r}; {hint}", "file_format")
+
+
+def check_set_keys(settings: dict, file_format: str | None) -> None:
+    """--set keys that mistype a known field: CommandLineError naming the field; other unknown
+    keys pass with a warning (a plugin or the sorter may read them)."""
+    known = _known_data_keys(file_format)
+    for key in settings:
+        if key in known:
+            continue
+        guess = did_you_mean(key, sorted(known))
+        if guess:
+            raise CommandLineError(f"--set {key}=...: unknown field {key!r}; did you mean {guess!r}?", key)
+        logging.getLogger("wavescope").warning("--set %s: not a field of %s; passed on as is.",
+                                               key, file_format or "any format")
+
+
+def _params_lines(path: str) -> list[tuple[str, str, int]]:
+    """(section, key, line number) of every `key = value` line of a params file."""
+    found, section = [], None
+    with open(path, encoding="utf-8-sig") as handle:
+        for number, raw in enumerate(handle, start=1):
+            text = raw.strip()
+            if not text or text[0] in "#;":
+                continue
+            header = re.fullmatch(r"\[([^\]]*)\].*", text)
+            if header:
+                section = header.group(1).strip()
+            elif section is not None and "=" in text:
+                found.append((section, text.split("=", 1)[0].strip(), number))
+    return found
+
+
+def check_params_file(path: str, file_format: str | None = None) -> None:
+    """Mistyped names in a params file: in [data] an error naming the line (a misread recording
+    is worse than a refusal), in the sorter's sections a warning."""
+    from app.io.errors import ParamsError
+    from app.io.params import ParamsFile
+    params = ParamsFile.read(path)                     # malformed lines raise with their line first
+    file_format = file_format or params.get("data", "file_format") or None
+    template = _template_keys()
+    known_data = _known_data_keys(file_format)
+    log = logging.getLogger("wavescope")
+    for section, key, line in _params_lines(path):
+        where = f"{path}: line {line}"
+        if section == "data" and key == "file_format" and file_format:
+            from app.io.registry import supported_formats
+            if file_format not in supported_formats():
+                guess = did_you_mean(file_format, list(supported_formats()))
+                error = ParamsError(f"{where}: no format named {file_format!r}; "
+                                    + (f"did you mean {guess!r}?" if guess else "see `wavescope formats`."),
+                                    path)
+                error.field, error.line = "file_format", line
+                raise error
+        if section == "data" and key.lower() not in known_data:
+            guess = did_you_mean(key, sorted(known_data))
+            if guess:
+                error = ParamsError(f"{where}: [data] {key} is not a known field; did you mean {guess}? "
+                                    "Fix the name in the file.", path)
+                error.field, error.line = key, line
+                raise error
+            log.warning("%s: [data] %s is not a field of %s; it is passed on as is.",
+                        where, key, file_format or "any format")
+        elif section != "data" and section in template and key.lower() not in template[section]:
+            guess = did_you_mean(key, template[section])
+            log.warning("%s: [%s] %s is not a SpyKING CIRCUS parameter%s; the sorter ignores it.",
+                        where, section, key, f" (did you mean {guess}?)" if guess else "")
 
 
 def _add_open_options(parser: argparse.ArgumentParser) -> None:
@@ -55,26 +181,173 @@ def _open_from_args(args):
     from app.io import open_datafile
     settings: dict = {}
     file_format, stream_mode = args.file_format, args.stream_mode
-    if getattr(args, "params", None):
+    check_format_name(file_format)
+    params_file = getattr(args, "params", None)
+    for path in (params_file, args.file):
+        if path and str(path).endswith(".params") and os.path.isfile(path):
+            check_params_file(str(path), file_format)
+    if params_file:
         from app.io.params import datafile_settings
-        _, settings = datafile_settings(args.params)
+        _, settings = datafile_settings(params_file)
         file_format = file_format or settings.pop("file_format", None)
         stream_mode = stream_mode or settings.pop("stream_mode", None)
         settings.pop("file_format", None)
         settings.pop("stream_mode", None)
-    settings.update(_parse_sets(args.set))
+    given = _parse_sets(args.set)
+    check_set_keys(given, file_format)
+    settings.update(given)
     return open_datafile(args.file, settings, file_format, stream_mode)
 
 
-def _report_missing(error, as_json: bool) -> int:
+# -- errors -> exit status and message ---------------------------------------------------------------
+_USER_ERRORS = ("JobError", "AnnotationFileError")
+
+
+def _is_damaged(error: BaseException) -> bool:
+    """A header or layout that contradicts itself: the file is damaged or truncated."""
+    from app.io.errors import HeaderError
+    if getattr(error, "damaged", False) or type(error).__name__ in ("DamagedFileError", "TruncatedFileError"):
+        return True
+    return isinstance(error, HeaderError) and bool(re.search(r"\b(damaged|truncated|corrupt)", str(error)))
+
+
+def exit_status(error: BaseException) -> int:
+    """The `app.exitcodes` status of an error that ended a command."""
+    from app.io.errors import DataFileError, MissingFieldsError
+    if isinstance(error, CommandLineError):
+        return exitcodes.USAGE
+    if isinstance(error, BrokenPipeError):
+        return exitcodes.BROKEN_PIPE
+    if isinstance(error, KeyboardInterrupt):
+        return exitcodes.INTERRUPTED
+    if isinstance(error, MissingFieldsError):
+        return exitcodes.MISSING_FIELDS
+    if _is_damaged(error):
+        return exitcodes.DAMAGED
+    if isinstance(error, ImportError):
+        return exitcodes.UNAVAILABLE
+    if isinstance(error, (DataFileError, OSError, ValueError)) or type(error).__name__ in _USER_ERRORS:
+        return exitcodes.DATA_ERROR
+    return exitcodes.INTERNAL
+
+
+def error_message(error: BaseException) -> str:
+    from app.io.errors import DataFileError
+    if isinstance(error, KeyboardInterrupt):
+        return str(error) or "interrupted"
+    if isinstance(error, ImportError):
+        return (f"{error}; it is not installed here (`wavescope doctor` says what is missing and how to "
+                "install it).")
+    if isinstance(error, (DataFileError, CommandLineError)) or type(error).__name__ in _USER_ERRORS:
+        return str(error)
+    if exit_status(error) == exitcodes.INTERNAL:
+        return (f"internal error ({type(error).__name__}: {error}); please report it "
+                "(set WAVESCOPE_DEBUG=1 to see where it happened).")
+    return f"{type(error).__name__}: {error}"
+
+
+def error_json(error: BaseException) -> dict:
+    """`{"error": {...}}` for --json; missing fields keep their `{"file", "format", "missing"}` keys."""
+    from app.io.errors import MissingFieldsError
+    body = {"type": type(error).__name__, "message": error_message(error),
+            "file": getattr(error, "file_name", None), "field": getattr(error, "field", None),
+            "status": exit_status(error)}
+    for extra in ("line", "candidates"):
+        if getattr(error, extra, None):
+            body[extra] = getattr(error, extra)
+    if isinstance(error, MissingFieldsError):
+        body["field"] = next(iter(error.missing), None)
+        return {"file": error.file_name, "format": error.file_format, "missing": error.missing, "error": body}
+    return {"error": body}
+
+
+def report_error(error: BaseException, as_json: bool) -> int:
+    """Print `error` the way the user asked (a JSON object on stdout, or lines on stderr); its status."""
+    from app.io.errors import MissingFieldsError
+    status = exit_status(error)
+    if status == exitcodes.INTERNAL and os.environ.get("WAVESCOPE_DEBUG"):
+        import traceback
+        traceback.print_exception(error, file=sys.stderr)
     if as_json:
-        print(json.dumps({"file": error.file_name, "format": error.file_format, "missing": error.missing}))
-    else:
-        print(f"wavescope: {error}", file=sys.stderr)
+        print(json.dumps(error_json(error), default=str), flush=True)
+        return status
+    print(f"wavescope: {error_message(error)}", file=sys.stderr)
+    if isinstance(error, MissingFieldsError):
         print("missing fields:", file=sys.stderr)
         for key, type_name in error.missing.items():
             print(f"  {key} ({type_name})", file=sys.stderr)
-    return EXIT_MISSING_FIELDS
+    return status
+
+
+def wants_json(argv: Sequence[str]) -> bool:
+    """Whether the command line asks for machine-readable output (--json, --progress json)."""
+    argv = list(argv)
+    return ("--json" in argv or "--progress=json" in argv
+            or any(a == "--progress" and b == "json" for a, b in zip(argv, argv[1:])))
+
+
+def run_command(func, args, as_json: bool) -> int:
+    """Run a command's function; every error becomes its message and exit status, never a traceback."""
+    try:
+        status = int(func(args) or 0)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        return _broken_pipe()
+    except (Exception, KeyboardInterrupt) as error:      # the command line's last line of defence
+        try:
+            return report_error(error, as_json)
+        except BrokenPipeError:
+            return _broken_pipe()
+
+
+def _broken_pipe() -> int:
+    """The reader of stdout went away (`| head`): stop quietly; point stdout at nothing so the
+    interpreter's final flush does not complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return exitcodes.BROKEN_PIPE
+
+
+class _StderrLog(logging.Handler):
+    """Warnings of the `wavescope` logger, once, on the stderr of the moment (`warning: ...`).
+
+    Without a handler, `print_and_log` printed a warning to stdout and logging's last-resort
+    handler printed it again to stderr (and --json output was no longer JSON)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(f"{record.levelname.lower()}: {record.getMessage()}", file=sys.stderr)
+        except (OSError, ValueError):
+            pass
+
+
+def _log_warnings_to_stderr() -> None:
+    logger = logging.getLogger("wavescope")
+    if not any(isinstance(handler, _StderrLog) for handler in logger.handlers):
+        logger.addHandler(_StderrLog(logging.WARNING))
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with JSON usage errors under --json and "did you mean" for a mistyped choice."""
+
+    json_errors = False
+
+    def error(self, message: str):
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            options = re.findall(r"[\w.-]+", choice.group(2))
+            guess = did_you_mean(choice.group(1), options, cutoff=0.6)
+            if guess:
+                message += f"; did you mean {guess!r}?"
+        if Parser.json_errors:
+            print(json.dumps(error_json(CommandLineError(f"{self.prog}: {message}"))), flush=True)
+            self.exit(exitcodes.USAGE)
+        super().error(message)
 
 
 def _distinct_gains(datafile) -> list[float] | None:
@@ -123,11 +396,7 @@ def _format_duration(seconds: float) -> str:
 
 
 def cmd_info(args) -> int:
-    from app.io import MissingFieldsError
-    try:
-        datafile = _open_from_args(args)
-    except MissingFieldsError as error:
-        return _report_missing(error, args.json)
+    datafile = _open_from_args(args)
     info = describe(datafile)
     if args.json:
         print(json.dumps(info, default=str))
@@ -202,8 +471,8 @@ def cmd_suggest(args) -> int:
     """Ranked guesses of the layout of a headerless file, with their evidence."""
     from app.io.sniff import suggest_raw_layout
     if not os.path.isfile(args.file):
-        print(f"wavescope: {args.file}: no such file", file=sys.stderr)
-        return 1
+        from app.io.errors import DataFileError
+        raise DataFileError(f"{args.file}: no such file; check the path.", args.file)
     candidates = suggest_raw_layout(args.file)
     if args.json:
         print(json.dumps(candidates))
@@ -219,15 +488,11 @@ def cmd_suggest(args) -> int:
 
 
 def cmd_params(args) -> int:
-    from app.io import MissingFieldsError
     from app.io.errors import ProbeError
     from app.io.params import write_params
     if args.suggest:
         return cmd_suggest(args)
-    try:
-        datafile = _open_from_args(args)
-    except MissingFieldsError as error:
-        return _report_missing(error, False)
+    datafile = _open_from_args(args)
     if args.probe:
         if not os.path.isfile(args.probe):
             raise ProbeError(f"{args.probe}: no such probe file; give the path of a .prb file.", args.probe)
@@ -259,7 +524,9 @@ def cmd_params(args) -> int:
 
 def cmd_check_format(args) -> int:
     from app.io.conformance import run_conformance
+    check_format_name(args.file_format)
     settings = _parse_sets(args.set)
+    check_set_keys(settings, args.file_format)
     report = run_conformance(args.file, args.file_format, settings, args.stream_mode)
     print(report.format_text())
     return 0 if report.ok else 1
@@ -293,15 +560,18 @@ def _run_gui(files: Sequence[str], params: dict | None = None, screenshot: str |
                                               if k not in ("file_format", "stream_mode", "mapping")]
                         + (["--format", params["file_format"]] if params and "file_format" in params else [])
                         + (["--stream-mode", params["stream_mode"]] if params and "stream_mode" in params else []))
-        return 1
+        return exitcodes.UNAVAILABLE
     return run(list(files), params=params, screenshot=screenshot)
 
 
 def cmd_bench(args) -> int:
     """`wavescope bench traces FILE`: frame times of the real trace view over a scripted scroll."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    check_format_name(args.file_format)
+    settings = _parse_sets(args.set)
+    check_set_keys(settings, args.file_format)
     from app.views.bench import bench_traces
-    result = bench_traces(args.file, args.file_format, _parse_sets(args.set), channels=args.channels,
+    result = bench_traces(args.file, args.file_format, settings, channels=args.channels,
                           window_s=args.window, width=args.width, height=args.height)
     if args.json:
         print(json.dumps({k: result[k] for k in ("window_s", "median_ms", "p95_ms", "frames")}))
@@ -323,7 +593,7 @@ def cmd_gui(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from app import __version__
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="wavescope", description="Browse extracellular recordings, write spike-sorter params, run jobs.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"wavescope {__version__}")
@@ -386,27 +656,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_names(parser: argparse.ArgumentParser) -> list[str]:
+    """The sub-command names `parser` knows."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
+
+
+def _route(argv: list[str], commands: list[str]) -> list[str]:
+    """`wavescope FILE ...` opens the browser. A command's exact name is the command (open a
+    file called `info` with `wavescope gui info` or `./info`); any other word that exists as a
+    path is a file; one that does not exist and mistypes a command is a usage error, as is a
+    bare word that is no path at all."""
+    first = argv[0] if argv else None
+    if first is None or first.startswith("-") or first in commands:
+        return argv
+    if os.path.exists(first):
+        return ["gui"] + argv
+    guess = did_you_mean(first, commands, cutoff=0.6)
+    if guess:
+        raise CommandLineError(f"unknown command {first!r} (and no file of that name); "
+                               f"did you mean {guess!r}?", "command")
+    if not any(sep in first for sep in "/\\.") and not os.path.splitext(first)[1]:
+        raise CommandLineError(f"{first!r} is neither a command nor a file; commands: "
+                               f"{', '.join(commands)}.", "command")
+    return ["gui"] + argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    known = {"gui", "info", "formats", "params", "check-format", "demo", "convert", "sort", "bench", "doctor", "events"}
-    if argv and argv[0] not in known and not argv[0].startswith("-"):
-        argv = ["gui"] + argv
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        args = parser.parse_args(["gui"])
-    from app.io.errors import DataFileError
+    _log_warnings_to_stderr()
+    as_json = wants_json(argv)
+    Parser.json_errors = as_json
     try:
-        return int(args.func(args) or 0)
-    except DataFileError as error:
-        print(f"wavescope: {error}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError) as error:
-        print(f"wavescope: {type(error).__name__}: {error}", file=sys.stderr)
-        return 1
+        parser = build_parser()
+        try:
+            argv = _route(argv, command_names(parser))
+        except CommandLineError as error:
+            if as_json:
+                return report_error(error, True)
+            parser.print_usage(sys.stderr)
+            return report_error(error, False)
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            args = parser.parse_args(["gui"])
+        return run_command(args.func, args, as_json)
+    except BrokenPipeError:
+        return _broken_pipe()
     except KeyboardInterrupt:
         print("wavescope: interrupted", file=sys.stderr)
-        return 130
+        return exitcodes.INTERRUPTED
 
 
 if __name__ == "__main__":

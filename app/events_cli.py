@@ -82,13 +82,9 @@ def cmd_events_load(args) -> int:
 
 
 def cmd_events_list(args) -> int:
-    from app.cli import _open_from_args, _report_missing
-    from app.io import MissingFieldsError
+    from app.cli import _open_from_args
     from app.model.events import datafile_events
-    try:
-        datafile = _open_from_args(args)
-    except MissingFieldsError as error:
-        return _report_missing(error, args.json)
+    datafile = _open_from_args(args)
     events = datafile_events(datafile)
     if args.channel:
         events = events[np.isin(events["channel"].astype(str), args.channel)]
@@ -106,16 +102,15 @@ def cmd_events_list(args) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m app.events_cli load|list ...` (the same commands without `wavescope events`)."""
-    parser = argparse.ArgumentParser(prog="wavescope-events")
+    from app.cli import Parser, _log_warnings_to_stderr, run_command, wants_json
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _log_warnings_to_stderr()
+    Parser.json_errors = wants_json(argv)
+    parser = Parser(prog="wavescope-events")
     commands = parser.add_subparsers(dest="command", required=True)
     add_events_commands(commands)
-    args = parser.parse_args(["events", *(sys.argv[1:] if argv is None else argv)])
-    from app.io.errors import DataFileError
-    try:
-        return int(args.func(args) or 0)
-    except DataFileError as error:
-        print(f"wavescope: {error}", file=sys.stderr)
-        return 1
+    args = parser.parse_args(["events", *argv])
+    return run_command(args.func, args, Parser.json_errors)
 
 
 if __name__ == "__main__":

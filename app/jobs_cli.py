@@ -77,9 +77,10 @@ def _progress_printer(mode: str):
 
 
 def cmd_convert(args) -> int:
-    from app.cli import _open_from_args, _parse_sets
+    from app.cli import _open_from_args, _parse_sets, check_format_name
     from app.io.convert import ConvertSpec, convert, parse_channels, parse_filter
     from app.io.mpi import comm
+    check_format_name(args.to_format, "--to")
     spec = ConvertSpec(
         output=args.output, to_format=args.to_format,
         channels=parse_channels(args.channels) if args.channels else None,
@@ -184,27 +185,20 @@ def _quote(part: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wavescope", description="Wavescope job commands.")
+    from app.cli import Parser
+    parser = Parser(prog="wavescope", description="Wavescope job commands.")
     add_job_commands(parser.add_subparsers(dest="command", required=True))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m app.jobs_cli convert|sort ...`: errors and exit statuses as `wavescope` gives them."""
+    from app.cli import Parser, _log_warnings_to_stderr, run_command, wants_json
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _log_warnings_to_stderr()
+    Parser.json_errors = wants_json(argv)
     args = build_parser().parse_args(argv)
-    from app.io.convert import ConversionCancelled
-    from app.io.errors import DataFileError
-    from app.model.jobs import JobError
-    try:
-        return int(args.func(args) or 0)
-    except (DataFileError, JobError) as error:
-        print(f"wavescope: {error}", file=sys.stderr)
-        return 1
-    except (ConversionCancelled, KeyboardInterrupt) as error:
-        print(f"wavescope: {error or 'interrupted'}", file=sys.stderr)
-        return 130
-    except (OSError, ValueError) as error:
-        print(f"wavescope: {type(error).__name__}: {error}", file=sys.stderr)
-        return 1
+    return run_command(args.func, args, Parser.json_errors)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 
+from app import exitcodes
 from app.cli import EXIT_MISSING_FIELDS, main
 from tests.conftest import synthetic_int16
 
@@ -106,7 +107,7 @@ def test_wrong_extension_says_what_it_suggests(tmp_path, capsys):
     assert main(["info", str(path)]) == EXIT_MISSING_FIELDS
     err = capsys.readouterr().err
     assert "session.nwb" in err and "the extension suggests nwb" in err and "--format nwb" in err
-    assert main(["info", str(path), "--format", "nwb"]) == 1
+    assert main(["info", str(path), "--format", "nwb"]) == exitcodes.DAMAGED     # "not HDF5 or truncated"
     err = capsys.readouterr().err
     assert "session.nwb" in err and "not HDF5" in err and "Traceback" not in err
 

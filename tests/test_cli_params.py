@@ -42,10 +42,10 @@ def test_params_with_every_field_writes_a_file_that_reopens_the_same_samples(mak
     np.testing.assert_array_equal(samples, data.astype(np.float32) * np.float32(0.25))
 
 
-def test_params_with_fields_missing_exits_2_and_lists_them_with_types(make_raw, tmp_path, capsys):
+def test_params_with_fields_missing_exits_3_and_lists_them_with_types(make_raw, tmp_path, capsys):
     path = make_raw("rec.dat", synthetic_int16(100, 2))
     status = main(["params", path, "--format", "raw_binary", "--set", "nb_channels=2"])
-    assert status == EXIT_MISSING_FIELDS == 2
+    assert status == EXIT_MISSING_FIELDS == 3
     err = capsys.readouterr().err
     assert "data_dtype (string)" in err and "sampling_rate (float)" in err
     assert "nb_channels (" not in err

@@ -57,5 +57,5 @@ def test_list_a_recordings_events_filtered_by_channel(tmp_path, capsys):
 def test_list_reports_missing_fields(tmp_path, capsys):
     path = tmp_path / "rec.dat"
     synthetic_int16(100, 2).tofile(path)
-    assert main(["list", str(path), "--format", "raw_binary", "--json"]) == 2
+    assert main(["list", str(path), "--format", "raw_binary", "--json"]) == 3          # exitcodes.MISSING_FIELDS
     assert "nb_channels" in json.loads(capsys.readouterr().out)["missing"]
