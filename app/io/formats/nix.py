@@ -33,10 +33,10 @@ from app.io.h5tools import (
     scalar,
     text,
 )
+from app.io.units import microvolts_per
 
 SECONDS = {"s": 1.0, "sec": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ns": 1e-9, "min": 60.0}
 HERTZ = {"hz": 1.0, "khz": 1e3, "mhz": 1e6}
-MICROVOLTS = {"v": 1e6, "mv": 1e3, "uv": 1.0, "µv": 1.0, "μv": 1.0, "nv": 1e-3}
 CHANNEL_SUFFIX = re.compile(r"^(.*?)[._-]?(\d+)$")
 
 
@@ -199,7 +199,7 @@ class NixFile(DataFile):
         self._shape = (n_samples, n_channels * len(signal.paths))
         self._t_start = round(offset * rate)
         return {"nb_channels": self._shape[1], "sampling_rate": rate, "data_dtype": dtype,
-                "gain": c1 * MICROVOLTS.get(unit.strip().lower(), 1.0),
+                "gain": c1 * (microvolts_per(unit) or 1.0),
                 "dtype_offset": float(np.round(origin - c0 / c1, 9))}
 
     # -- streams ----------------------------------------------------------------------------------
