@@ -66,5 +66,7 @@ def _formats_claiming_extension(file_name: str, exclude: str) -> list[str]:
     ext = os.path.splitext(file_name)[1].lower()
     if not ext or ext in (".dat", ".bin", ".raw"):      # headerless raw data commonly use these
         return []
+    if ext in [e.lower() for e in get_format(exclude).extension]:   # e.g. .h5 is hdf5's own too
+        return []
     return [name for name, klass in supported_formats().items()
             if name != exclude and ext in [e.lower() for e in klass.extension]]

@@ -259,13 +259,17 @@ def _nodes(source: DataFile, channels: Sequence[int] | None) -> list[int] | None
 
 def _output_params(klass: type[DataFile], source: DataFile, settings: dict, given: dict) -> dict:
     """Defaults of the target format, the computed mandatory fields, then --out-set values;
-    a required field still missing is taken from the source when it has one (e.g. h5_key)."""
+    a required field still missing is taken from the source when it has one (e.g. h5_key),
+    else from the writer's own default (`_write_default_values`, e.g. hdf5's h5_key)."""
     params = {**dict(klass._default_values), **settings, **dict(given)}
     missing = {}
+    written = getattr(klass, "_write_default_values", {})
     for key, type_name in klass._required_fields.items():
         if key not in params:
             if key in source.params:
                 params[key] = source.params[key]
+            elif key in written:
+                params[key] = written[key]
             else:
                 missing[key] = type_name
     if missing:
@@ -571,8 +575,25 @@ def _write_params_file(plan: Plan, spec: ConvertSpec, source: DataFile, warnings
         return None
     from app.io.registry import get_format
     description = get_format(plan.to_format)(plan.output, dict(plan.out_params)).get_description()
-    write_params(target, description, probe=None, base=spec.base_params)
+    write_params(target, description, probe=_source_mapping(spec, source), base=spec.base_params)
     return target
+
+
+def _source_mapping(spec: ConvertSpec, source: DataFile) -> str | None:
+    """The probe (`mapping`) of the input: from --params, else from the input's own .params,
+    as an absolute path so the output's params find it from any folder."""
+    from app.io.params import ParamsFile
+    candidates = [spec.base_params] if spec.base_params else [params_path_for(source.file_name)]
+    for path in candidates:
+        if not os.path.isfile(path):
+            continue
+        try:
+            mapping = (ParamsFile.read(path).get("data", "mapping") or "").strip()
+        except (DataFileError, OSError):
+            return None             # an unreadable params beside the input: the output has no probe
+        if mapping:
+            return os.path.join(os.path.dirname(os.path.abspath(path)), os.path.expanduser(mapping))
+    return None
 
 
 def verify(source: DataFile, plan: Plan) -> tuple[float, float]:

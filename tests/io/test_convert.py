@@ -208,10 +208,11 @@ def test_raw_to_hdf5(make_raw, tmp_path):
     data = synthetic_int16(7000, 8)
     src = make_raw("rec.dat", data)
     out = tmp_path / "rec.h5"
-    with pytest.raises(ConvertError, match="h5_key"):
-        convert(_source(src), ConvertSpec(str(out), to_format="hdf5"))
+    convert(_source(src), ConvertSpec(str(out), to_format="hdf5"))      # h5_key: the writer's default
+    with h5py.File(out, "r") as handle:
+        np.testing.assert_array_equal(handle["data"][:], data)
     result = convert(_source(src), ConvertSpec(str(out), to_format="hdf5", out_settings={"h5_key": "traces"},
-                                               chunk_seconds=0.07, verify=True))
+                                               chunk_seconds=0.07, verify=True, force=True))
     with h5py.File(out, "r") as handle:
         np.testing.assert_array_equal(handle["traces"][:], data)
     assert result.verified

@@ -56,11 +56,20 @@ def test_multi_files_three_parts(tmp_path):
 
 
 def test_missing_fields(tmp_path):
-    path = write_h5(tmp_path / "rec.h5", {"acquisition/raw": synthetic_int16(100, 4)})
+    path = write_h5(tmp_path / "rec.h5", {"acquisition/raw": synthetic_int16(100, 4),
+                                          "acquisition/lfp": synthetic_int16(10, 4)})
     with pytest.raises(MissingFieldsError) as caught:
         open_datafile(path, {}, "hdf5")
     assert caught.value.missing == {"h5_key": "string", "sampling_rate": "float"}
     assert "rec.h5" in str(caught.value)
+
+
+def test_single_dataset_is_the_default_key(tmp_path):
+    path = write_h5(tmp_path / "rec.h5", {"acquisition/raw": synthetic_int16(100, 4)})
+    with pytest.raises(MissingFieldsError) as caught:
+        open_datafile(path, {}, "hdf5")
+    assert caught.value.missing == {"sampling_rate": "float"}
+    assert open_datafile(path, {"sampling_rate": 1000}, "hdf5").h5_key == "acquisition/raw"
 
 
 @pytest.mark.parametrize("key", ["acquisition/missing", "acquisition", "cube"])

@@ -122,3 +122,33 @@ def test_truncated_file(tmp_path):
         cut.write_bytes(source.read(4000))
     with pytest.raises(HeaderError, match="cut_short.nix"):
         open_datafile(str(cut), {}, "nix")
+
+
+@pytest.mark.parametrize("units, dtype", [("V", "float64"), ("mV", "float32"), ("uV", "int16")])
+def test_neo_nixio_signal_reads_as_neo_reads_it_in_microvolts(tmp_path, units, dtype):
+    """A sine of known µV amplitude written by neo's NixIO in V, mV or µV, under the names neo
+    generates (neo.block.<id>, neo.analogsignal.<id>.<k>); read back as neo.io.NixIO reads it."""
+    import quantities as pq
+    from neo import AnalogSignal, Block, Segment
+    from neo.io import NixIO
+    amplitude_uv = np.array([120.0, 80.0, 40.0])
+    sine = np.sin(2 * np.pi * 50 * np.arange(3000) / 25000.0)[:, None] * amplitude_uv
+    scale = {"V": 1e-6, "mV": 1e-3, "uV": 1.0}[units]
+    block, segment = Block(name="session 1"), Segment(name="trial")
+    segment.analogsignals.append(AnalogSignal(np.round(sine * scale, 9).astype(dtype) if dtype != "int16"
+                                              else np.round(sine).astype(dtype), units=units,
+                                              sampling_rate=25 * pq.kHz, t_start=0.5 * pq.s, name="probe A"))
+    block.segments.append(segment)
+    path = str(tmp_path / "neo.nix")
+    with NixIO(path, mode="ow") as io:
+        io.write_block(block)
+    with NixIO(path, mode="ro") as io:
+        theirs = io.read_block().segments[0].analogsignals[0]
+    expected = theirs.rescale("uV").magnitude
+    for params in ({}, {"block": "session 1", "data_array": "probe A"}):
+        df = open_datafile(path, params)
+        assert df.description == "nix" and df.block.startswith("neo.block.")
+        assert df.sampling_rate == pytest.approx(float(theirs.sampling_rate.rescale("Hz")))
+        assert df.t_start == round(float(theirs.t_start.rescale("s")) * df.sampling_rate) == 12500
+        np.testing.assert_allclose(df.read_range(0, 3000), expected, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(df.read_range(0, 3000).max(axis=0), amplitude_uv, rtol=1e-3)

@@ -10,7 +10,8 @@ from tests.io.writers_ephys import write_binary_recording
 
 AP = "Neuropix-PXI-100.ProbeA-AP"
 ADC = "Acquisition_Board-101.Rhythm Data"
-BIT_VOLTS = [0.195] * 5 + [0.000152587890625]
+BIT_VOLTS = [0.195] * 5 + [0.000152587890625]          # as written: µV per bit, then V per bit (ADC)
+GAINS_UV = np.array([0.195] * 5 + [152.587890625])       # what the reader gives: all µV per bit
 
 
 def node(tmp_path):
@@ -61,9 +62,9 @@ def test_stream_by_name_or_index_and_per_channel_gains(recording):
     for df in (by_index, by_name):
         assert df.stream_name == ADC and df.shape == (1500, 6) and df.sampling_rate == 15000.0
         assert df.gain == 0.195 and df.t_start == 2250
-        np.testing.assert_array_equal(df.channel_gains, BIT_VOLTS)
+        np.testing.assert_allclose(df.channel_gains, GAINS_UV, rtol=1e-12)
     np.testing.assert_allclose(by_name.read_range(0, 1500),
-                               (parts[1]["data"] * np.array(BIT_VOLTS)).astype(np.float32), rtol=1e-6)
+                               (parts[1]["data"] * GAINS_UV).astype(np.float32), rtol=1e-6)
     with pytest.raises(HeaderError, match="stream_name"):
         open_datafile(str(oebin), {"stream_name": "Nope"}, "openephys_binary")
 
@@ -71,7 +72,7 @@ def test_stream_by_name_or_index_and_per_channel_gains(recording):
 @pytest.mark.parametrize("stream", [0, 1])
 def test_conformance(recording, tmp_path, stream):
     oebin, parts = recording
-    expected = parts[stream]["data"] * np.array(parts[stream]["bit_volts"])
+    expected = parts[stream]["data"] * (GAINS_UV if stream else np.array(parts[stream]["bit_volts"]))
     assert_conforms(str(oebin), "openephys_binary", {"stream_name": stream}, None, expected=expected,
                     scratch_dir=str(tmp_path))
 

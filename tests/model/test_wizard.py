@@ -50,12 +50,15 @@ def write_spikeglx_file(folder: Path, n_electrodes: int = 4, n_samples: int = 30
     return path, data
 
 
-def write_hdf5_file(folder: Path, n_channels: int = 6, n_samples: int = 4000) -> tuple[Path, np.ndarray]:
+def write_hdf5_file(folder: Path, n_channels: int = 6, n_samples: int = 4000,
+                    two_datasets: bool = True) -> tuple[Path, np.ndarray]:
     data = synthetic_int16(n_samples, n_channels)
     path = folder / "rec.h5"
     with h5py.File(path, "w") as handle:
         handle.create_dataset("acquisition/raw", data=data)
         handle.create_dataset("meta/notes", data=np.arange(3))
+        if two_datasets:        # then the key is the user's choice (one 2-D dataset is the default key)
+            handle.create_dataset("processed/lfp", data=synthetic_int16(n_samples // 10, n_channels))
     return path, data
 
 
@@ -135,13 +138,24 @@ def test_hdf5_asks_key_and_rate_offers_the_datasets_and_shows_header_facts(tmp_p
     path, data = write_hdf5_file(tmp_path)
     result = wizard.validate(str(path), "hdf5", {})
     assert result.missing == {"h5_key": "string", "sampling_rate": "float"}
-    assert result.choices == {"h5_key": ["acquisition/raw"]}
+    assert result.choices == {"h5_key": ["acquisition/raw", "processed/lfp"]}
     assert result.header == {"data_dtype": "int16", "nb_channels": 6}
     assert wizard.fields_to_ask("hdf5", result) == {"h5_key": "string", "sampling_rate": "float"}
     wrong = wizard.validate(str(path), "hdf5", {"h5_key": "nope", "sampling_rate": 20000})
-    assert "'nope' does not exist" in wrong.error and wrong.choices == {"h5_key": ["acquisition/raw"]}
+    assert "'nope' does not exist" in wrong.error
+    assert wrong.choices == {"h5_key": ["acquisition/raw", "processed/lfp"]}
     right = wizard.validate(str(path), "hdf5", {"h5_key": "acquisition/raw", "sampling_rate": "20000"})
     assert right.ok and right.shape == data.shape and right.duration_s == pytest.approx(0.2)
+
+
+def test_hdf5_with_one_dataset_and_a_stored_rate_asks_nothing(tmp_path):
+    path, data = write_hdf5_file(tmp_path, two_datasets=False)
+    result = wizard.validate(str(path), "hdf5", {})
+    assert result.missing == {"sampling_rate": "float"} and result.header["h5_key"] == "acquisition/raw"
+    with h5py.File(path, "r+") as handle:
+        handle["acquisition/raw"].attrs["sampling_rate"] = 20000.0
+    result = wizard.validate(str(path), "hdf5", {})
+    assert result.ok and wizard.fields_to_ask("hdf5", result) == {} and result.shape == data.shape
 
 
 def test_kwd_header_gives_everything(tmp_path):

@@ -28,9 +28,8 @@ from app.io.h5tools import (
     scalar,
     text,
 )
+from app.io.units import microvolts_per
 
-# µV per unit of the `units` attribute; unknown or empty units keep raw values (gain 1).
-MICROVOLTS_PER_UNIT = {"v": 1e6, "volts": 1e6, "mv": 1e3, "uv": 1.0, "µv": 1.0, "μv": 1.0, "nv": 1e-3}
 EVENT_UNITS = {"s", "samples"}
 
 
@@ -150,7 +149,7 @@ class ArfFile(DataFile):
         self._t_start = round((entry_seconds(entry) - earliest) * rate + offset)
         units = text(first.attrs.get("units", "")).strip().lower()
         return {"nb_channels": n_channels, "sampling_rate": rate, "data_dtype": first.dtype.str,
-                "gain": MICROVOLTS_PER_UNIT.get(units, 1.0), "dtype_offset": 0}
+                "gain": microvolts_per(units) or 1.0, "dtype_offset": 0}  # unknown unit: raw
 
     # -- streams ----------------------------------------------------------------------------------
     def set_streams(self, stream_mode: str) -> list[DataFile]:

@@ -25,11 +25,11 @@ from app.io.events import (
     merge_events,
 )
 from app.io.messages import print_and_log
+from app.io.units import microvolts_per
 
 BASIC_CD = struct.Struct("<8sBBI16s256sII16sI")      # 314 bytes
 EXTENDED_CD = struct.Struct("<2sH16sBBhhhh16sIIHIIH")  # 66 bytes
 BASIC_SG = struct.Struct("<8s16sII")
-UNIT_TO_MICROVOLT = {"uv": 1.0, "µv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
 KNOWN_SPECS = {(2, 2), (2, 3), (3, 0)}
 # .nev basic header: char[8] NEURALEV/BREVENTS, uint8 major, minor, uint16 flags, uint32 bytes in
 # headers, uint32 bytes per packet, uint32 timestamp resolution (Hz), ... (336 bytes in all).
@@ -138,7 +138,7 @@ class BlackrockFile(DataFile):
             raise HeaderError(f"{self.file_name}: channel {label or electrode} has equal min and max "
                               f"digital values ({min_digital}); its gain is undefined.", self.file_name)
         unit = _text(units)
-        factor = UNIT_TO_MICROVOLT.get(unit.lower())
+        factor = microvolts_per(unit)
         if factor is None:
             print_and_log(f"{self.file_name}: channel {label or electrode} is in unit {unit!r}; its gain "
                           "is kept in that unit.", "warning")

@@ -22,6 +22,7 @@ from app.io.datafile import DataFile
 from app.io.errors import HeaderError
 from app.io.events import cached_for_file, make_events
 from app.io.messages import print_and_log
+from app.io.units import microvolts_per
 
 MAIN_BYTES = 256
 SIGNAL_FIELDS = (("label", 16), ("transducer", 80), ("dimension", 8), ("physical_min", 8),
@@ -29,7 +30,6 @@ SIGNAL_FIELDS = (("label", 16), ("transducer", 80), ("dimension", 8), ("physical
                  ("samples", 8), ("reserved", 32))
 SIGNAL_BYTES = sum(width for _, width in SIGNAL_FIELDS)
 ANNOTATION_LABELS = ("EDF Annotations", "BDF Annotations")
-UNIT_TO_MICROVOLT = {"uv": 1.0, "µv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
 BDF_MAGIC = b"\xffBIOSEMI"
 EDF_MAGIC = b"0       "
 
@@ -291,7 +291,7 @@ class EdfFile(DataFile):
             s = self.signals[i]
             native = (s["physical_max"] - s["physical_min"]) / (s["digital_max"] - s["digital_min"])
             offsets.append(s["digital_min"] - s["physical_min"] / native)
-            factor = UNIT_TO_MICROVOLT.get(s["unit"].lower(), 1.0)
+            factor = (microvolts_per(s["unit"]) or 1.0)
             gains.append(native * factor)
         gains_array, offsets_array = np.array(gains), np.array(offsets)
         self._channel_offsets = None

@@ -1,8 +1,12 @@
 """hdf5: one 2-D dataset of an HDF5 file, read through h5py slicing.
 
-The user names the dataset (`h5_key`); the longer axis is time, so a
-(channels, time) dataset reads transposed. Reads slice only the rows and
-channels asked for.
+The user names the dataset (`h5_key`), or the file has exactly one 2-D
+dataset; the longer axis is time, so a (channels, time) dataset reads
+transposed. Reads slice only the rows and channels asked for. What the file
+says about itself fills the params the user did not give: the sampling rate,
+gain and dtype_offset Wavescope's writer stores as attributes of the dataset
+(or of the file), under the names common writers use (``STORED_NAMES``), and
+a voltage ``unit`` when no gain is stored.
 
 Writes go in place when they can: a contiguous, allocated, time-major dataset
 is one run of bytes at a fixed offset of the file, so rows are written there
@@ -23,10 +27,20 @@ import numpy as np
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
 from app.io.formats.raw_binary import pread_rows, pwrite_rows
-from app.io.h5tools import peek_h5
+from app.io.h5tools import H5_ERRORS, peek_h5, scalar, text
 from app.io.sniff import is_hdf5
+from app.io.units import microvolts_per
 
 GENERIC_EXTENSIONS = (".h5", ".hdf5", ".hdf")
+DEFAULT_KEY = "data"            # where the writer puts the samples unless told otherwise
+# param -> attribute names that hold it, first found wins (dataset attributes before the file's);
+# gain is in µV per raw unit (SpikeInterface's `gain_to_uV` is the same quantity).
+STORED_NAMES = {
+    "sampling_rate": ("sampling_rate", "sampling_frequency", "sample_rate", "samplerate", "rate", "fs", "srate"),
+    "gain": ("gain", "gain_to_uV", "gain_to_uv"),
+    "dtype_offset": ("dtype_offset",),
+}
+UNIT_NAMES = ("unit", "units")
 
 
 def datasets_2d(handle: h5py.File) -> list[tuple[str, tuple[int, ...]]]:
@@ -48,6 +62,25 @@ def first_2d_dataset(handle: h5py.File) -> str | None:
         return name if isinstance(item, h5py.Dataset) and item.ndim == 2 else None
 
     return handle.visititems(visit)
+
+
+def stored_params(*holders: h5py.AttributeManager) -> dict:
+    """The params the attributes give, by ``STORED_NAMES``, the first holder first (the
+    dataset's before the file's); a voltage ``unit`` gives the gain (µV per unit) when no gain
+    is stored."""
+    found: dict = {}
+    for attrs in holders:
+        for param, names in STORED_NAMES.items():
+            for name in names:
+                if param not in found and name in attrs:
+                    try:
+                        found[param] = float(scalar(attrs[name]))
+                    except (TypeError, ValueError):
+                        continue
+        for name in UNIT_NAMES:
+            if "gain" not in found and name in attrs and microvolts_per(text(attrs[name])):
+                found["gain"] = microvolts_per(text(attrs[name]))
+    return found
 
 
 def open_hdf5(file_name: str, mode: str = "r") -> h5py.File:
@@ -136,6 +169,7 @@ class Hdf5File(DataFile):
     is_streamable = ["multi-files"]
     _required_fields = {"h5_key": "string", "sampling_rate": "float"}
     _default_values = {"dtype_offset": "auto", "gain": 1.0}
+    _write_default_values = {"h5_key": DEFAULT_KEY}     # what a conversion writes unless told
 
     @classmethod
     def sniff(cls, path: str) -> tuple[float, str] | None:
@@ -147,6 +181,36 @@ class Hdf5File(DataFile):
 
     def _dataset_path(self) -> str:
         return str(self.h5_key)
+
+    def _fill_from_params(self, params: dict) -> None:
+        """The given params over what the file says (``_file_facts``) over the defaults; the
+        file's facts count as header fields, not as the user's."""
+        facts = {} if self.is_empty else self._file_facts(params)
+        given = {k: v for k, v in params.items() if v is not None and str(v).strip() != ""}
+        super()._fill_from_params({**facts, **given})
+        for key in facts.keys() - given.keys():
+            self.given_fields.discard(key)
+            self.header_fields.add(key)
+
+    def _file_facts(self, params: dict) -> dict:
+        """`h5_key` when the file holds exactly one 2-D dataset, and the params stored on the
+        dataset and the file; nothing when the file cannot be read (the header read says why)."""
+        if not os.path.isfile(self.file_name) or not is_hdf5(self.file_name):
+            return {}
+        facts: dict = {}
+        try:
+            with h5py.File(self.file_name, "r") as handle:
+                key = str(params.get("h5_key") or "").strip()
+                if not key:
+                    candidates = datasets_2d(handle)
+                    if len(candidates) == 1:
+                        key = facts["h5_key"] = candidates[0][0]
+                dataset = handle.get(key) if key else None
+                holders = [dataset.attrs] if isinstance(dataset, h5py.Dataset) else []
+                facts.update(stored_params(*holders, handle.attrs))
+        except H5_ERRORS:
+            return {}
+        return facts
 
     def _read_from_header(self) -> dict:
         with open_hdf5(self.file_name) as handle:

@@ -67,6 +67,9 @@ class KwdFile(Hdf5File):
     def _dataset_path(self) -> str:
         return f"recordings/{int(self.recording_number)}/data"
 
+    def _file_facts(self, params: dict) -> dict:
+        return {}       # the header (application_data) says it all; there is no h5_key
+
     def _choose_time_axis(self, shape: tuple[int, ...]) -> int:
         return 0
 

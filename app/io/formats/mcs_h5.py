@@ -18,8 +18,8 @@ from app.io.datafile import DataFile
 from app.io.errors import HeaderError
 from app.io.events import cached_for_file, copy_events, empty_events, make_events, merge_events
 from app.io.h5tools import H5_ERRORS, open_h5, peek_h5, read_window, sampled_read, text
+from app.io.units import microvolts_per
 
-UNIT_TO_MICROVOLT = {"V": 1e6, "mV": 1e3, "uV": 1.0, "µV": 1.0}
 NEEDED = ("RowIndex", "Tick", "ADZero", "ConversionFactor", "Exponent")
 
 
@@ -184,14 +184,14 @@ class McsH5File(DataFile):
 
     def _scaling(self, info: np.ndarray) -> tuple[float, float]:
         units = [text(u) for u in info["Unit"]] if "Unit" in info.dtype.names else ["V"] * len(info)
-        factors = np.array([UNIT_TO_MICROVOLT.get(u, 1.0) for u in units])
+        factors = np.array([microvolts_per(u) or 1.0 for u in units])
         gains = info["ConversionFactor"].astype(np.float64) * 10.0 ** info["Exponent"].astype(np.float64) * factors
         offsets = info["ADZero"].astype(np.float64)
         if np.any(gains != gains[0]):
             self._channel_gains = gains
         if np.any(offsets != offsets[0]):
             self._channel_offsets = offsets
-        self.units = ["µV" if u in UNIT_TO_MICROVOLT else u for u in units]
+        self.units = ["µV" if microvolts_per(u) else u for u in units]
         offset = float(offsets[0])
         return float(gains[0]), int(offset) if offset == int(offset) else offset
 

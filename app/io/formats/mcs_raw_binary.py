@@ -13,13 +13,12 @@ import re
 
 from app.io.errors import HeaderError, MissingFieldsError
 from app.io.formats.raw_binary import RawBinaryFile
+from app.io.units import microvolts_per
 
 HEADER_LIMIT = 5000
 MAGIC = b"MC_DataTool binary conversion"
 END_OF_HEADER = re.compile(rb"(?:^|\n)EOH\r?\n")
 ELECTRODE_PREFIXES = ("El_", "Fi_")
-# Gains are kept in µV per bit, whatever unit the export used.
-UNIT_TO_MICROVOLT = {"µv": 1.0, "uv": 1.0, "mv": 1e3, "nv": 1e-3, "v": 1e6}
 
 
 def header_length(prefix: bytes) -> int | None:
@@ -51,7 +50,7 @@ def parse_gain(value: str) -> float | None:
     found = re.match(r"\s*([-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*([^/\s]*)", value)
     if not found:
         return None
-    return float(found.group(1)) * UNIT_TO_MICROVOLT.get(found.group(2).lower(), 1.0)
+    return float(found.group(1)) * (microvolts_per(found.group(2)) or 1.0)
 
 
 def electrode_names(streams: str) -> list[str]:

@@ -46,6 +46,7 @@ import numpy as np
 from app.io.datafile import DataFile
 from app.io.errors import DataFileError, HeaderError, MissingFieldsError
 from app.io.messages import print_and_log
+from app.io.units import microvolts_per
 
 NS_RESULTS = {0: "ns_OK", -1: "ns_LIBERROR", -2: "ns_TYPEERROR", -3: "ns_FILEERROR",
               -4: "ns_BADFILE", -5: "ns_BADENTITY", -6: "ns_BADSOURCE", -7: "ns_BADINDEX"}
@@ -55,8 +56,6 @@ NS_MEANINGS = {-1: "library error", -2: "the library cannot read this type of fi
 ENTITY_TYPES = {0: "unknown", 1: "event", 2: "analog", 3: "segment", 4: "neural"}
 ENTITY_ANALOG = 2
 
-UNIT_TO_MICROVOLT = {"v": 1e6, "volt": 1e6, "volts": 1e6, "mv": 1e3, "uv": 1.0, "µv": 1.0,
-                     "μv": 1.0, "microvolt": 1.0, "microvolts": 1.0}
 PACKINGS = ("auto", "4", "1", "natural")
 REQUIRED_FUNCTIONS = ("ns_OpenFile", "ns_GetFileInfo", "ns_GetEntityInfo", "ns_GetAnalogInfo",
                       "ns_GetAnalogData", "ns_CloseFile")
@@ -134,9 +133,7 @@ def text(raw: bytes) -> str:
         return raw.decode("latin-1").strip()
 
 
-def unit_to_microvolt(unit: str) -> float | None:
-    """Factor from `unit` to µV, None when it is no voltage unit this module knows."""
-    return UNIT_TO_MICROVOLT.get(unit.replace(" ", "").lower())
+unit_to_microvolt = microvolts_per    # the name plugins written against this module import
 
 
 # -- the library ----------------------------------------------------------------------------------

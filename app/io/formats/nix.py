@@ -33,10 +33,10 @@ from app.io.h5tools import (
     scalar,
     text,
 )
+from app.io.units import microvolts_per
 
 SECONDS = {"s": 1.0, "sec": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ns": 1e-9, "min": 60.0}
 HERTZ = {"hz": 1.0, "khz": 1e3, "mhz": 1e6}
-MICROVOLTS = {"v": 1e6, "mv": 1e3, "uv": 1.0, "µv": 1.0, "μv": 1.0, "nv": 1e-3}
 CHANNEL_SUFFIX = re.compile(r"^(.*?)[._-]?(\d+)$")
 
 
@@ -51,12 +51,26 @@ def seconds_per_unit(unit: str) -> float | None:
 
 @dataclass
 class Signal:
-    """One stream: its arrays (one 2-D, or one 1-D per channel) and their shared description."""
+    """One stream: its arrays (one 2-D, or one 1-D per channel) and their shared description;
+    `label` is the name neo gave it (an AnalogSignal's `name`), "" for other writers."""
 
     name: str
     paths: list[str] = field(default_factory=list)
     time_axis: int = 0
     key: tuple = ()
+    label: str = ""
+
+    def is_named(self, asked: str) -> bool:
+        return asked in (self.name, self.label)
+
+
+def neo_name(group: h5py.Group) -> str:
+    """The name neo's NixIO kept for an object it wrote under a generated NIX name
+    (``metadata/properties/neo_name``), "" when there is none."""
+    found = group.get("metadata/properties/neo_name")
+    if not isinstance(found, h5py.Dataset) or found.size == 0:
+        return ""
+    return text(np.asarray(found[()]).reshape(-1)[0])
 
 
 def _sample_axis(array: h5py.Group, ndim: int) -> tuple[int, h5py.Group] | None:
@@ -110,10 +124,10 @@ def block_signals(block: h5py.Group) -> list[Signal]:
             if family in families:
                 families[family].paths.append(path)
                 continue
-            families[family] = Signal(match.group(1), [path], 0, described)
+            families[family] = Signal(match.group(1), [path], 0, described, neo_name(arrays[name]))
             signals.append(families[family])
         else:
-            signals.append(Signal(name, [path], described[-2], described))
+            signals.append(Signal(name, [path], described[-2], described, neo_name(arrays[name])))
     for signal in signals:
         if len(signal.paths) > 1:
             signal.paths.sort(key=lambda p: int(CHANNEL_SUFFIX.match(p.rsplit("/", 1)[-1]).group(2)))
@@ -122,7 +136,8 @@ def block_signals(block: h5py.Group) -> list[Signal]:
 
 class NixFile(DataFile):
     """One signal of one block of a NIX file (``block``, default the first block with a signal;
-    ``data_array``, default its first signal: a 2-D array's name or a 1-D family's base name).
+    ``data_array``, default its first signal: a 2-D array's name or a 1-D family's base name;
+    either may also be the name neo gave the Block or AnalogSignal).
 
     Values are ``c0 + c1 × (raw − expansion_origin)`` in ``unit``: ``gain = c1`` × µV per unit
     (units other than volts keep their own scale) and ``dtype_offset = origin − c0 / c1``.
@@ -169,8 +184,11 @@ class NixFile(DataFile):
         names = list(blocks) if isinstance(blocks, h5py.Group) else []
         asked = str(self._params.get("block") or "")
         if asked and asked not in names:
-            raise HeaderError(f"{self.file_name}: no NIX block {asked!r}; set block to one of "
-                              f"{', '.join(names) or '(none)'}.", self.file_name)
+            by_neo_name = [n for n in names if neo_name(blocks[n]) == asked]
+            if not by_neo_name:
+                raise HeaderError(f"{self.file_name}: no NIX block {asked!r}; set block to one of "
+                                  f"{', '.join(names) or '(none)'}.", self.file_name)
+            asked = by_neo_name[0]
         candidates = [asked] if asked else [n for n in names if block_signals(blocks[n])]
         if not candidates:
             raise HeaderError(f"{self.file_name}: no block holds a sampled data array (one with a "
@@ -180,9 +198,10 @@ class NixFile(DataFile):
 
     def _choose_signal(self, block: h5py.Group) -> Signal:
         asked = str(self._params.get("data_array") or "")
-        chosen = [s for s in self._signals if s.name == asked] if asked else self._signals[:1]
+        chosen = [s for s in self._signals if s.is_named(asked)] if asked else self._signals[:1]
         if not chosen:
-            names = ", ".join(s.name for s in self._signals[:20]) or "(none)"
+            names = ", ".join(f"{s.name} ({s.label})" if s.label else s.name
+                              for s in self._signals[:20]) or "(none)"
             raise HeaderError(f"{self.file_name}: block {block.name} has no sampled data array "
                               f"{asked!r}; set data_array to one of {names}.", self.file_name)
         self._params["data_array"] = chosen[0].name
@@ -199,7 +218,7 @@ class NixFile(DataFile):
         self._shape = (n_samples, n_channels * len(signal.paths))
         self._t_start = round(offset * rate)
         return {"nb_channels": self._shape[1], "sampling_rate": rate, "data_dtype": dtype,
-                "gain": c1 * MICROVOLTS.get(unit.strip().lower(), 1.0),
+                "gain": c1 * (microvolts_per(unit) or 1.0),
                 "dtype_offset": float(np.round(origin - c0 / c1, 9))}
 
     # -- streams ----------------------------------------------------------------------------------

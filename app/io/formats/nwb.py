@@ -17,6 +17,7 @@ import numpy as np
 
 from app.io.datafile import DataFile, natural_key
 from app.io.errors import HeaderError
+from app.io.messages import print_and_log
 from app.io.events import (
     cached_for_file,
     copy_events,
@@ -37,6 +38,7 @@ from app.io.h5tools import (  # noqa: F401 - re-exported for plugins written aga
     scalar,
     text,
 )
+from app.io.units import microvolts_per
 
 
 def _walk_series(group: h5py.Group, prefix: str) -> Iterator[str]:
@@ -49,6 +51,28 @@ def _walk_series(group: h5py.Group, prefix: str) -> Iterator[str]:
             yield path
         else:
             yield from _walk_series(item, path)
+
+
+def producer(h5file: h5py.File) -> str:
+    """Who wrote the file, in lower case, from every place writers put their name: the
+    ``source_script`` dataset and its ``file_name``, ``source_script_file_name``, NWB 1's
+    ``/general/source``, and the ``session_description`` (the Open Ephys GUI names itself there)."""
+    found: list[str] = []
+    general = h5file.get("general")
+    if isinstance(general, h5py.Group):
+        for name in ("source_script", "source_script_file_name", "source"):
+            item = general.get(name)
+            if isinstance(item, h5py.Dataset) and item.shape == ():
+                found += [text(item[()]), text(item.attrs.get("file_name", ""))]
+    description = h5file.get("session_description")
+    if isinstance(description, h5py.Dataset) and description.shape == ():
+        found.append(text(description[()]))
+    return " | ".join(found).lower()
+
+
+def is_open_ephys_gui(h5file: h5py.File) -> bool:
+    """Whether the Open Ephys GUI (its NWB Format record engine) wrote the file."""
+    return "open ephys" in producer(h5file).replace("-", " ")
 
 
 def electrical_series(h5file: h5py.File) -> list[str]:
@@ -64,7 +88,9 @@ class NWBFile(DataFile):
     """One ElectricalSeries of an NWB 2 file (``electrical_series_path``, default the first).
 
     Scaling follows the NWB schema: volts = data × conversion × channel_conversion[c] + offset,
-    so µV per bit is conversion × channel_conversion[c] × 1e6 (``gain`` / ``_channel_gains``).
+    so µV per bit is conversion × channel_conversion[c] × 1e6 (``gain`` / ``_channel_gains``);
+    a data ``unit`` of mV or µV is honoured. Files of the Open Ephys GUI (``producer``) hold
+    bit-volts in both conversion and channel_conversion: only channel_conversion counts there.
     The offset (NWB ≥ 2.4) is a voltage added after scaling; the DataFile subtracts
     ``dtype_offset`` raw units before scaling, so it becomes ``dtype_offset = -offset / (µV per
     bit) × 1e6`` (a float). When channel_conversion differs between channels one raw offset
@@ -146,14 +172,19 @@ class NWBFile(DataFile):
 
     def _read_scaling(self, group: h5py.Group, data: h5py.Dataset, n_channels: int, where: str) -> dict:
         conversion = scalar(data.attrs.get("conversion", 1.0))
-        offset_uv = scalar(data.attrs.get("offset", 0.0)) * 1e6
+        to_microvolts = self._microvolts_per_unit(data, where)
+        offset_uv = scalar(data.attrs.get("offset", 0.0)) * to_microvolts
         per_channel = np.ones(n_channels)
         if "channel_conversion" in group:
             per_channel = np.asarray(group["channel_conversion"][()], dtype=np.float64).reshape(-1)
             if per_channel.size != n_channels:
                 raise HeaderError(f"{where}/channel_conversion has {per_channel.size} values for "
                                   f"{n_channels} channels.", self.file_name)
-        gains = conversion * per_channel * 1e6
+            if is_open_ephys_gui(group.file):
+                # The Open Ephys GUI writes each channel's bit-volts into channel_conversion AND the
+                # first one into `conversion`; its own reader applies channel_conversion alone.
+                conversion = 1.0
+        gains = conversion * per_channel * to_microvolts
         uniform = bool(np.all(gains == gains[0]))
         self._channel_gains = None if uniform else gains
         dtype_offset: float = 0
@@ -162,6 +193,17 @@ class NWBFile(DataFile):
         elif offset_uv:
             self._offset_uv = offset_uv
         return {"gain": float(gains[0]), "dtype_offset": dtype_offset}
+
+    def _microvolts_per_unit(self, data: h5py.Dataset, where: str) -> float:
+        """µV per unit of the data's `unit` attribute: volts by the schema; writers that state
+        mV or µV are believed; a unit that is no voltage is kept with a warning."""
+        unit = text(data.attrs.get("unit", "volts")) or "volts"
+        factor = microvolts_per(unit)
+        if factor is None:
+            print_and_log(f"{where}/data is in unit {unit!r}, not a voltage; values are shown in that unit, "
+                          "not in µV.", "warning")
+            return 1.0
+        return factor
 
     def _read_time(self, group: h5py.Group, where: str) -> float:
         if "starting_time" in group:

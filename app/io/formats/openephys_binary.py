@@ -3,8 +3,9 @@
 `Record Node N/experiment<e>/recording<r>/structure.oebin` (JSON) lists the continuous streams;
 each stream's samples are in `continuous/<folder_name>/continuous.dat` (int16 little-endian,
 interleaved), its sample numbers in `sample_numbers.npy` (0.6 and later) or `timestamps.npy`
-(before 0.6, int64 sample numbers). Gains are each channel's `bit_volts`, in the channel's own
-`units` (µV for headstage channels, V for ADC channels, as the GUI writes them).
+(before 0.6, int64 sample numbers). Gains are each channel's `bit_volts`, given in the channel's
+own `units` (µV for headstage channels, V for ADC channels, as the GUI writes them) and turned
+into µV per bit; a unit that is no voltage is kept as it is.
 
 A `continuous.dat` that is not a whole number of frames (a crashed recording) is read up to its
 last whole frame, with a warning.
@@ -22,6 +23,7 @@ from app.io.datafile import DataFile, natural_key
 from app.io.errors import HeaderError
 from app.io.events import empty_events, make_events, merge_events, pair_ttl_edges
 from app.io.messages import print_and_log
+from app.io.units import microvolts_per
 
 OEBIN = "structure.oebin"
 
@@ -189,7 +191,8 @@ class OpenEphysBinaryFile(DataFile):
         try:
             nb_channels = int(entry["num_channels"])
             rate = float(entry["sample_rate"])
-            gains = np.array([float(c["bit_volts"]) for c in entry["channels"]])
+            gains = np.array([float(c["bit_volts"]) * (microvolts_per(c.get("units", "uV")) or 1.0)
+                              for c in entry["channels"]])
         except (KeyError, TypeError, ValueError) as error:
             raise HeaderError(f"{self.oebin}: stream {name} lacks a valid num_channels, sample_rate or "
                               f"channels[].bit_volts ({type(error).__name__}: {error}).", self.oebin) from None

@@ -22,6 +22,7 @@ import numpy as np
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
 from app.io.events import cached_for_file, copy_events, make_events, merge_events, pair_ttl_edges
+from app.io.units import microvolts_per
 
 FILE_HEAD = struct.Struct("<h10s8shhhihhhhhid")          # the first 52 bytes
 CHANNEL_HEAD = struct.Struct("<hiiihhhhhh72siih10sfBx")   # 124 bytes, then the kind's fields
@@ -29,7 +30,6 @@ WAVE_TAIL = struct.Struct("<ff6sh")                       # scale or min, offset
 BLOCK_HEAD = struct.Struct("<iiiihh")
 CHANNEL_BYTES = 140
 WAVE_KINDS = {1: "<i2", 9: "<f4"}
-UNIT_TO_MICROVOLT = {"v": 1e6, "volt": 1e6, "volts": 1e6, "mv": 1e3, "uv": 1.0, "µv": 1.0}
 DISKBLOCK = 512
 EVENT_FALL, EVENT_RISE, EVENT_LEVEL, MARKER, TEXT_MARK = 2, 3, 4, 5, 8
 EVENT_KINDS = (EVENT_FALL, EVENT_RISE, EVENT_LEVEL, MARKER, TEXT_MARK)
@@ -138,7 +138,7 @@ class Spike2File(DataFile):
             raise self._fail(f"channel {k + 1} ({name}) has a sample interval of {interval} ticks; the header "
                              "is corrupt.")
         unit = pascal(units)
-        factor = UNIT_TO_MICROVOLT.get(unit.lower(), 1.0)
+        factor = microvolts_per(unit) or 1.0
         if kind == 1:
             if scale == 0 or not np.isfinite(scale) or not np.isfinite(offset):
                 raise self._fail(f"channel {k + 1} ({name}) has scale {scale} and offset {offset}; its gain "
@@ -148,7 +148,7 @@ class Spike2File(DataFile):
         else:
             gain, raw_offset = factor, 0.0
         channel = WaveChannel(k, name, WAVE_KINDS[kind], interval, gain, raw_offset,
-                              "µV" if unit.lower() in UNIT_TO_MICROVOLT else unit)
+                              "µV" if microvolts_per(unit) else unit)
         channel.blocks = self._walk_blocks(channel, first_block, blocks)
         return channel
 
