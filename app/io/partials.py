@@ -56,7 +56,17 @@ class Partial:
     def stale(self) -> bool:
         """Written on this machine by a process that no longer exists (a partial of another
         machine is never judged: its PID means nothing here)."""
-        return self.host == host_tag() and not psutil.pid_exists(self.pid)
+        return self.host == host_tag() and not process_alive(self.pid)
+
+
+def process_alive(pid: int) -> bool:
+    """True while `pid` runs; a zombie (dead, not yet reaped by its parent) writes no more."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
 
 
 def _size(path: str) -> int:
