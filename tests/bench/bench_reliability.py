@@ -125,6 +125,7 @@ def kill_run(tally: Tally, src: Path, folder: Path, fmt: str, ranks: int, sig: s
                                         "--chunk-seconds", "0.0005", "--progress", "json"),
                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     tally.counts["runs"] += 1
+    tally.counts["kill runs"] += 1
     sent = _wait_for(process, POINTS[point])
     family = _family(process)
     if sent:
@@ -218,6 +219,7 @@ def disk_run(tally: Tally, src: Path, disk: Path, fmt: str, ranks: int, case: st
                                         "--chunk-seconds", "0.002", "--progress", "json", *stop),
                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     tally.counts["runs"] += 1
+    tally.counts["disk runs"] += 1
     if case == "filled mid-run" and _wait_for(process, 0.0):
         _fill(disk / "filler")
     try:
@@ -277,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     counts = tally.counts
     print(f"runs {counts['runs']}  leftovers {counts['leftovers']}  hangs {counts['hangs']}  "
           f"tracebacks {counts['tracebacks']}  unexpected deaths {counts['deaths']}")
+    print(f"(kill matrix {counts['kill runs']} runs + {counts['partials left by SIGKILL']} next runs, "
+          f"full-disk matrix {counts['disk runs']} runs)")
     print(f"(partials left by SIGKILL and removed by the next run: {counts['partials left by SIGKILL']}; "
           f"runs that finished before the signal: {counts['finished before the signal']})")
     for line in tally.problems if args.verbose else tally.problems[:20]:
