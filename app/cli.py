@@ -584,7 +584,7 @@ def cmd_bench(args) -> int:
 def cmd_doctor(args) -> int:
     """What this installation has and lacks: Qt, OpenGL, MPI, optional tools, folders, plugins."""
     from app.doctor import doctor
-    return doctor(as_json=args.json, probe=args.probe)
+    return doctor(as_json=args.json, probe=args.probe, clean=args.clean)
 
 
 def cmd_gui(args) -> int:
@@ -634,6 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check this installation and say how to fix what is missing")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     doctor.add_argument("--probe", choices=["opengl", "mpi", "ranks"], help=argparse.SUPPRESS)
+    doctor.add_argument("--clean", action="store_true", help="remove partial outputs of killed conversions")
     doctor.set_defaults(func=cmd_doctor)
 
     bench = sub.add_parser("bench", help="measure the browser: `bench traces FILE`")

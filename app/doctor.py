@@ -262,8 +262,48 @@ def check_plugins() -> list[Check]:
     return checks
 
 
+# -- partial outputs left by killed conversions -------------------------------------------------------
+def partial_folders() -> list[str]:
+    """Where conversions wrote (remembered by the engine) and the current folder."""
+    from app.io.partials import remembered_folders
+    return list(dict.fromkeys([*remembered_folders(), os.getcwd()]))
+
+
+def stale_partials(folders: Sequence[str] | None = None) -> list:
+    from app.io.partials import find_partials
+    return [p for folder in (partial_folders() if folders is None else folders)
+            for p in find_partials(folder) if p.stale]
+
+
+def check_partials() -> list[Check]:
+    """Partial outputs whose conversion was killed (SIGKILL, out of memory, a lost rank)."""
+    from app.io.partials import human_size
+    stale = stale_partials()
+    if not stale:
+        return [Check("partial outputs", True, "none left by killed conversions", optional=True)]
+    total = human_size(sum(p.size for p in stale))
+    checks = [Check("partial outputs", False, f"{len(stale)} left by killed conversions ({total})",
+                    "wavescope doctor --clean removes them (the next conversion into their folder does too)",
+                    optional=True)]
+    checks += [Check("partial output", False, f"{p.path} ({human_size(p.size)}, for {p.target}, "
+                     f"process {p.pid} is gone)", optional=True) for p in stale]
+    return checks
+
+
+def clean_partials(folders: Sequence[str] | None = None) -> int:
+    """`wavescope doctor --clean`: remove the stale partial outputs, saying what went."""
+    from app.io.partials import human_size, remove
+    stale = stale_partials(folders)
+    for partial in stale:
+        remove(partial.path)
+        print(f"removed {partial.path} ({human_size(partial.size)})")
+    print(f"{len(stale)} partial output(s) removed")
+    return 0
+
+
 CHECKS: tuple[Callable[[], list[Check]], ...] = (
-    check_python, check_qt, check_opengl, check_mpi, check_optional_tools, check_folders, check_plugins)
+    check_python, check_qt, check_opengl, check_mpi, check_optional_tools, check_folders, check_plugins,
+    check_partials)
 
 
 def run_checks(checks: Sequence[Callable[[], list[Check]]] = CHECKS) -> list[Check]:
@@ -297,10 +337,13 @@ def is_healthy(checks: Sequence[Check]) -> bool:
     return all(c.ok for c in checks if not c.optional)
 
 
-def doctor(as_json: bool = False, probe: str | None = None) -> int:
-    """What `wavescope doctor [--json]` does; returns the exit status (1 if a required piece is missing)."""
+def doctor(as_json: bool = False, probe: str | None = None, clean: bool = False) -> int:
+    """What `wavescope doctor [--json] [--clean]` does; returns the exit status (1 if a required
+    piece is missing). `clean` only removes stale partial outputs."""
     if probe:
         return run_probe(probe)
+    if clean:
+        return clean_partials()
     checks = run_checks()
     if as_json:
         print(json.dumps({"ok": is_healthy(checks),
@@ -314,8 +357,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.doctor", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--probe", choices=sorted(PROBES), help=argparse.SUPPRESS)
+    parser.add_argument("--clean", action="store_true", help="remove partial outputs of killed conversions")
     args = parser.parse_args(argv)
-    return doctor(args.json, args.probe)
+    return doctor(args.json, args.probe, args.clean)
 
 
 if __name__ == "__main__":

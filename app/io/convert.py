@@ -4,13 +4,22 @@ One process or `mpiexec -n N`: rank r converts chunks r, r+N, ... Formats with
 ``parallel_write`` are written in place by every rank; the others funnel their
 chunks to rank 0, which writes them in order. The output is the same bytes
 whatever N is. It is written under a temporary name in the target folder and
-renamed only when complete; an error or a cancel (SIGINT/SIGTERM) removes it.
+renamed only when complete (fsync'd first, the folder after); an error or a cancel
+(SIGINT/SIGTERM) removes it, and the next run into the folder removes the partials of
+processes that were killed outright (see app.io.partials).
+
+Under MPI every collective step shares its failures: a rank whose step raises still
+reaches the step's end, where all ranks exchange their errors and raise the same one,
+so no rank is left waiting in a collective. Only a cancel takes every rank down
+through MPI_Abort (the launcher forwards the signal to all of them anyway).
 """
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -26,6 +35,7 @@ from app.io.datafile import DataFile, auto_dtype_offset, normalize_dtype
 from app.io.errors import DataFileError
 from app.io.messages import print_and_log
 from app.io.mpi import comm as world
+from app.io.partials import human_size, partial_name, remember_folder, remove, remove_stale
 
 Progress = Callable[[int, int, float], None]
 
@@ -36,6 +46,11 @@ AUTO_CHUNK_VALUES = 1 << 22
 # in the CPU cache when pwrite reads it, and below numpy's 4 MiB huge-page advice (whose page
 # compaction stalls writers on a busy machine); large enough that per-chunk Python is noise.
 RAW_CHUNK_BYTES = 1 << 20
+# Room asked beyond the samples: headers (HDF5's, .npy's, .mda's) and the params file.
+HEADROOM_BYTES = 1 << 20
+# The parent of this process when it started: under mpiexec, hydra's proxy. A rank whose proxy
+# is gone has lost its launcher and must not wait for peers in a collective.
+LAUNCHER_PID = os.getppid()
 
 
 class ConvertError(DataFileError):
@@ -178,10 +193,8 @@ def filter_chunk(data: np.ndarray, sos: np.ndarray) -> np.ndarray:
 
 
 def temp_name(output: str, pid: int) -> str:
-    """Hidden sibling of `output` that keeps its extension (some writers add one if missing)."""
-    folder, name = os.path.split(os.path.abspath(output))
-    stem, ext = os.path.splitext(name)
-    return os.path.join(folder, f".{stem}.partial-{pid}{ext}")
+    """Hidden sibling of `output` that keeps its extension, named after this host and `pid`."""
+    return partial_name(output, pid)
 
 
 def params_path_for(output: str) -> str:
@@ -279,6 +292,45 @@ def _output_params(klass: type[DataFile], source: DataFile, settings: dict, give
     return params
 
 
+def _check_out_params(params: dict, output: str) -> None:
+    """The sample type and scaling of the output must parse (they come from --out-set too)."""
+    normalize_dtype(params["data_dtype"], output)
+    for key in ("gain", "dtype_offset"):
+        value = params.get(key)
+        if key == "dtype_offset" and str(value).strip().lower() == "auto":
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number) or (key == "gain" and number == 0):
+            hint = "a non-zero number" if key == "gain" else "a number or auto"
+            raise ConvertError(f"{output}: {key}={value!r} is not {hint}; fix --out-set {key}=...", output)
+
+
+def check_free_space(output: str, need: int) -> None:
+    """Refuse to start a conversion whose output cannot fit in its folder's free space."""
+    folder = os.path.dirname(os.path.abspath(output))
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise ConvertError(f"{output}: the output needs {human_size(need)} but the folder {folder} has "
+                           f"{human_size(free)} free; free some space or choose another folder.", output)
+
+
+def output_bytes(plan: Plan) -> int:
+    """What the output will take on disk, headers and params file included (roughly)."""
+    itemsize = np.dtype(plan.out_params["data_dtype"]).itemsize
+    return plan.nb_samples * int(plan.out_params["nb_channels"]) * itemsize + HEADROOM_BYTES
+
+
+def _clear_stale_partials(output: str) -> list[str]:
+    """Remove what killed conversions left in the output's folder; warnings saying so."""
+    folder = os.path.dirname(os.path.abspath(output))
+    remember_folder(folder)
+    return [f"{p.path}: removed a partial output ({human_size(p.size)}) left by a conversion to "
+            f"{p.target} that was killed (process {p.pid})." for p in remove_stale(folder)]
+
+
 def samples_unchanged(source: DataFile, out_params: dict) -> bool:
     """True when the output stores every sample exactly as the source does: the same sample
     type, dtype_offset and gain (on every channel of every stream). Then the stored values
@@ -318,6 +370,7 @@ def plan_conversion(source: DataFile, spec: ConvertSpec, pid: int) -> tuple[Plan
     nb_channels = source.nb_channels if nodes is None else len(nodes)
     settings, warnings = output_settings(source, spec.dtype, nb_channels)
     out_params = _output_params(klass, source, settings, spec.out_settings)
+    _check_out_params(out_params, os.path.abspath(spec.output))
     rate = float(source.sampling_rate)
     sos = highpass_sos(spec.highpass, rate) if spec.highpass else None
     raw = sos is None and klass.writes_raw() and samples_unchanged(source, out_params)
@@ -327,6 +380,8 @@ def plan_conversion(source: DataFile, spec: ConvertSpec, pid: int) -> tuple[Plan
                 chunk_size=chunk_size, nb_chunks=-(-(t1 - t0) // chunk_size),
                 padding=filter_padding(sos) if sos is not None else 0, sos=sos,
                 parallel=bool(klass.parallel_write), raw=raw)
+    warnings += _clear_stale_partials(plan.output)
+    check_free_space(plan.output, output_bytes(plan))
     return plan, warnings
 
 
@@ -389,20 +444,70 @@ class _Reporter:
             self.progress(self.total, self.total, time.monotonic() - self.started)
 
 
-def _write_parallel(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter) -> None:
-    rank, size = comm.Get_rank(), comm.Get_size()
-    out = _writer(plan, existing=False) if rank == 0 else None
-    _barrier(comm)
-    if out is None:
-        out = _writer(plan, existing=True)
-    out.open("r+")
+# -- failures shared by every rank ----------------------------------------------------------------
+class _PeerFailed(Exception):
+    """A rank that sends chunks to rank 0 failed; carries its message."""
+
+
+def failure_message(error: BaseException, plan: Plan | None = None) -> str:
+    """One line for the user: typed errors as they are, others named after their type; the
+    partial's name is replaced by its target's, the file the user asked for."""
+    if isinstance(error, (DataFileError, _PeerFailed)):
+        text = str(error)
+    elif isinstance(error, OSError) and error.strerror:
+        where = error.filename or (plan.output if plan else None)
+        text = f"{where}: {error.strerror}" if where else error.strerror
+        if plan is not None and error.errno == errno.ENOSPC:
+            folder = os.path.dirname(plan.output)
+            free = shutil.disk_usage(folder).free
+            text += (f" (writing {human_size(output_bytes(plan))} into {folder}, {human_size(free)} "
+                     "free); free some space or choose another folder.")
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return text if plan is None else text.replace(plan.temp, plan.output)
+
+
+def _share_failure(comm: Any, error: BaseException | None, plan: Plan | None = None) -> None:
+    """The end of a collective step: all ranks learn whether any rank's part failed, and then
+    every rank raises the same message (the failing rank its own typed error)."""
+    message = None if error is None else failure_message(error, plan)
+    if comm.Get_size() > 1:
+        _barrier(comm)
+        message = next((m for m in comm.allgather(message) if m is not None), None)
+    if message is None:
+        return
+    if isinstance(error, DataFileError) and str(error) == message:
+        raise error
+    raise ConvertError(message, plan.output if plan else None) from error
+
+
+def _step(comm: Any, plan: Plan | None, action: Callable[[], Any]) -> Any:
+    """This rank's part of a collective step, then the failures of all ranks shared."""
+    result, error = None, None
     try:
-        for k in range(rank, plan.nb_chunks, size):
-            _store(out, plan, k, *read_for_output(source, plan, k))
-            reporter.step()
-    finally:
-        out.close()
-    _barrier(comm)
+        result = action()
+    except Exception as problem:  # noqa: BLE001 - shared with every rank, then raised as one error
+        error = problem
+    _share_failure(comm, error, plan)
+    return result
+
+
+# -- writing ----------------------------------------------------------------------------------------
+def _write_parallel(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter) -> None:
+    """Rank 0 allocates the output, then every rank writes its chunks in place."""
+    rank, size = comm.Get_rank(), comm.Get_size()
+    allocated = _step(comm, plan, lambda: _writer(plan, existing=False) if rank == 0 else None)
+
+    def write_mine() -> None:
+        out = allocated or _writer(plan, existing=True)
+        out.open("r+")
+        try:
+            for k in range(rank, plan.nb_chunks, size):
+                _store(out, plan, k, *read_for_output(source, plan, k))
+                reporter.step()
+        finally:
+            out.close()
+    _step(comm, plan, write_mine)
 
 
 def _send_chunk(comm: Any, data: np.ndarray, raw: bool) -> None:
@@ -414,7 +519,10 @@ def _send_chunk(comm: Any, data: np.ndarray, raw: bool) -> None:
 
 
 def _receive_chunk(comm: Any, owner: int) -> tuple[np.ndarray, bool]:
-    shape, dtype, raw = comm.recv(source=owner, tag=11)
+    header = comm.recv(source=owner, tag=11)
+    if header[0] == "failed":
+        raise _PeerFailed(header[1])
+    shape, dtype, raw = header
     data = np.empty(shape, dtype=np.dtype(dtype))
     comm.Recv(data, source=owner, tag=12)
     return data, raw
@@ -422,12 +530,15 @@ def _receive_chunk(comm: Any, owner: int) -> tuple[np.ndarray, bool]:
 
 def _barrier(comm: Any) -> None:
     """A Barrier that waits asleep: MPICH's blocking Barrier spins a core, which a rank waiting
-    for the writer would take from it (and from the kernel's I/O)."""
+    for the writer would take from it (and from the kernel's I/O). A rank whose launcher
+    is gone stops waiting: its peers can no longer arrive."""
     if not hasattr(comm, "Ibarrier"):
         comm.Barrier()
         return
     request = comm.Ibarrier()
     while not request.Test():
+        if os.getppid() != LAUNCHER_PID:
+            raise ConvertError("the MPI launcher (mpiexec) is gone; this rank stops.")
         time.sleep(0.002)
 
 
@@ -442,37 +553,89 @@ def _write_funnel(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter) 
     rank, size = comm.Get_rank(), comm.Get_size()
     if plan.raw:
         size = 1
-        if rank != 0:
-            _barrier(comm)
-            return
-    if rank != 0:
-        for k in range(rank, plan.nb_chunks, size):
-            _send_chunk(comm, *read_for_output(source, plan, k))
-        _barrier(comm)
-        return
-    out = _writer(plan, existing=False)
-    out.open("r+")
+    if rank == 0:
+        _step(comm, plan, lambda: _funnel_write(source, plan, comm, reporter, size))
+    elif rank < size:
+        _step(comm, plan, lambda: _funnel_send(source, plan, comm, rank, size))
+    else:
+        _step(comm, plan, lambda: None)
+
+
+def _funnel_send(source: DataFile, plan: Plan, comm: Any, rank: int, size: int) -> None:
+    """A rank > 0: its chunks to rank 0, or, when reading one fails, why (then it stops)."""
+    for k in range(rank, plan.nb_chunks, size):
+        try:
+            chunk = read_for_output(source, plan, k)
+        except Exception as error:
+            comm.send(("failed", failure_message(error, plan)), dest=0, tag=11)
+            raise
+        _send_chunk(comm, *chunk)
+
+
+def _funnel_write(source: DataFile, plan: Plan, comm: Any, reporter: _Reporter, size: int) -> None:
+    """Rank 0: every chunk in order. After a failure it still receives (and drops) what the
+    other ranks send, so that none is left blocked in a send; then it raises the first one."""
+    first: Exception | None = None
+    stopped: set[int] = set()           # ranks with nothing more to give
+    out = None
+    try:
+        out = _writer(plan, existing=False)
+        out.open("r+")
+    except Exception as error:  # noqa: BLE001 - raised below, once the other ranks are drained
+        first, out = error, None
+        stopped.add(0)
     try:
         for k in range(plan.nb_chunks):
             owner = k % size
-            chunk = read_for_output(source, plan, k) if owner == 0 else _receive_chunk(comm, owner)
-            _store(out, plan, k, *chunk)
-            reporter.step()
+            if owner in stopped:
+                continue
+            try:
+                chunk = read_for_output(source, plan, k) if owner == 0 else _receive_chunk(comm, owner)
+                if first is None:
+                    _store(out, plan, k, *chunk)
+                    reporter.step()
+            except Exception as error:  # noqa: BLE001 - as above
+                first = first or error
+                stopped.add(0)
+                if isinstance(error, _PeerFailed):
+                    stopped.add(owner)
     finally:
-        out.close()
-    _barrier(comm)
+        if out is not None:
+            out.close()
+    if first is not None:
+        raise first
 
 
 def discard(path: str) -> None:
     """Remove a partial output (file or folder) if it is there."""
-    import shutil
+    remove(path)
+
+
+def _fsync_path(path: str, folder: bool = False) -> None:
+    """Push a file (or a folder's entries) to the disk; a folder that cannot be opened for
+    that (Windows) is skipped, the rename is then as durable as the platform makes it."""
     try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            os.unlink(path)
-    except FileNotFoundError:
-        pass
+        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if folder else 0))
+    except OSError:
+        if folder:
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not folder:
+            raise
+    finally:
+        os.close(fd)
+
+
+def publish(plan: Plan) -> None:
+    """The complete partial becomes the output: its bytes on disk first, then the rename,
+    then the folder entry on disk (a crash leaves either no output or the whole one)."""
+    if os.path.isfile(plan.temp):
+        _fsync_path(plan.temp)
+    os.replace(plan.temp, plan.output)
+    _fsync_path(os.path.dirname(plan.output), folder=True)
 
 
 @contextmanager
@@ -495,23 +658,20 @@ def cancellable() -> Iterator[None]:
 
 # -- the engine -----------------------------------------------------------------------------------
 def _agree_on_plan(source: DataFile, spec: ConvertSpec, comm: Any) -> tuple[Plan, list[str]]:
-    """Rank 0 plans; every rank gets the plan or raises the same error."""
+    """Rank 0 plans; every rank gets the plan or raises the same error, whatever went wrong."""
     plan, warnings, error = None, [], None
     if comm.Get_rank() == 0:
         try:
             plan, warnings = plan_conversion(source, spec, os.getpid())
-        except DataFileError as problem:
+        except Exception as problem:  # noqa: BLE001 - shared with every rank, then raised
             error = problem
-    shared = comm.bcast((plan, warnings, None if error is None else str(error)), root=0)
-    if error is not None:
-        raise error
-    if shared[2] is not None:
-        raise ConvertError(shared[2])
-    return shared[0], shared[1]
+    plan, warnings = comm.bcast((plan, warnings), root=0) if comm.Get_size() > 1 else (plan, warnings)
+    _share_failure(comm, error)
+    return plan, warnings
 
 
 def _abort_others(comm: Any, plan: Plan, error: BaseException) -> None:
-    """A failing rank under MPI: remove the partial output and take every rank down."""
+    """A cancelled rank under MPI: remove the partial output and take every rank down."""
     discard(plan.temp)
     print(f"wavescope convert (rank {comm.Get_rank()}): {error}", file=sys.stderr, flush=True)
     comm.Abort(130 if isinstance(error, (ConversionCancelled, KeyboardInterrupt)) else 1)
@@ -521,8 +681,8 @@ def convert(source: DataFile, spec: ConvertSpec, progress: Progress | None = Non
             comm: Any = None) -> ConvertResult:
     """Convert `source` as `spec` says; every MPI rank calls this with its own `source`.
 
-    Returns on every rank; only rank 0's result carries the params file and
-    the verification.
+    Returns on every rank, or raises the same error on every rank; only rank 0's result
+    carries the params file and the verification.
     """
     comm = comm or world
     rank, size = comm.Get_rank(), comm.Get_size()
@@ -533,27 +693,34 @@ def convert(source: DataFile, spec: ConvertSpec, progress: Progress | None = Non
     reporter = _Reporter(plan.nb_chunks, progress if rank == 0 else None,
                          size if plan.parallel else 1)
     write = _write_parallel if plan.parallel else _write_funnel
-    source.open("r")
+    result = ConvertResult(plan.output, None, plan.nb_samples, int(plan.out_params["nb_channels"]), 0.0,
+                           size, warnings=warnings)
     try:
         with cancellable():
+            _step(comm, plan, lambda: source.open("r"))
             write(source, plan, comm, reporter)
-            if rank == 0:
-                os.replace(plan.temp, plan.output)
+            reporter.finish()
+            _step(comm, plan, lambda: _finish(source, plan, spec, result, started) if rank == 0 else None)
+    except Exception:
+        discard(plan.temp)          # every rank raises the same error: nobody is left waiting
+        raise
     except BaseException as error:
         if size > 1:
             _abort_others(comm, plan, error)
         discard(plan.temp)
         raise
-    reporter.finish()
-    result = ConvertResult(plan.output, None, plan.nb_samples, int(plan.out_params["nb_channels"]),
-                           time.monotonic() - started, size, warnings=warnings)
-    if rank == 0:
-        result.params_file = _write_params_file(plan, spec, source, result.warnings)
-        if spec.verify:
-            result.max_difference, result.tolerance = verify(source, plan)
+    if rank != 0:
         result.seconds = time.monotonic() - started
-    _barrier(comm)
     return result
+
+
+def _finish(source: DataFile, plan: Plan, spec: ConvertSpec, result: ConvertResult, started: float) -> None:
+    """Rank 0, once every chunk is written: the output in place, its params file, the check."""
+    publish(plan)
+    result.params_file = _write_params_file(plan, spec, source, result.warnings)
+    if spec.verify:
+        result.max_difference, result.tolerance = verify(source, plan)
+    result.seconds = time.monotonic() - started
 
 
 def _write_params_file(plan: Plan, spec: ConvertSpec, source: DataFile, warnings: list[str]) -> str | None:

@@ -197,7 +197,7 @@ class _FailingRaw(RawBinaryFile):
 def test_a_failure_leaves_no_partial_output(make_raw, tmp_path):
     src = make_raw("rec.dat", synthetic_int16(3000, 8))
     out = tmp_path / "out.dat"
-    with pytest.raises(OSError, match="disk went away"):
+    with pytest.raises(ConvertError, match="disk went away"):
         convert(_FailingRaw(src, dict(PARAMS)), ConvertSpec(str(out), chunk_seconds=0.01))
     assert not out.exists() and not _leftovers(tmp_path)
 

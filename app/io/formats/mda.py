@@ -3,7 +3,8 @@
 Header: int32 dtype code, int32 bytes per entry, int32 number of dimensions (negative: the
 dimensions are int64), the dimensions. Data are column-major with dimensions (channels,
 samples), which is time-major with the channel fastest on disk, like raw_binary. The file
-does not carry the sampling rate, so it is required. Writable, rows in place.
+does not carry the sampling rate, so it is required. Writable, rows in place with pwrite:
+never through the memory map, where a full disk is a SIGBUS instead of an error.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
+from app.io.formats.raw_binary import pwrite_rows
 
 DTYPE_CODES = {-2: "uint8", -3: "float32", -4: "int16", -5: "int32", -6: "uint16", -7: "float64",
                -8: "uint32"}
@@ -104,16 +106,20 @@ class MDAFile(DataFile):
         return {"nb_channels": channels, "data_dtype": dtype.name}
 
     def _open(self, mode: str = "r") -> None:
+        self._fd = None
         if self._shape[0] == 0:
             self.data = np.zeros(self._shape, dtype=self.data_dtype)
             return
         self.data = np.memmap(self.file_name, dtype=np.dtype(self.data_dtype).newbyteorder("<"),
-                              mode="r+" if mode == "r+" else "r", offset=self._data_offset, shape=self._shape)
+                              mode="r", offset=self._data_offset, shape=self._shape)
+        if mode == "r+":
+            self._fd = os.open(self.file_name, os.O_RDWR)
 
     def _close(self) -> None:
-        if isinstance(getattr(self, "data", None), np.memmap):
-            self.data.flush()
-        self.data = None
+        fd = self.__dict__.get("_fd")
+        self.data, self._fd = None, None
+        if fd is not None:
+            os.close(fd)
 
     def read_chunk(self, idx, chunk_size, padding=(0, 0), nodes=None):
         t_start, t_stop = self._get_t_start_t_stop(idx, chunk_size, padding)
@@ -140,5 +146,15 @@ class MDAFile(DataFile):
         self._shape = (samples, channels)
 
     def write_chunk(self, time, data):
-        raw = self._unscale_data_from_float32(data)
-        self.data[int(time):int(time) + len(raw)] = raw
+        self.write_chunk_raw(time, self._unscale_data_from_float32(data))
+
+    def write_chunk_raw(self, time, raw):
+        time = int(time)
+        raw = np.asarray(raw, dtype=np.dtype(self.data_dtype).newbyteorder("<"))
+        if self.__dict__.get("_fd") is None:
+            raise HeaderError(f"{self.file_name}: open the file with open('r+') before writing.", self.file_name)
+        if raw.ndim != 2 or raw.shape[1] != self._shape[1] or not 0 <= time <= self._shape[0] - len(raw):
+            raise IndexError(f"{self.file_name}: cannot write {raw.shape} samples at {time} into an "
+                             f"array of shape {self._shape}.")
+        itemsize = raw.dtype.itemsize
+        pwrite_rows(self._fd, self._data_offset + time * self._shape[1] * itemsize, raw)
