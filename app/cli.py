@@ -268,6 +268,8 @@ def report_error(error: BaseException, as_json: bool) -> int:
     if status == exitcodes.INTERNAL and os.environ.get("WAVESCOPE_DEBUG"):
         import traceback
         traceback.print_exception(error, file=sys.stderr)
+    if getattr(error, "said_by_another_rank", False):
+        return status                      # an MPI rank: rank 0 reports the failure they share
     if as_json:
         print(json.dumps(error_json(error), default=str), flush=True)
         return status

@@ -477,8 +477,14 @@ def _share_failure(comm: Any, error: BaseException | None, plan: Plan | None = N
     if message is None:
         return
     if isinstance(error, DataFileError) and str(error) == message:
+        shared = error
+    else:
+        shared = ConvertError(message, plan.output if plan else None)
+    # Every rank raises the same message; rank 0 alone says it (see cli.report_error).
+    shared.said_by_another_rank = comm.Get_rank() != 0
+    if shared is error:
         raise error
-    raise ConvertError(message, plan.output if plan else None) from error
+    raise shared from error
 
 
 def _step(comm: Any, plan: Plan | None, action: Callable[[], Any]) -> Any:
