@@ -451,7 +451,7 @@ def _format_rows() -> list[dict]:
 
 
 def cmd_formats(args) -> int:
-    from app.io.registry import plugin_errors
+    from app.io.registry import plugin_errors, plugin_notices
     rows = _format_rows()
     if args.json:
         print(json.dumps(rows, default=str, indent=1))
@@ -464,8 +464,12 @@ def cmd_formats(args) -> int:
               f"{' '.join(row['extensions']) or '(any)':<22} {', '.join(row['stream_modes']):<26} {required}")
         if row["defaults"]:
             print(f"{'':<18} defaults: " + ", ".join(f"{k}={v}" for k, v in row["defaults"].items()))
+    for notice in plugin_notices:
+        print(f"note: {notice}")
+    if plugin_errors:
+        print("rejected plugins (not loaded):")
     for problem in plugin_errors:
-        print(f"warning: {problem}", file=sys.stderr)
+        print(f"  {problem}")
     return 0
 
 

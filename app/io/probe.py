@@ -6,16 +6,28 @@ A ``.prb`` file is Python that the sorter runs to get three names:
 We never run it. ``ast.parse`` turns it into a tree, a static pass rejects every
 construct outside a small data language (literals, earlier names, arithmetic,
 comprehensions, ``for`` loops, a few pure built-ins), and a metered tree walker
-computes the names. A step budget and size guards keep a hostile file from
-hanging the app or filling its memory.
+computes the names.
+
+Any file is accepted or refused within about 2 s and 300 MB. Python's own parser needs ~500
+bytes of memory per byte of dense source, so it never sees the big part of a probe: large
+bracketed displays of plain numbers (the geometry, channel and graph lists that make a
+4096-channel probe ~2 MB) are lifted out first, by a scan that knows strings and comments, and
+read by ``json`` (C speed, compact), leaving a small skeleton for ``ast``. Caps on bytes, list
+items, brackets and skeleton size come before any parsing; the evaluator charges a step budget
+for nodes, loop turns, elements built and the length of strings and digits it converts.
+``np.int64(3)`` / ``numpy.float64(-1.5)`` (what probeinterface writes under numpy 2) read as the
+plain number in the call, never by attribute access.
 """
 
 from __future__ import annotations
 
 import ast
+import copy
+import json
 import math
 import operator
 import os
+import re
 import reprlib
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sized
@@ -27,9 +39,17 @@ import numpy as np
 
 from app.io.errors import ProbeError
 
-MAX_STEPS = 10_000_000          # evaluation steps (nodes, loop turns, elements built) per file
+# A 4096-channel probe with geometry and a graph is < 2 MB of text; these caps leave room for it and
+# keep the worst file within ~2 s and ~300 MB.
+MAX_STEPS = 500_000             # evaluation steps (nodes, loop turns, elements built) per file
 MAX_INT_BITS = 1024             # no probe needs bigger integers; bounds the cost of arithmetic
-MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_DIGITS = 400                # longest string int() / float() may convert (1024 bits is 309 digits)
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_ITEMS = 1_000_000           # commas in the whole file: list items, dict entries, arguments
+MAX_BRACKETS = 500_000          # opening brackets in the whole file
+MAX_DEPTH = 64                  # bracket nesting
+MAX_CODE_BYTES = 64 * 1024      # what is left for Python's parser once the number displays are lifted
+LIFT_MIN_CHARS = 256            # smaller displays stay in the skeleton
 LIBRARY_DIR = Path(__file__).resolve().parent.parent / "resources" / "probes"
 
 HINT = ("a .prb file is data: use numbers, strings, lists, tuples, dicts, names assigned above, "
@@ -108,7 +128,7 @@ class Probe:
                  f"total_nb_channels = {self.total_nb_channels}", f"radius = {_number(self.radius)}", "",
                  "channel_groups = {"]
         for group_id, group in self.channel_groups.items():
-            lines.append(f"    {group_id!r}: {{")
+            lines.append(f"    {_key_text(group_id)}: {{")
             lines += _wrapped("'channels': [", [str(c) for c in group.channels], "],", 16)
             lines.append("        'geometry': {")
             lines += [f"            {c}: ({_number(x)}, {_number(y)})," for c, (x, y) in group.geometry.items()]
@@ -189,6 +209,11 @@ def _ids(values: list[int], limit: int = 10) -> str:
     return shown if len(values) <= limit else f"{shown}, ... ({len(values)} in all)"
 
 
+def _key_text(group_id: GroupId) -> str:
+    """A group id as plain Python: 3, not np.int64(3); strings quoted."""
+    return repr(str(group_id)) if isinstance(group_id, str) else str(int(group_id))
+
+
 def _number(value: float) -> str:
     """Shortest text that reads back as the same number (integral values without '.0')."""
     value = float(value)
@@ -260,6 +285,8 @@ class _Checker:
             node, line = stack.pop()
             if type(node) is ast.Constant and isinstance(node.value, _SCALARS):
                 continue
+            if isinstance(node, ast.Call) and _numpy_scalar(node) is not None:
+                continue        # np.int64(3): a number, its attribute is never looked up
             line = getattr(node, "lineno", line)
             self._check_node(node, line)
             children = [child for child in ast.iter_child_nodes(node) if not isinstance(child, ast.expr_context)]
@@ -309,8 +336,10 @@ def _subscripts_in(target: ast.AST) -> bool:
 class _Evaluator:
     """Computes the module-level names of a checked tree, charging every step to a budget."""
 
-    def __init__(self, text: str, file_name: str, max_steps: int):
+    def __init__(self, text: str, file_name: str, max_steps: int, lifted: dict[str, Any] | None = None):
         self.text = text
+        self.lifted = lifted or {}          # displays read by json, by placeholder name
+        self.lifted_used: set[str] = set()
         self.file_name = file_name
         self.max_steps = max_steps
         self.steps_left = max_steps
@@ -319,7 +348,7 @@ class _Evaluator:
         self.scopes: list[dict[str, Any]] = []
         self.functions: dict[str, Callable[..., Any]] = {
             "range": self._range, "list": self._list, "tuple": self._tuple, "dict": self._dict,
-            "zip": self._zip, "enumerate": self._enumerate, "len": len, "int": int, "float": float,
+            "zip": self._zip, "enumerate": self._enumerate, "len": len, "int": self._int, "float": self._float,
             "abs": self._abs, "min": self._min, "max": self._max, "sum": self._sum, "round": self._round,
             "sorted": self._sorted, "reversed": self._reversed,
         }
@@ -461,6 +490,8 @@ class _Evaluator:
         return self.lookup(node.id, node)
 
     def lookup(self, name: str, node: ast.AST) -> Any:
+        if name in self.lifted:
+            return self._lifted(name, node)
         for scope in reversed(self.scopes):
             if name in scope:
                 return scope[name]
@@ -470,6 +501,15 @@ class _Evaluator:
             return self.functions[name]
         raise self.error(node, f"the name {name!r} is not defined before this line; assign it "
                          "earlier in the file (a .prb file is read from top to bottom)")
+
+    def _lifted(self, name: str, node: ast.AST) -> Any:
+        """A lifted display; evaluated again (in a loop), it is a fresh copy, as Python would build."""
+        value = self.lifted[name]
+        if name not in self.lifted_used:
+            self.lifted_used.add(name)
+            return value
+        self.charge(_size(value), node)
+        return copy.deepcopy(value)
 
     def _elements(self, nodes: list[ast.expr]) -> list[Any]:
         out: list[Any] = []
@@ -613,6 +653,8 @@ class _Evaluator:
         return container[cut]
 
     def _call(self, node: ast.Call) -> Any:
+        if not isinstance(node.func, ast.Name):
+            return _numpy_scalar(node)          # the checker let only np.int64(<number>) and kin through
         function = self.functions[node.func.id]
         args = self._elements(node.args)
         kwargs: dict[str, Any] = {}
@@ -743,12 +785,38 @@ class _Evaluator:
         return out
 
     def _zip(self, *iterables: Any) -> Iterator:
-        return iter(list(zip(*(self.materialize(item) for item in iterables))))
+        columns = [self.materialize(item) for item in iterables]
+        self.charge(min(map(len, columns), default=0) * (1 + len(columns)), self.node)     # the tuples built
+        return iter(list(zip(*columns)))
 
     def _enumerate(self, iterable: Any, start: int = 0) -> Iterator:
         if not isinstance(start, int):
             raise self.error(self.node, "enumerate() start must be a whole number")
-        return iter(list(enumerate(self.materialize(iterable), start)))
+        items = self.materialize(iterable)
+        self.charge(2 * len(items), self.node)
+        return iter(list(enumerate(items, start)))
+
+    def _digits(self, value: Any, what: str) -> None:
+        """int() and float() of a string cost its length (quadratic for int): cap and charge it."""
+        if isinstance(value, str):
+            if len(value) > MAX_DIGITS:
+                raise self.error(self.node, f"{what}() of a {len(value):,}-character string; a probe's numbers "
+                                 f"have at most {MAX_DIGITS} digits")
+            self.charge(1 + len(value) // 16, self.node)
+        elif not isinstance(value, (int, float)):
+            raise self.error(self.node, f"{what}() takes a number or a string, not a {type(value).__name__}")
+
+    def _int(self, value: Any = 0, base: int = 10) -> int:
+        self._digits(value, "int")
+        if not (isinstance(base, int) and (base == 0 or 2 <= base <= 36)):
+            raise self.error(self.node, "int() base must be 0 or 2 to 36")
+        result = int(value, base) if isinstance(value, str) else int(value)
+        self._check_bits(abs(result).bit_length(), self.node)
+        return result
+
+    def _float(self, value: Any = 0.0) -> float:
+        self._digits(value, "float")
+        return float(value)
 
     def _abs(self, value: Any) -> Any:
         if not _is_number(value):
@@ -786,6 +854,15 @@ class _Evaluator:
         if not _is_number(value) or not (ndigits is None or (isinstance(ndigits, int) and abs(ndigits) <= 30)):
             raise self.error(self.node, "round() takes a number and at most 30 digits")
         return round(value, ndigits)
+
+
+def _size(value: Any) -> int:
+    """Items in a nested list/tuple/dict value (what copying it costs)."""
+    if isinstance(value, dict):
+        return 1 + sum(1 + _size(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return 1 + sum(_size(item) for item in value)
+    return 1
 
 
 def _only(kwargs: dict[str, Any], *allowed: str) -> dict[str, Any]:
@@ -883,10 +960,10 @@ class _Builder:
         if not isinstance(value, (list, tuple, set, Iterator)):
             raise self.error("channel_groups", f"{where} must be a list of (channel, channel) pairs")
         edges = sorted(value) if isinstance(value, set) else list(value)
-        for edge in edges:
-            if not (isinstance(edge, (list, tuple)) and len(edge) == 2 and all(_is_whole(c) for c in edge)):
+        for edge in edges:      # a graph may have 10^5 edges: type() tests, not isinstance in a generator
+            if not (type(edge) in (list, tuple) and len(edge) == 2 and type(edge[0]) is int and type(edge[1]) is int):
                 raise self.error("channel_groups", f"{where}: {_show(edge)} is not a (channel, channel) pair")
-        return [(int(a), int(b)) for a, b in edges]
+        return [(a, b) for a, b in edges]
 
 
 def _is_whole(value: Any) -> bool:
@@ -902,12 +979,199 @@ def _show(value: Any) -> str:
     return _SHORT.repr(value)
 
 
+# ------------------------------------------------------------------------- lifting number displays
+
+# Strings and comments, leftmost first, so a '#' in a string or a quote in a comment is not misread.
+_STRING_OR_COMMENT = re.compile(
+    r"(?=[#'\"rRbBuUfF])"           # a cheap first test at each position
+    r"(?:#[^\r\n]*"
+    r"|[rRbBuUfF]{0,2}(?:'''(?:[^'\\]|\\[\s\S]|'(?!''))*(?:'''|$)"
+    r'|"""(?:[^"\\]|\\[\s\S]|"(?!""))*(?:"""|$)'
+    r"|'(?:[^'\\\r\n]|\\[\s\S])*'?"
+    r'|"(?:[^"\\\r\n]|\\[\s\S])*"?))')
+_NOT_NEWLINE = re.compile(r"[^\r\n]")
+_NUMPY_TYPES = {f"{kind}{bits}": int for kind in ("int", "uint") for bits in (8, 16, 32, 64)}
+_NUMPY_TYPES.update({f"float{bits}": float for bits in (16, 32, 64)})
+_MASK = "\x01"       # what string characters become in the masked text (never valid in a display)
+# A run of masked text that may hold displays (json is the judge of what is in them); strings end it.
+_NUMBER_RUN = re.compile(r"[\w\s.,:+\-\[\](){}]" + f"{{{LIFT_MIN_CHARS},}}")
+_WRAPPED = re.compile(r"(?:np|numpy)\.(u?int(?:8|16|32|64)|float(?:16|32|64))\(\s*(-?[\d.eE+-]+)\s*\)")
+_SUSPECT = re.compile(r"[\[({,]\s*,|\d{20}")      # an empty item (a syntax error), or a huge number
+_TUPLE_COMMA = re.compile(r",(\s*)\)")
+_TRAILING_COMMA = re.compile(r",(\s*[\]}])")
+_INT_KEY = re.compile(r"([{,]\s*)(-?\d+)(\s*:)")
+
+
+def _mask(text: str) -> str:
+    """`text` with every string and comment blanked (newlines kept): offsets stay the same."""
+    return _STRING_OR_COMMENT.sub(lambda m: _NOT_NEWLINE.sub(_MASK if m.group()[0] != "#" else " ", m.group()),
+                                  text)
+
+
+def _check_size(text: str, masked: str, file_name: str) -> None:
+    """The caps that come before any parsing (each one a C-speed count)."""
+    items = masked.count(",")
+    brackets = masked.count("[") + masked.count("(") + masked.count("{")
+    operators = sum(masked.count(c) for c in "+*/%=<>!&|^~@;")     # never inside a display of numbers
+    for count, limit, what in ((items, MAX_ITEMS, "list items"), (brackets, MAX_BRACKETS, "brackets"),
+                               (operators, MAX_CODE_BYTES // 2, "operators")):
+        if count > limit:
+            raise ProbeError(f"{file_name}: {count:,} {what} is far more than a probe file needs (limit "
+                             f"{limit:,}; a 4096-channel probe with geometry and graph is well below); this is "
+                             "not a probe file.", file_name)
+
+
+def _lift_displays(text: str, file_name: str) -> tuple[str, dict[str, Any], int]:
+    """(skeleton, {placeholder name: value}, code bytes of the skeleton): every large display of
+    plain numbers is replaced by ``(name)`` padded with its newlines, so line numbers hold."""
+    masked = _mask(text)
+    _check_size(text, masked, file_name)
+    prefix = "_prb_display_"
+    while prefix in text:
+        prefix += "_"
+    lifted: dict[str, Any] = {}
+    pieces: list[str] = []
+    code_pieces: list[str] = []
+    done = 0
+    for run in _NUMBER_RUN.finditer(masked):
+        for start, end in _groups(masked, run.start(), run.end(), file_name):
+            if end - start < LIFT_MIN_CHARS or _follows_a_value(masked, start):
+                continue        # small, or a call's arguments / a subscript
+            value = _json_display(masked[start:end])       # comments inside are blanks
+            if value is _NOT_JSON:
+                continue
+            name = f"{prefix}{len(lifted)}"
+            lifted[name] = value
+            newlines = text.count("\n", start, end)
+            pieces += [text[done:start], f"({name}", "\n" * newlines, ")"]
+            code_pieces.append(masked[done:start])
+            done = end
+    pieces.append(text[done:])
+    code_pieces.append(masked[done:])
+    code = "".join(code_pieces)
+    code_bytes = len(code) - sum(code.count(c) for c in " \t\r\n\f")
+    return "".join(pieces), lifted, code_bytes
+
+
+_STEP = np.zeros(256, dtype=np.int32)
+_STEP[[ord(c) for c in "[({"]] = 1
+_STEP[[ord(c) for c in "])}"]] = -1
+
+
+def _groups(masked: str, start: int, end: int, file_name: str) -> list[tuple[int, int]]:
+    """Outermost bracket groups inside masked[start:end] (balanced by count; json checks the kinds).
+
+    Depth is counted from the lowest level reached so far, so the closing brackets of a group
+    opened before the run start over from zero. Vectorised: a graph has ~10^5 brackets."""
+    codes = np.frombuffer(masked[start:end].encode("ascii", "replace"), dtype=np.uint8)
+    step = _STEP[codes]
+    depth = np.cumsum(step, dtype=np.int32)
+    level = depth - np.minimum(np.minimum.accumulate(depth), 0)
+    deepest = int(level.max(initial=0))
+    if deepest > MAX_DEPTH:
+        where = start + int(np.argmax(level > MAX_DEPTH))
+        raise _located(file_name, masked.count("\n", 0, where) + 1, f"brackets nested more than {MAX_DEPTH} "
+                       "deep; a .prb file is data: flatten it")
+    opens = np.flatnonzero((step == 1) & (level == 1))
+    closes = np.flatnonzero((step == -1) & (level == 0) & (np.concatenate(([0], level[:-1])) == 1))
+    after = np.searchsorted(closes, opens)
+    closed = after < len(closes)
+    opens, ends = opens[closed], closes[after[closed]] + 1
+    big = ends - opens >= LIFT_MIN_CHARS        # small groups stay in the skeleton
+    return [(start + int(a), start + int(b)) for a, b in zip(opens[big], ends[big])]
+
+
+def _follows_a_value(masked: str, start: int) -> bool:
+    """True when the bracket at `start` opens a call's arguments or a subscript, not a display."""
+    k = start - 1
+    while k >= 0 and masked[k] in " \t\f":
+        k -= 1
+    return k >= 0 and (masked[k].isalnum() or masked[k] in "_)]}." + _MASK)
+
+
+_NOT_JSON = object()
+
+
+def _json_display(display: str) -> Any:
+    """The value of a display of plain numbers, read by json; _NOT_JSON for anything else
+    (which then goes to Python's parser and the evaluator, and their errors)."""
+    if _MASK in display or _SUSPECT.search(display):
+        return _NOT_JSON
+    text = _WRAPPED.sub(_unwrap, display) if "np" in display else display
+    parentheses = "(" in text
+    if parentheses:
+        text = _TUPLE_COMMA.sub(r',"T"\1)', text)          # (x,) keeps a marker: a one-item tuple
+        text = text.replace("(", '["(",').replace(")", "]")
+    text = _TRAILING_COMMA.sub(r"\1", text)
+    if ":" in text:
+        text = _INT_KEY.sub(r'\1"\2"\3', text)
+    try:
+        value = json.loads(text, object_pairs_hook=lambda pairs: {int(k): v for k, v in pairs})
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+    return _restore_tuples(value) if parentheses else value
+
+
+def _unwrap(match: re.Match) -> str:
+    kind, number = _NUMPY_TYPES[match.group(1)], match.group(2)
+    if kind is float and not any(c in number for c in ".eE"):
+        return number + ".0"
+    return number
+
+
+_FLAT = {int, float, str}
+
+
+def _restore_tuples(value: Any) -> Any:
+    """Lists that start with the marker "(" were parentheses: a tuple, or a plain value in parentheses."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if type(item) is list or type(item) is dict:
+                value[key] = _restore_tuples(item)
+        return value
+    if not isinstance(value, list):
+        return value
+    if not set(map(type, value)) <= _FLAT:          # C-speed test: only nested lists need a walk
+        value = [_restore_tuples(item) for item in value]
+    if not value or type(value[0]) is not str or value[0] != "(":
+        return value
+    if value[-1] == "T" and len(value) > 1 and type(value[-1]) is str:
+        return tuple(value[1:-1])
+    return value[1] if len(value) == 2 else tuple(value[1:])
+
+
+def _numpy_scalar(node: ast.Call) -> Any:
+    """The number in ``np.int64(3)`` / ``numpy.float64(-1.5)``, read from the call's literal
+    argument; None when `node` is any other call."""
+    func = node.func
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+            and func.value.id in ("np", "numpy") and func.attr in _NUMPY_TYPES
+            and len(node.args) == 1 and not node.keywords):
+        return None
+    argument, sign = node.args[0], 1
+    if isinstance(argument, ast.UnaryOp) and isinstance(argument.op, (ast.USub, ast.UAdd)):
+        argument, sign = argument.operand, -1 if isinstance(argument.op, ast.USub) else 1
+    if not (isinstance(argument, ast.Constant) and type(argument.value) in (int, float)):
+        return None
+    if isinstance(argument.value, int) and argument.value.bit_length() > 64:
+        return None
+    return _NUMPY_TYPES[func.attr](sign * argument.value)
+
+
 # ---------------------------------------------------------------------------------- public API
 
 def parse_probe_text(text: str, file_name: str = "<text>", *, max_steps: int = MAX_STEPS) -> Probe:
     """Read the probe in `text` without running it; ProbeError names the line of any problem."""
+    if len(text) > MAX_FILE_BYTES:
+        raise ProbeError(f"{file_name}: {len(text):,} characters is far more than a probe file needs "
+                         f"(limit {MAX_FILE_BYTES:,}); this is not a probe file.", file_name)
+    text, lifted, code_bytes = _lift_displays(text, file_name)
+    if code_bytes > MAX_CODE_BYTES:
+        raise ProbeError(f"{file_name}: {code_bytes:,} bytes of expressions besides plain lists of numbers "
+                         f"(limit {MAX_CODE_BYTES:,}); write the channels, geometry and graph as plain numbers "
+                         "(e.g. 0: (0, 20),) or compute them with a comprehension.", file_name)
     tree = _syntax_tree(text, file_name)
-    evaluator = _Evaluator(text, file_name, max_steps)
+    evaluator = _Evaluator(text, file_name, max_steps, lifted)
     try:
         _Checker(text, file_name, evaluator.functions).check(tree)
         evaluator.run(tree)
