@@ -37,7 +37,7 @@ def sorter_env(tmp_path, monkeypatch):
     data.write_bytes(b"\0" * 64)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAKE_SC_")}
     env.update(FAKE_SC_FAMILY=str(tmp_path / "family.json"), FAKE_SC_TICK="0.001",
-               PYTHONPATH=str(REPO))
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     return data, env, tmp_path / "family.json"
 
 
@@ -64,6 +64,7 @@ def _marked(job_id: str) -> list[int]:
     return [p.pid for p in job_processes(None, job_id)]
 
 
+@pytest.mark.skipif(not hasattr(os, "getsid"), reason="checks sessions with os.getsid")
 def test_the_family_really_escapes_a_process_tree(sorter_env):
     """Guard for the tests below: the setsid grandchild and the daemon leave the sorter's group,
     and the daemon leaves its tree, so only the stop's sweep can find them."""
@@ -96,6 +97,19 @@ def test_runner_stop_ends_every_process_of_the_job(sorter_env, grace):
     assert runner.stop(grace=grace) >= 4
     assert runner.wait(timeout=30) is not None
     assert job.status == "stopped" and changes == ["running", "stopped"]
+    assert _survivors(pids) == {} and _marked(job.id) == []
+
+
+def test_stop_without_process_groups(sorter_env, portable):
+    """Without killpg/getpgid/getsid (Windows, or --portable) the sweep alone ends the family."""
+    assert not hasattr(os, "killpg") and not hasattr(os, "getpgid")
+    data, env, report = sorter_env
+    job = SortJob(params_file=str(data), steps=["filtering"])
+    runner = JobRunner(job, env={**env, "FAKE_SC_HANG": "1"})
+    runner.start()
+    pids = _family(report)
+    runner.stop(grace=1.0)
+    assert runner.wait(timeout=30) is not None and job.status == "stopped"
     assert _survivors(pids) == {} and _marked(job.id) == []
 
 
