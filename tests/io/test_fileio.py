@@ -11,7 +11,8 @@ import pytest
 from app.io import fileio
 from app.io.formats.raw_binary import RawBinaryFile
 
-PATHS = {"preadv": (), "pread": ("preadv", "pwritev"), "locked seek": ("preadv", "pwritev", "pread", "pwrite")}
+PATHS = {"preadv": (), "pread": ("preadv", "pwritev"),
+         "locked seek": ("preadv", "pwritev", "pread", "pwrite")}
 
 
 @pytest.fixture(params=list(PATHS))

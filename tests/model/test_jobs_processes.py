@@ -21,7 +21,8 @@ from app.model.jobs import FINISHED, JOB_MARKER, JobHistory, JobRunner, SortJob,
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "fake_spyking_circus.py"
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="the family fixture uses POSIX sessions")
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"),
+                                reason="the family fixture uses POSIX sessions")
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from app.views.jobs_panel import JobsPanel
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "fake_spyking_circus.py"
 
 pytestmark = [pytest.mark.timeout(120),
-              pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="the family fixture uses POSIX sessions")]
+              pytest.mark.skipif(not hasattr(signal, "SIGHUP"),
+                                 reason="the family fixture uses POSIX sessions")]
 
 
 @pytest.fixture
@@ -46,7 +47,8 @@ def family_job(tmp_path):
     data.write_bytes(b"\0" * 64)
     report = tmp_path / "family.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAKE_SC_")}
-    env.update(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", FAKE_SC_FAMILY=str(report), FAKE_SC_TICK="0")
+    env.update(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", FAKE_SC_FAMILY=str(report),
+               FAKE_SC_TICK="0")
     return SortJob(params_file=str(data), steps=["filtering"]), env, report
 
 
