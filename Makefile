@@ -31,7 +31,8 @@ test: $(BIN)/python
 test-portable: $(BIN)/python
 	$(PIP) install --quiet -e '.[test]'
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider --portable \
-		tests/io tests/model/test_jobs.py tests/model/test_jobs_processes.py tests/test_cli.py tests/test_doctor.py
+		tests/io tests/model/test_jobs.py tests/model/test_jobs_processes.py tests/test_cli.py \
+		tests/test_jobs_cli_signals.py tests/test_doctor.py
 
 bench: $(BIN)/python
 	$(PIP) install --quiet -e '.[test]'
