@@ -476,7 +476,9 @@ def stop_tree(pid: int | None, grace: float = 5.0, root: subprocess.Popen | None
     with the Popen object. Returns how many processes were signalled.
     """
     groups = _groups_of(pid)
-    members = [p for p in job_processes(pid, marker, groups) if root is None or p.pid != root.pid]
+    # The root is never waited through psutil: that would reap it and lose its status to Popen.
+    own = {root.pid} if root is not None else set()
+    members = [p for p in job_processes(pid, marker, groups) if p.pid not in own]
     _signal(root, groups, members, signal.SIGTERM)
     deadline = time.monotonic() + grace
     if root is not None:
@@ -485,7 +487,8 @@ def stop_tree(pid: int | None, grace: float = 5.0, root: subprocess.Popen | None
         except subprocess.TimeoutExpired:
             pass
     _, alive = psutil.wait_procs(members, timeout=max(deadline - time.monotonic(), 0.05))
-    late = [p for p in job_processes(None, marker, groups) if p.pid not in {q.pid for q in members}]
+    known = own | {p.pid for p in members}
+    late = [p for p in job_processes(None, marker, groups) if p.pid not in known]
     root_alive = root is not None and root.poll() is None
     if alive or late or root_alive or groups:
         _signal(root if root_alive else None, groups, alive + late, _KILL)

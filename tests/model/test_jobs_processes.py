@@ -97,7 +97,7 @@ def test_runner_stop_ends_every_process_of_the_job(sorter_env, grace):
     assert set(_survivors(pids)) == {"parent", "child", "setsid", "daemon"}
     assert runner.stop(grace=grace) >= 4
     assert runner.wait(timeout=30) is not None
-    assert job.status == "stopped" and changes == ["running", "stopped"]
+    assert job.status == "stopped" and changes == ["running", "stopped"] and job.exit_code == -15
     assert _survivors(pids) == {} and _marked(job.id) == []
 
 
