@@ -635,8 +635,10 @@ class JobRunner:
         job = self.job
         job.exit_code, job.ended = code, time.time()
         job.status = "stopped" if self._stopping else ("done" if code == 0 else "failed")
-        self._ended.set()
-        self._notify_change()
+        try:
+            self._notify_change()
+        finally:
+            self._ended.set()
 
     def _notify_change(self) -> None:
         if self.on_change:
@@ -650,8 +652,9 @@ class JobRunner:
         """The exit code once the job ended and its output is read; None on timeout."""
         if self._thread is None:
             raise RuntimeError("the job was not started")
-        self._thread.join(timeout)
-        return None if self._thread.is_alive() else self.job.exit_code
+        # An Event, not Thread.join: a signal handler's exception interrupting join() can leave
+        # the thread looking finished while it is not (a CPython race), an Event stays truthful.
+        return self.job.exit_code if self._ended.wait(timeout) else None
 
     def stop(self, grace: float = 5.0) -> int:
         """End every process of the job (SIGTERM, then SIGKILL after `grace` s), even when its main
