@@ -219,7 +219,7 @@ def exit_status(error: BaseException) -> int:
     if isinstance(error, BrokenPipeError):
         return exitcodes.BROKEN_PIPE
     if isinstance(error, KeyboardInterrupt):
-        return exitcodes.INTERRUPTED
+        return exitcodes.interrupted_status(error)
     if isinstance(error, MissingFieldsError):
         return exitcodes.MISSING_FIELDS
     if _is_damaged(error):

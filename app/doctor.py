@@ -159,22 +159,17 @@ def check_opengl() -> list[Check]:
 
 def find_mpiexec() -> str | None:
     """mpiexec beside the interpreter (a venv with the mpich wheel, or the bundle), else on PATH."""
-    folders = [Path(sys.executable).parent]
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle:
-        folders.append(Path(bundle) / "mpich" / "bin")
-    for folder in folders:
-        for name in ("mpiexec", "mpiexec.hydra", "mpiexec.exe"):
-            if (folder / name).is_file() and os.access(folder / name, os.X_OK):
-                return str(folder / name)
-    return shutil.which("mpiexec")
+    from app.io.mpi import find_mpiexec as find
+    return find()
 
 
 def check_mpi() -> list[Check]:
-    install = "pip install mpi4py mpich (or load your cluster's MPI module, then pip install mpi4py)"
+    """MPI is optional: without it every job runs as one process and multi-rank jobs are not offered."""
+    from app.io.mpi import INSTALL_HINT as install
     mpiexec = find_mpiexec()
     checks = [Check("mpiexec", mpiexec is not None, mpiexec or "not found beside the interpreter or on PATH",
-                    f"{install}; without it jobs run as one process", optional=True)]
+                    f"{install}; without it jobs run as one process and the convert dialog offers no ranks",
+                    optional=True)]
     answer = _run_child(_self_command("mpi"), PROBE_TIMEOUT_S)
     if answer.get("ok"):
         checks.append(Check("mpi4py", True, f"mpi4py {answer['mpi4py']}, MPI {answer['standard']}, "

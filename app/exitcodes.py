@@ -30,3 +30,16 @@ TABLE = """exit status:
   With --json, errors are one JSON object on stdout: {"error": {"type", "message", "file", "field", ...}};
   missing fields also give {"missing": {field: type}}.
 """
+
+
+def interrupted_status(error: BaseException) -> int:
+    """128 + the number of the signal that stopped a command (130, Ctrl-C, when it is not known).
+
+    A stop request carries its `exit_code`; a cancelled conversion names its signal ("SIGTERM")."""
+    import signal
+    code = getattr(error, "exit_code", None)
+    if isinstance(code, int):
+        return code
+    name = next((word.strip(".,;:") for word in str(error).split() if word.startswith("SIG")), "")
+    number = getattr(signal.Signals, name, None) if name else None
+    return 128 + int(number) if number is not None else INTERRUPTED

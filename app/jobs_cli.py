@@ -10,20 +10,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+EXIT_STATUS = """exit status: 0 when done; 1 when the job cannot start or fails (a sorter's own status when it
+  fails); 128+N when stopped by signal N, after every process the job started has ended:
+  130 Ctrl-C (SIGINT), 143 SIGTERM, 129 SIGHUP (the terminal closed).
+"""
 
 CONVERT_EXAMPLES = """examples:
   wavescope convert rec.dat --set nb_channels=64 --set data_dtype=int16 --set sampling_rate=30000 \\
       -o rec_hp.dat --to raw_binary --filter highpass:300
   mpiexec -n 4 wavescope convert session_0.dat --stream-mode multi-files --params session.params \\
       -o all.h5 --to hdf5 --progress json
-"""
+""" + EXIT_STATUS
 
 SORT_EXAMPLES = """examples:
   wavescope sort rec.params --cpus 4 --dry-run      print the exact command only
   wavescope sort rec.params --steps filtering,whitening,clustering,fitting --cpus 8 --hostfile nodes.hosts
-"""
+""" + EXIT_STATUS
 
 
 def add_job_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -156,27 +164,103 @@ def cmd_sort(args) -> int:
     return _run_live(job, JobRunner, JobHistory())
 
 
+# -- stop signals ---------------------------------------------------------------------------------
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")      # SIGHUP does not exist on Windows
+STOP_WAIT_S = 30.0      # after asking the job to stop: its grace period, the kill and the drain
+
+
+class StopRequested(KeyboardInterrupt):
+    """A stop signal reached a foreground command; it ends its job, then exits 128 + signum."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+@contextmanager
+def stop_signals() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP raise StopRequested (main thread only), once: signals that
+    follow while the job is being stopped are ignored, so the stop itself is never cut short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def handler(signum, frame):
+        if not received:
+            received.append(signum)
+            raise StopRequested(signum)
+
+    numbers = [getattr(signal, name) for name in STOP_SIGNALS if hasattr(signal, name)]
+    previous = {signum: signal.signal(signum, handler) for signum in numbers}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _say(text: str, stream=None, end: str = "\n") -> None:
+    """Print, tolerating a terminal that went away (SIGHUP) or a closed pipe."""
+    try:
+        print(text, end=end, file=stream or sys.stdout, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
 def _run_live(job, runner_class, history) -> int:
-    """Run with the output shown as it comes; Ctrl-C stops the whole process tree."""
+    """Run with the output shown as it comes; SIGINT (Ctrl-C), SIGTERM and SIGHUP end the job's
+    whole process tree and exit 128 + the signal's number."""
     in_place = sys.stderr.isatty()
 
     def show_progress(text: str) -> None:
         if in_place:
-            print("\r" + text[-200:], end="", file=sys.stderr, flush=True)
+            _say("\r" + text[-200:], sys.stderr, end="")
 
-    runner = runner_class(job, on_line=lambda line: print(line, flush=True),
-                          on_progress_line=show_progress, on_change=history.record)
-    runner.start()
+    runner = runner_class(job, on_line=_say, on_progress_line=show_progress, on_change=history.record)
+    stopped: KeyboardInterrupt | None = None
     try:
-        code = runner.wait()
-    except KeyboardInterrupt:
-        runner.stop()
-        code = runner.wait()
-        print("\nwavescope: stopped", file=sys.stderr)
+        runner.start()
+        while runner.wait(timeout=0.5) is None:
+            pass
+    except KeyboardInterrupt as request:       # StopRequested, or a bare Ctrl-C off the main thread
+        stopped = request
+        with _ignoring_stop_signals():
+            runner.stop()
+            try:
+                runner.wait(STOP_WAIT_S)
+            except RuntimeError:        # stopped before it started
+                pass
     if in_place:
-        print(file=sys.stderr)
-    print(f"{job.describe()}: {job.status} (exit {job.exit_code}, {job.duration or 0:.1f} s)", file=sys.stderr)
+        _say("", sys.stderr)
+    _say(f"{job.describe()}: {job.status} (exit {job.exit_code}, {job.duration or 0:.1f} s)", sys.stderr)
+    if stopped is not None:
+        reason = str(stopped) or "interrupted"
+        _say(f"wavescope: {reason}; the sorter and every process it started were ended", sys.stderr)
+        return getattr(stopped, "exit_code", 130)
+    code = job.exit_code
+    if code is None:
+        return 1
     return code if code >= 0 else 128 - code
+
+
+@contextmanager
+def _ignoring_stop_signals() -> Iterator[None]:
+    """While a stop runs: further stop signals change nothing (a bare handler, main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    numbers = [getattr(signal, name) for name in STOP_SIGNALS if hasattr(signal, name)]
+    previous = {signum: signal.signal(signum, lambda *_: None) for signum in numbers}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def _quote(part: str) -> str:
@@ -198,7 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _log_warnings_to_stderr()
     Parser.json_errors = wants_json(argv)
     args = build_parser().parse_args(argv)
-    return run_command(args.func, args, Parser.json_errors)
+    with stop_signals():
+        return run_command(args.func, args, Parser.json_errors)
 
 
 if __name__ == "__main__":

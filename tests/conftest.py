@@ -3,11 +3,47 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+PORTABLE_DIR = Path(__file__).resolve().parent / "fixtures" / "portable"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--portable", action="store_true",
+                     help="run as on a platform without os.preadv/pwritev/pread/pwrite/killpg/getpgid/"
+                          "getsid and without MPI (mpi4py hidden), here and in child Python processes")
+
+
+def pytest_configure(config):
+    """Portable mode starts before collection, so module-level skips already see no MPI."""
+    if config.getoption("--portable") or os.environ.get("WAVESCOPE_FORCE_PORTABLE") == "1":
+        os.environ["WAVESCOPE_FORCE_PORTABLE"] = "1"
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PORTABLE_DIR),
+                                                                 os.environ.get("PYTHONPATH")]))
+        _portable_module().force_portable()
+
+
+def _portable_module():
+    """tests/fixtures/portable/sitecustomize.py, loaded by path (another sitecustomize may exist)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("wavescope_portable", PORTABLE_DIR / "sitecustomize.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def portable(monkeypatch):
+    """This one test without the POSIX-only calls and without MPI (the --portable mode, scoped)."""
+    for name in _portable_module().POSIX_ONLY:
+        monkeypatch.delattr(os, name, raising=False)
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    monkeypatch.setitem(sys.modules, "mpi4py.MPI", None)
 
 
 @pytest.fixture(autouse=True)

@@ -162,8 +162,8 @@ class Job:
 
 def mpiexec_path() -> str:
     """The mpiexec next to this Python (the mpich wheel), else the one on PATH."""
-    beside = Path(sys.executable).parent / "mpiexec"
-    return str(beside) if beside.exists() else (shutil.which("mpiexec") or "mpiexec")
+    from app.io.mpi import find_mpiexec
+    return find_mpiexec() or "mpiexec"
 
 
 @dataclass
@@ -193,7 +193,11 @@ class ConvertJob(Job):
     def command(self) -> list[str]:
         command: list[str] = []
         if self.ranks > 1:
-            command += [mpiexec_path(), "-n", str(self.ranks)]
+            from app.io.mpi import mpi_runtime
+            runtime = mpi_runtime()
+            if not runtime.available:
+                raise JobError(f"{self.ranks} MPI ranks asked for, but {runtime.reason}")
+            command += [runtime.mpiexec, "-n", str(self.ranks)]
             command += ["-f", self.hostfile] if self.hostfile else []
         command += [sys.executable, "-m", "app.jobs_cli", "convert", self.source, "-o", self.output,
                     "--to", self.to_format, "--progress", "json"]
@@ -385,51 +389,159 @@ class OutputSplitter:
 
 
 # -- running --------------------------------------------------------------------------------------
-def stop_tree(pid: int, grace: float = 5.0, root: subprocess.Popen | None = None) -> None:
-    """SIGTERM `pid` and every descendant, SIGKILL what is left after `grace` seconds.
+# Every process a job starts inherits this variable (value: the job id), so a double-forked
+# daemon that re-parents to init and leaves the session is still found as the job's.
+JOB_MARKER = "WAVESCOPE_JOB_ID"
+DRAIN_SECONDS = 2.0         # output still read after the job's main process exits
+KILL_WAIT_SECONDS = 2.0     # after SIGKILL, how long processes get to vanish
 
-    The root is waited through `root` when given, so its exit status stays with
-    the Popen object.
-    """
+
+def _groups_of(pid: int | None) -> set[tuple[str, int]]:
+    """The process group and session of `pid` (POSIX), never ours: those are shared by the job only."""
+    found: set[tuple[str, int]] = set()
+    if pid is None:
+        return found
+    for kind, get in (("pgid", getattr(os, "getpgid", None)), ("sid", getattr(os, "getsid", None))):
+        if get is None:
+            continue
+        try:
+            value, own = get(pid), get(0)
+        except OSError:
+            continue
+        if value != own:
+            found.add((kind, value))
+    return found
+
+
+def _in_groups(pid: int, groups: set[tuple[str, int]]) -> bool:
+    for kind, value in groups:
+        get = getattr(os, "getpgid" if kind == "pgid" else "getsid", None)
+        try:
+            if get is not None and get(pid) == value:
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def _carries_marker(process: psutil.Process, marker: str) -> bool:
     try:
-        descendants = psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        descendants = []
-    _signal_all(pid, descendants, signal.SIGTERM)
+        return process.environ().get(JOB_MARKER) == marker
+    except (psutil.Error, OSError):     # another user's process, or a platform that hides it
+        return False
+
+
+def job_processes(pid: int | None, marker: str | None = None,
+                  groups: set[tuple[str, int]] | None = None) -> list[psutil.Process]:
+    """Every live process of a job: `pid` and its descendants, the members of its process group
+    and session (POSIX), and every process whose environment carries `marker` (where readable)."""
+    found: dict[int, psutil.Process] = {}
+    if pid is not None:
+        try:
+            root = psutil.Process(pid)
+            found[pid] = root
+            found.update((child.pid, child) for child in root.children(recursive=True))
+        except psutil.Error:
+            pass
+    groups = _groups_of(pid) if groups is None else groups
+    if marker or groups:
+        ours = {os.getpid(), *(parent.pid for parent in psutil.Process().parents())}
+        for process in psutil.process_iter():
+            if process.pid in found or process.pid in ours:
+                continue
+            if _in_groups(process.pid, groups) or (marker and _carries_marker(process, marker)):
+                found[process.pid] = process
+    for process in list(found.values()):
+        try:
+            found.update((child.pid, child) for child in process.children(recursive=True))
+        except psutil.Error:
+            pass
+    return [process for process in found.values() if _running(process)]
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def stop_tree(pid: int | None, grace: float = 5.0, root: subprocess.Popen | None = None,
+              marker: str | None = None) -> int:
+    """End every process of a job: SIGTERM (TerminateProcess on Windows), SIGKILL after `grace` s.
+
+    The job's processes are listed BEFORE any signal (a parent that dies first would
+    orphan its children out of reach), then again before SIGKILL (for what was started
+    meanwhile). The root is waited through `root` when given, so its exit status stays
+    with the Popen object. Returns how many processes were signalled.
+    """
+    groups = _groups_of(pid)
+    # The root is never waited through psutil: that would reap it and lose its status to Popen.
+    own = {root.pid} if root is not None else set()
+    members = [p for p in job_processes(pid, marker, groups) if p.pid not in own]
+    _signal(root, groups, members, signal.SIGTERM)
     deadline = time.monotonic() + grace
     if root is not None:
         try:
             root.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             pass
-    _, alive = psutil.wait_procs(descendants, timeout=max(deadline - time.monotonic(), 0.05))
-    root_alive = root.poll() is None if root is not None else psutil.pid_exists(pid)
-    if alive or root_alive:
-        _signal_all(pid if root_alive else None, alive, signal.SIGKILL)
-        psutil.wait_procs(alive, timeout=2)
-        if root is not None:
-            root.wait(timeout=5)
-
-
-def _signal_all(pid: int | None, processes: list[psutil.Process], signum: int) -> None:
-    if pid is not None:
+    _, alive = psutil.wait_procs(members, timeout=max(deadline - time.monotonic(), 0.05))
+    known = own | {p.pid for p in members}
+    late = [p for p in job_processes(None, marker, groups) if p.pid not in known]
+    root_alive = root is not None and root.poll() is None
+    if alive or late or root_alive or groups:
+        _signal(root if root_alive else None, groups, alive + late, _KILL)
+        psutil.wait_procs(alive + late, timeout=KILL_WAIT_SECONDS)
+    if root is not None:
         try:
-            os.killpg(os.getpgid(pid), signum)
-        except (ProcessLookupError, PermissionError):
+            root.wait(timeout=KILL_WAIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
+    return len(members) + len(late) + (root is not None)
+
+
+_KILL = getattr(signal, "SIGKILL", None)     # None on Windows: psutil's kill() is TerminateProcess
+
+
+def _signal(root: subprocess.Popen | None, groups: set[tuple[str, int]],
+            processes: list[psutil.Process], signum: int | None) -> None:
+    """`signum` (SIGTERM, or _KILL for a kill) to the root, its process group and `processes`."""
+    killpg = getattr(os, "killpg", None)
+    for kind, value in groups:
+        if kind == "pgid" and killpg is not None and signum is not None:
+            try:
+                killpg(value, signum)
+            except OSError:
+                pass
+    if root is not None and root.poll() is None:
+        try:
+            root.terminate() if signum == signal.SIGTERM else root.kill()
+        except OSError:
             pass
     for process in processes:
         try:
-            process.send_signal(signum)
+            process.terminate() if signum == signal.SIGTERM else process.kill()
         except psutil.Error:
             pass
+
+
+def _session_options() -> dict:
+    """Start the job as the leader of a new session (POSIX) or a new process group (Windows)."""
+    if os.name == "nt":
+        return {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+    return {"start_new_session": True}
 
 
 class JobRunner:
     """Runs one job as a child process in its own session and follows it.
 
-    Callbacks run on the reader thread: `on_line(text)` for each complete line,
+    Callbacks run on a worker thread: `on_line(text)` for each complete line,
     `on_progress_line(text)` for in-place updates, `on_progress(fraction)`,
-    `on_change(job)` when the job starts and ends.
+    `on_change(job)` when the job starts and ends. The job ends when its main
+    process exits: its output is then drained for at most DRAIN_SECONDS, and
+    processes it left behind holding the output (daemons) are ended, so the
+    state always reaches done, failed or stopped.
     """
 
     def __init__(self, job: Job, on_line: Callable[[str], None] | None = None,
@@ -446,30 +558,62 @@ class JobRunner:
         self.progress: float | None = None
         self.process: subprocess.Popen | None = None
         self._thread: threading.Thread | None = None
+        self._reader: threading.Thread | None = None
+        self._splitter = OutputSplitter()
+        self._output_lock = threading.Lock()
+        self._detached = False          # the reader's output no longer counts (the job ended)
         self._stopping = False
+        self._ended = threading.Event()
 
     def start(self) -> None:
         command = self.job.command()
         self.job.argv = command
+        env = dict(os.environ if self.env is None else self.env)
+        env[JOB_MARKER] = self.job.id
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True,
-                                        env=self.env, cwd=self.cwd)
+                                        stdin=subprocess.DEVNULL, env=env, cwd=self.cwd,
+                                        **_session_options())
         self.job.pid, self.job.started, self.job.status = self.process.pid, time.time(), "running"
         self._notify_change()
-        self._thread = threading.Thread(target=self._pump, name=f"job-{self.job.id}", daemon=True)
+        self._reader = threading.Thread(target=self._read, name=f"job-{self.job.id}-output", daemon=True)
+        self._reader.start()
+        self._thread = threading.Thread(target=self._follow, name=f"job-{self.job.id}", daemon=True)
         self._thread.start()
 
-    def _pump(self) -> None:
-        splitter = OutputSplitter()
+    def _read(self) -> None:
+        """Reader thread: the output until EOF (which a leftover daemon may hold back)."""
         stream = self.process.stdout
         while True:
-            data = os.read(stream.fileno(), 65536)
-            for text, in_place in splitter.feed(data, final=not data):
-                self._handle(text, in_place)
+            try:
+                data = os.read(stream.fileno(), 65536)
+            except OSError:
+                data = b""
+            with self._output_lock:
+                if self._detached:
+                    break
+                for text, in_place in self._splitter.feed(data, final=not data):
+                    self._handle(text, in_place)
             if not data:
                 break
         stream.close()
+
+    def _follow(self) -> None:
+        """Follower thread: the main process's exit, a bounded drain, then the job's end."""
         code = self.process.wait()
+        self._reader.join(DRAIN_SECONDS)
+        if self._reader.is_alive():
+            # Something the job started still holds the output pipe: the job is over, so are they.
+            ended = stop_tree(None, grace=1.0, marker=self.job.id)
+            with self._output_lock:
+                if not self._detached:
+                    self._handle(f"wavescope: the job left {ended} process(es) holding its output; "
+                                 f"they were ended", False)
+            self._reader.join(DRAIN_SECONDS)
+        with self._output_lock:
+            if self._reader.is_alive():
+                self._detached = True
+                for text, in_place in self._splitter.feed(b"", final=True):
+                    self._handle(text, in_place)
         self._finish(code)
 
     def _handle(self, text: str, in_place: bool) -> None:
@@ -491,7 +635,10 @@ class JobRunner:
         job = self.job
         job.exit_code, job.ended = code, time.time()
         job.status = "stopped" if self._stopping else ("done" if code == 0 else "failed")
-        self._notify_change()
+        try:
+            self._notify_change()
+        finally:
+            self._ended.set()
 
     def _notify_change(self) -> None:
         if self.on_change:
@@ -502,15 +649,19 @@ class JobRunner:
         return self._thread is not None and self._thread.is_alive()
 
     def wait(self, timeout: float | None = None) -> int | None:
-        """The exit code once the process ended and its output is read; None on timeout."""
+        """The exit code once the job ended and its output is read; None on timeout."""
         if self._thread is None:
             raise RuntimeError("the job was not started")
-        self._thread.join(timeout)
-        return None if self._thread.is_alive() else self.job.exit_code
+        # An Event, not Thread.join: a signal handler's exception interrupting join() can leave
+        # the thread looking finished while it is not (a CPython race), an Event stays truthful.
+        return self.job.exit_code if self._ended.wait(timeout) else None
 
-    def stop(self, grace: float = 5.0) -> None:
-        """Terminate the job's whole process tree (SIGTERM, then SIGKILL after `grace` s)."""
-        if self.process is None or self.process.poll() is not None:
-            return
+    def stop(self, grace: float = 5.0) -> int:
+        """End every process of the job (SIGTERM, then SIGKILL after `grace` s), even when its main
+        process already exited and a daemon it started lives on. Returns how many were signalled."""
+        if self.process is None or self._ended.is_set():
+            return 0
         self._stopping = True
-        stop_tree(self.process.pid, grace, root=self.process)
+        if self.process.poll() is not None:     # reaped: its pid may already be another process's
+            return stop_tree(None, grace, marker=self.job.id)
+        return stop_tree(self.process.pid, grace, root=self.process, marker=self.job.id)

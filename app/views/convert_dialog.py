@@ -14,6 +14,7 @@ from pathlib import Path
 from PyQt6 import QtWidgets
 
 from app.io.convert import ConvertError, parse_channels
+from app.io.mpi import mpi_runtime
 from app.io.registry import supported_formats
 from app.model.jobs import ConvertJob
 
@@ -99,6 +100,12 @@ class ConvertDialog(QtWidgets.QDialog):
         self.ranks = QtWidgets.QSpinBox(minimum=1, maximum=max(os.cpu_count() or 1, 64), value=1)
         self.ranks.setToolTip("MPI processes (mpiexec -n N); 1 runs one process")
         form.addRow("MPI ranks", self.ranks)
+        runtime = mpi_runtime()
+        self.mpi_note = QtWidgets.QLabel("" if runtime.available else runtime.reason, wordWrap=True)
+        if not runtime.available:           # ranks are offered only where MPI is installed
+            self.ranks.setEnabled(False)
+            self.ranks.setToolTip(runtime.reason)
+            form.addRow("", self.mpi_note)
         self.out_fields = QtWidgets.QLineEdit(placeholderText="fields of the output format, key=value, …")
         form.addRow("Output fields", self.out_fields)
         self.force = QtWidgets.QCheckBox("Replace an existing output")

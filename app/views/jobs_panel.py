@@ -324,7 +324,7 @@ class JobsPanel(QtWidgets.QWidget):
     def _stop_detached(self, job_id: str, grace: float) -> None:
         """A job left running by a previous session: stop its tree by pid."""
         job = self.entries[job_id].job
-        stop_tree(job.pid, grace)
+        stop_tree(job.pid, grace, marker=job.id)
         job.status, job.ended = "stopped", time.time()
         self._bridge.changed.emit(job_id)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from app.io.mpi import mpi_runtime
 from app.model.jobs import (
     ConvertJob,
     Job,
@@ -99,6 +100,14 @@ def test_templates_and_install_hints(fake_sorter, monkeypatch):
         sys.executable, "-m", "kilosort", "--filename", str(data)]
 
 
+def test_convert_job_without_mpi_refuses_ranks_and_runs_one_process(portable):
+    with pytest.raises(JobError, match="2 MPI ranks asked for, but mpi4py is not installed.*pip install"):
+        ConvertJob(source="in.dat", output="out.dat", ranks=2).command()
+    serial = ConvertJob(source="in.dat", output="out.dat").command()
+    assert serial[:3] == [sys.executable, "-m", "app.jobs_cli"]
+
+
+@pytest.mark.skipif(not mpi_runtime().available, reason="needs mpi4py and mpiexec")
 def test_convert_job_command_runs_the_engine(tmp_path):
     job = ConvertJob(source="in.dat", output="out.h5", to_format="hdf5", file_format="raw_binary",
                      settings={"nb_channels": 4}, out_settings={"h5_key": "data"}, highpass=300.0,
@@ -212,9 +221,8 @@ def test_stop_kills_the_whole_tree(fake_sorter, tmp_path, ignore_term):
 
 def test_stop_reaches_mpi_ranks(tmp_path):
     """A conversion under mpiexec: stopping the job ends mpiexec and both ranks."""
-    from app.model.jobs import mpiexec_path
-    if not os.path.exists(mpiexec_path()):
-        pytest.skip("no mpiexec")
+    if not mpi_runtime().available:
+        pytest.skip(mpi_runtime().reason)
     data = tmp_path / "rec.dat"
     data.write_bytes(b"\0" * (8 * 2 * 200000))
     job = ConvertJob(source=str(data), output=str(tmp_path / "out.dat"), file_format="raw_binary",

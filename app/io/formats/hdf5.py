@@ -26,6 +26,7 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
+from app.io.fileio import open_fd
 from app.io.formats.raw_binary import pread_rows, pwrite_rows
 from app.io.h5tools import H5_ERRORS, peek_h5, scalar, text
 from app.io.sniff import is_hdf5
@@ -264,7 +265,7 @@ class Hdf5File(DataFile):
             self.data = self._handle[self._dataset_path()]
             return
         self._in_place = in_place
-        self._fd = os.open(self.file_name, os.O_RDWR)
+        self._fd = open_fd(self.file_name, writable=True)
 
     def _in_place_target(self, dataset: h5py.Dataset) -> tuple[int, np.dtype, tuple[int, int]] | None:
         """(byte offset, stored dtype, (samples, channels)) of a dataset written in place, or None

@@ -14,6 +14,7 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
+from app.io.fileio import open_fd
 from app.io.formats.raw_binary import pread_rows, pwrite_rows
 
 MAGIC = b"\x93NUMPY"
@@ -118,7 +119,7 @@ class NumpyFile(DataFile):
         else:
             self.data = array.T if layout.time_axis else array
         if layout.time_major:
-            self._fd = os.open(self.file_name, os.O_RDONLY if mode == "r" else os.O_RDWR)
+            self._fd = open_fd(self.file_name, writable=mode != "r")
 
     def _close(self) -> None:
         fd = self.__dict__.get("_fd")

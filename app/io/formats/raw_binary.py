@@ -8,6 +8,7 @@ import numpy as np
 
 from app.io.datafile import DataFile, normalize_dtype
 from app.io.errors import HeaderError, ShapeMismatchError
+from app.io.fileio import open_fd, read_into, write_at
 
 COMMON_DTYPES = ("int16", "uint16", "float32", "int32", "uint8", "int8", "float64")
 
@@ -27,25 +28,16 @@ def divisor_candidates(payload: int, nb_channels: int, dtype: np.dtype, limit: i
 
 
 def pread_rows(fd: int, offset: int, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
-    """A fresh (rows, channels) array read with pread at byte `offset`: one copy from the page
-    cache, no page faults on a mapping, no shared file position (safe across threads)."""
+    """A fresh (rows, channels) array read at byte `offset`: one copy from the page cache, no page
+    faults on a mapping, no shared file position (safe across threads; see app.io.fileio)."""
     out = np.empty(shape, dtype=dtype)
-    view = memoryview(out.reshape(-1).view(np.uint8))
-    done = 0
-    while done < len(view):
-        count = os.preadv(fd, [view[done:]], offset + done)
-        if count == 0:
-            raise OSError(f"unexpected end of file at byte {offset + done} (fd {fd})")
-        done += count
+    read_into(fd, out.reshape(-1).view(np.uint8), offset)
     return out
 
 
 def pwrite_rows(fd: int, offset: int, rows: np.ndarray) -> None:
-    """Write a C-contiguous array at byte `offset` with pwrite (no mapping of the target)."""
-    view = memoryview(np.ascontiguousarray(rows).reshape(-1).view(np.uint8))
-    done = 0
-    while done < len(view):
-        done += os.pwritev(fd, [view[done:]], offset + done)
+    """Write a C-contiguous array at byte `offset` (no mapping of the target)."""
+    write_at(fd, np.ascontiguousarray(rows).reshape(-1).view(np.uint8), offset)
 
 
 class RawBinaryFile(DataFile):
@@ -92,7 +84,7 @@ class RawBinaryFile(DataFile):
             return
         self.data = np.memmap(self.file_name, dtype=self.data_dtype, mode=mode,
                               offset=int(self.data_offset), shape=self._shape)
-        self._fd = os.open(self.file_name, os.O_RDONLY if mode == "r" else os.O_RDWR)
+        self._fd = open_fd(self.file_name, writable=mode != "r")
 
     def _close(self) -> None:
         fd = self.__dict__.get("_fd")
