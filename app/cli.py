@@ -518,7 +518,7 @@ def cmd_params(args) -> int:
     description = datafile.get_description()
     if os.path.isdir(args.file):
         description["file_name"] = os.path.abspath(args.file)   # a folder recording has no <stem>.ext
-    backup = write_params(out, description, probe=args.probe, base=base)
+    backup = write_params(out, description, probe=args.probe, base=base, data_file=datafile.file_name)
     print(f"wrote {out}")
     if backup:
         print(f"kept the previous file as {backup}")
