@@ -23,6 +23,7 @@ CONVERT_EXAMPLES = """examples:
 SORT_EXAMPLES = """examples:
   wavescope sort rec.params --cpus 4 --dry-run      print the exact command only
   wavescope sort rec.params --steps filtering,whitening,clustering,fitting --cpus 8 --hostfile nodes.hosts
+  wavescope sort rec.params --allow-in-place     with overwrite = True: let the filter rewrite rec.dat
 """
 
 
@@ -135,18 +136,32 @@ def _add_sort_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--extension", help="result extension (merging/converting steps)")
     parser.add_argument("--output", help="output option of the sorter")
     parser.add_argument("--dry-run", action="store_true", help="print the command, do not run it")
+    parser.add_argument("--allow-in-place", action="store_true",
+                        help="let the sorter rewrite the recording itself (params with overwrite = True); "
+                             "without it such a run is refused")
     parser.set_defaults(func=cmd_sort)
 
 
 def cmd_sort(args) -> int:
-    from app.model.jobs import JobHistory, JobRunner, SortJob, sorter_template
+    from app.model.jobs import InPlaceRefused, JobError, JobHistory, JobRunner, SortJob, sorter_template
     template = sorter_template(args.sorter)
     job = SortJob(params_file=os.path.abspath(args.params), sorter=args.sorter,
                   steps=args.steps.split(",") if args.steps else None, cpus=args.cpus, gpus=args.gpus,
                   hostfile=args.hostfile, preview=args.preview, extension=args.extension,
-                  output=args.output)
-    command = job.command()
-    print(" ".join(_quote(part) for part in command), flush=True)
+                  output=args.output, allow_in_place=args.allow_in_place)
+    try:
+        command = job.command()
+        print(" ".join(_quote(part) for part in command), flush=True)
+        job.preflight()
+    except InPlaceRefused as refused:
+        if args.dry_run:                # nothing runs; say what a real run would do
+            print(f"wavescope: note: {refused}", file=sys.stderr)
+            return 0
+        print(f"wavescope: {refused}", file=sys.stderr)
+        return 1
+    except JobError as error:
+        print(f"wavescope: {error}", file=sys.stderr)
+        return 1
     if args.dry_run:
         return 0
     missing = template.missing_message()

@@ -22,7 +22,7 @@ import numpy as np
 
 from app.io.datafile import MANDATORY_FIELDS, DataFile, coerce_value
 from app.io.errors import DataFileError, HeaderError, MissingFieldsError, ProbeError
-from app.io.params import keep_backup, write_params
+from app.io.params import ParamsFile, keep_backup, write_params
 from app.io.probe import Probe, grid_probe, library_probes, linear_probe, multi_shank_probe, write_probe
 from app.io.registry import supported_formats
 from app.io.sniff import Candidate, rank_formats, suggest_raw_layout
@@ -370,12 +370,14 @@ def params_description(validation: Validation, data_path: str, filter_a_copy: bo
     return description
 
 
-def filtered_copy(validation: Validation, data_path: str, output_dir: str = "") -> tuple[Path, int]:
+def filtered_copy(validation: Validation, data_path: str, params_text: str = "") -> tuple[Path, int]:
     """(path, bytes) of the copy SpyKING CIRCUS 1.1 filters when ``overwrite = False``.
 
     Its filtering step writes every channel of the whole recording as float32 into
-    ``<output_dir or data stem>/<data stem>_all_sc.dat``: samples x channels x 4 bytes.
+    ``<output_dir or data stem>/<data stem>_all_sc.dat`` (output_dir from
+    `params_text`, the params to be written): samples x channels x 4 bytes.
     """
+    output_dir = ParamsFile.from_text(params_text).get("data", "output_dir", "") if params_text else ""
     stem = os.path.splitext(os.path.abspath(data_path))[0]
     folder = os.path.abspath(os.path.expanduser(output_dir)) if output_dir else stem
     samples, channels = validation.shape or (0, 0)

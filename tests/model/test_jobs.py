@@ -42,7 +42,7 @@ def fake_sorter(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     data = tmp_path / "rec.dat"
     data.write_bytes(b"\0" * 64)
-    (tmp_path / "rec.params").write_text("[data]\nfile_format = raw_binary\n")
+    (tmp_path / "rec.params").write_text("[data]\nfile_format = raw_binary\noverwrite = False\n")
     return script, data
 
 
