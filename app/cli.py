@@ -214,6 +214,8 @@ def _is_damaged(error: BaseException) -> bool:
 def exit_status(error: BaseException) -> int:
     """The `app.exitcodes` status of an error that ended a command."""
     from app.io.errors import DataFileError, MissingFieldsError
+    if isinstance(getattr(error, "exit_status", None), int):
+        return error.exit_status                  # an error that knows its status
     if isinstance(error, CommandLineError):
         return exitcodes.USAGE
     if isinstance(error, BrokenPipeError):
@@ -518,7 +520,7 @@ def cmd_params(args) -> int:
     description = datafile.get_description()
     if os.path.isdir(args.file):
         description["file_name"] = os.path.abspath(args.file)   # a folder recording has no <stem>.ext
-    backup = write_params(out, description, probe=args.probe, base=base)
+    backup = write_params(out, description, probe=args.probe, base=base, data_file=datafile.file_name)
     print(f"wrote {out}")
     if backup:
         print(f"kept the previous file as {backup}")

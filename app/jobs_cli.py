@@ -16,6 +16,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from app import exitcodes
+
 EXIT_STATUS = """exit status: 0 when done; 1 when the job cannot start or fails (a sorter's own status when it
   fails); 128+N when stopped by signal N, after every process the job started has ended:
   130 Ctrl-C (SIGINT), 143 SIGTERM, 129 SIGHUP (the terminal closed).
@@ -31,6 +33,7 @@ CONVERT_EXAMPLES = """examples:
 SORT_EXAMPLES = """examples:
   wavescope sort rec.params --cpus 4 --dry-run      print the exact command only
   wavescope sort rec.params --steps filtering,whitening,clustering,fitting --cpus 8 --hostfile nodes.hosts
+  wavescope sort rec.params --allow-in-place     with overwrite = True: let the filter rewrite rec.dat
 """ + EXIT_STATUS
 
 
@@ -70,7 +73,10 @@ def _progress_printer(mode: str):
     """(callback, close) for --progress; the GUI reads the json lines."""
     if mode == "json":
         def emit(done, total, elapsed):
-            print(json.dumps({"done": done, "total": total, "elapsed": round(elapsed, 3)}), flush=True)
+            # One write per line: a stop signal between a line and its newline would glue the
+            # error's JSON to it.
+            sys.stdout.write(json.dumps({"done": done, "total": total, "elapsed": round(elapsed, 3)}) + "\n")
+            sys.stdout.flush()
         return emit, lambda: None
     if mode == "bar":
         from tqdm import tqdm
@@ -143,24 +149,39 @@ def _add_sort_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--extension", help="result extension (merging/converting steps)")
     parser.add_argument("--output", help="output option of the sorter")
     parser.add_argument("--dry-run", action="store_true", help="print the command, do not run it")
+    parser.add_argument("--allow-in-place", action="store_true",
+                        help="let the sorter rewrite the recording itself (params with overwrite = True); "
+                             "without it such a run is refused")
     parser.set_defaults(func=cmd_sort)
 
 
+class SorterUnavailable(Exception):
+    """The chosen sorter is not installed here; its message says how to install it."""
+
+    exit_status = exitcodes.UNAVAILABLE
+
+
 def cmd_sort(args) -> int:
-    from app.model.jobs import JobHistory, JobRunner, SortJob, sorter_template
+    from app.model.jobs import InPlaceRefused, JobHistory, JobRunner, SortJob, sorter_template
     template = sorter_template(args.sorter)
     job = SortJob(params_file=os.path.abspath(args.params), sorter=args.sorter,
                   steps=args.steps.split(",") if args.steps else None, cpus=args.cpus, gpus=args.gpus,
                   hostfile=args.hostfile, preview=args.preview, extension=args.extension,
-                  output=args.output)
-    command = job.command()
-    print(" ".join(_quote(part) for part in command), flush=True)
+                  output=args.output, allow_in_place=args.allow_in_place)
+    try:
+        command = job.command()
+        print(" ".join(_quote(part) for part in command), flush=True)
+        job.preflight()
+    except InPlaceRefused as refused:
+        if not args.dry_run:
+            raise
+        print(f"wavescope: note: {refused}", file=sys.stderr)     # nothing runs: say what a run would do
+        return exitcodes.OK
     if args.dry_run:
-        return 0
+        return exitcodes.OK
     missing = template.missing_message()
     if missing:
-        print(f"wavescope: {missing}", file=sys.stderr)
-        return 1
+        raise SorterUnavailable(missing)
     return _run_live(job, JobRunner, JobHistory())
 
 

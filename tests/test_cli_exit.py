@@ -190,3 +190,20 @@ def test_jobs_and_events_modules_share_the_table(raw):
     events = subprocess.run([sys.executable, "-m", "app.events_cli", "list", raw, "--format", "raw_binry"],
                             capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert events.returncode == exitcodes.USAGE and "did you mean 'raw_binary'" in events.stderr
+
+
+def test_sort_with_the_sorter_missing_is_5_and_says_how_to_install(raw, tmp_path):
+    assert run("params", raw, *RAW, "--set", "sampling_rate=1000").returncode == exitcodes.OK
+    empty_path = tmp_path / "bin"
+    empty_path.mkdir()
+    done = run("sort", raw.with_suffix(".params"), env={"PATH": str(empty_path)})
+    assert done.returncode == exitcodes.UNAVAILABLE, done.stderr
+    assert "is not installed" in done.stderr and "Install it with" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_refused_in_place_sort_is_1_and_names_the_recording(raw):
+    assert run("params", raw, *RAW, "--set", "sampling_rate=1000", "--set", "overwrite=True").returncode == 0
+    done = run("sort", raw.with_suffix(".params"), "--steps", "filtering")
+    assert done.returncode == exitcodes.DATA_ERROR, done.stdout + done.stderr
+    assert "--allow-in-place" in done.stderr and str(raw) in done.stderr and "Traceback" not in done.stderr

@@ -95,3 +95,24 @@ def test_a_probe_that_does_not_fit_the_recording_writes_nothing(make_raw, tmp_pa
     assert status == 1
     assert "big.prb" in capsys.readouterr().err
     assert not (tmp_path / "rec.params").exists()
+
+
+def test_running_params_again_keeps_hand_tuned_values_and_bounds_the_backups(make_raw, tmp_path, capsys):
+    path = make_raw("rec.dat", synthetic_int16(100, 5))
+    params_path = tmp_path / "rec.params"
+    assert main(["params", path, "--format", "raw_binary", *FIELDS]) == 0
+    text = params_path.read_text()
+    assert "overwrite      = False" in text and f"file_name      = {path}" in text
+    params_path.write_text(text.replace("spike_thresh   = 6", "spike_thresh   = 9")
+                           .replace("overwrite      = False", "overwrite      = True"))
+    for rate in range(20001, 20009):                     # eight rewrites, each a real change
+        assert main(["params", path, "--format", "raw_binary", *FIELDS, "--set", f"sampling_rate={rate}"]) == 0
+    parser = configparser.ConfigParser()
+    parser.read(params_path)
+    value = lambda section, key: parser.get(section, key).split("#")[0].strip()  # noqa: E731
+    assert value("detection", "spike_thresh") == "9" and value("data", "overwrite") == "True"
+    assert value("data", "sampling_rate") == "20008"
+    backups = sorted(p.name for p in tmp_path.iterdir() if ".params.bak" in p.name)
+    assert backups == ["rec.params.bak", "rec.params.bak.1", "rec.params.bak.2", "rec.params.bak.3",
+                       "rec.params.bak.4"]
+    capsys.readouterr()

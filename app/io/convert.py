@@ -748,7 +748,8 @@ def _write_params_file(plan: Plan, spec: ConvertSpec, source: DataFile, warnings
         return None
     from app.io.registry import get_format
     description = get_format(plan.to_format)(plan.output, dict(plan.out_params)).get_description()
-    write_params(target, description, probe=_source_mapping(spec, source), base=spec.base_params)
+    write_params(target, description, probe=_source_mapping(spec, source), base=spec.base_params,
+                 data_file=plan.output)
     return target
 
 

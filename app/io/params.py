@@ -8,8 +8,11 @@ after the first ``#`` of a value line is a note. Keys are matched without regard
 to case, as configparser does.
 
 `datafile_settings` turns a params file into (data file, [data] settings) for
-`open_datafile`; `write_params` writes the params of a recording, atomically,
-keeping the previous file as a backup.
+`open_datafile`: the data file is [data] file_name when set, else the one file
+SpyKING CIRCUS would pair with it (`find_data_file`), never a guess.
+`write_params` writes the params of a recording, atomically, starting from the
+file already there and keeping the previous one as a backup (the KEEP_BACKUPS
+newest). `in_place_edits` says what the sorter would write into the recording.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ SORTER_DATA_KEYS = frozenset({
 
 # Files sharing the params file's stem that are never the recording itself.
 SIDECAR_EXTENSIONS = {".params", ".prb", ".log", ".bak", ".tmp", ".json"}
+
+# How headerless samples are usually named: the extensions a format that declares none is found by.
+RAW_EXTENSIONS = (".dat", ".bin", ".raw")
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "resources" / "params.template"
 
@@ -251,33 +257,70 @@ def read_params(path: str | os.PathLike) -> ParamsFile:
 
 
 # -- files on disk ---------------------------------------------------------------------------------
-def backup_path(path: Path) -> Path:
-    """`name.params.bak`, or `name.params.bak.N` with the first N not yet taken."""
-    candidate = path.with_name(path.name + ".bak")
-    number = 1
-    while candidate.exists():
-        candidate = path.with_name(f"{path.name}.bak.{number}")
-        number += 1
-    return candidate
+# Backups of a rewritten file: `name.bak` is the newest, then `name.bak.1`, ... `name.bak.(KEEP - 1)`;
+# older ones are removed, so rewriting a file again and again never piles up more than KEEP_BACKUPS.
+KEEP_BACKUPS = 5
 
 
-def _keep_backup(path: Path) -> Path:
-    backup = backup_path(path)
-    try:
-        os.link(path, backup)
-    except OSError:
-        import shutil
-        shutil.copy2(path, backup)
+def backup_names(path: Path, keep: int = KEEP_BACKUPS) -> list[Path]:
+    """The backups of `path` that are kept, newest first."""
+    path = Path(path)
+    return [path.with_name(path.name + ".bak")] + [path.with_name(f"{path.name}.bak.{n}")
+                                                   for n in range(1, keep)]
+
+
+def _rotate_backups(path: Path, keep: int) -> Path:
+    """Shift every kept backup one step older, drop the oldest; the free newest name is returned."""
+    names = backup_names(path, keep)
+    pattern = re.compile(re.escape(path.name) + r"\.bak\.(\d+)")
+    for entry in path.parent.iterdir():             # older numbering schemes left higher numbers
+        match = pattern.fullmatch(entry.name)
+        if match and int(match.group(1)) >= keep - 1 and entry.is_file():
+            entry.unlink()
+    for older, newer in zip(reversed(names[1:]), reversed(names[:-1])):
+        if newer.exists():
+            os.replace(newer, older)
+    return names[0]
+
+
+def keep_backup(path: str | os.PathLike, keep: int = KEEP_BACKUPS, link: bool = True) -> Path:
+    """Keep the current content of `path` as its newest backup.
+
+    A hard link when `link` (only right when `path` is then replaced by a rename,
+    as `atomic_write_text` does), else a copy (a file rewritten in place).
+    """
+    path = Path(path)
+    backup = _rotate_backups(path, keep)
+    if link:
+        try:
+            os.link(path, backup)
+            return backup
+        except OSError:
+            pass
+    import shutil
+    shutil.copy2(path, backup)
     return backup
+
+
+def _has_text(path: Path, text: str) -> bool:
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return handle.read() == text
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def atomic_write_text(path: Path, text: str) -> Path | None:
     """Write `text` to a temporary file beside `path`, then rename it over `path`.
 
     Readers see the old file or the new one, never half of one. A file already at
-    `path` is first kept as a backup (hard link or copy) whose path is returned.
+    `path` is first kept as a backup (hard link or copy) whose path is returned;
+    the KEEP_BACKUPS newest backups are kept (`keep_backup`). A file that already
+    holds `text` is left alone (None is returned).
     """
     path = Path(path)
+    if _has_text(path, text):
+        return None                                  # nothing changes: no write, no backup
     folder = path.parent if str(path.parent) else Path(".")
     mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
@@ -287,7 +330,7 @@ def atomic_write_text(path: Path, text: str) -> Path | None:
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, mode)
-        backup = _keep_backup(path) if path.exists() else None
+        backup = keep_backup(path) if path.exists() else None
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -297,58 +340,81 @@ def atomic_write_text(path: Path, text: str) -> Path | None:
 
 
 # -- params <-> DataFile ---------------------------------------------------------------------------
-def _format_extensions(file_format: str | None) -> list[str]:
+def format_extensions(file_format: str | None) -> list[str]:
+    """The extensions a recording of `file_format` is found by (lower case, with the dot).
+
+    A format that declares none (raw_binary, neuroshare) is found by the usual
+    extensions of headerless samples, RAW_EXTENSIONS.
+    """
     if not file_format:
         return []
     from app.io.registry import get_format
     try:
-        return [ext.lower() for ext in get_format(file_format).extension]
+        declared = [ext.lower() for ext in get_format(file_format).extension]
     except FormatNotFoundError:
         return []
+    return declared or list(RAW_EXTENSIONS)
 
 
-def _data_candidates(params_path: Path) -> list[Path]:
+def _same_stem_entries(params_path: Path) -> list[Path]:
+    """Everything beside the params file named `<stem>.<ext>`, sidecars and the sorter's folder left out."""
     stem = params_path.stem
     found = []
-    for entry in params_path.parent.iterdir():
+    for entry in sorted(params_path.parent.iterdir()):
         root, ext = os.path.splitext(entry.name)
-        if root != stem or ext.lower() in SIDECAR_EXTENSIONS:
+        if root != stem or not ext or ext.lower() in SIDECAR_EXTENSIONS:
             continue
-        if not ext and entry.is_dir():
-            continue                       # SpyKING CIRCUS's own output folder
         found.append(entry)
     return found
 
 
-def find_data_file(params_path: str | os.PathLike, file_format: str | None = None) -> Path:
-    """The recording a params file belongs to: same folder, same stem (data.dat <-> data.params).
+def _named_data_file(params_path: Path, named: str) -> Path:
+    """[data] file_name: exactly that path (relative to the params file's folder)."""
+    data_file = (params_path.parent / os.path.expanduser(named)).resolve()
+    if not data_file.exists():
+        raise ParamsError(
+            f"{params_path}: [data] file_name = {named} names {data_file}, which does not exist; "
+            "fix file_name to the recording's path (or remove the line to use "
+            f"{params_path.stem}.<ext> beside the params file).", str(params_path))
+    return data_file
 
-    Among several, one with an extension of `file_format` wins, then a file over a
-    folder, then the largest file (sidecars are small).
+
+def find_data_file(params_path: str | os.PathLike, file_format: str | None = None) -> Path:
+    """The recording a params file without `file_name` belongs to: the file SpyKING CIRCUS pairs it with.
+
+    SpyKING CIRCUS, started on DATA, reads ``splitext(DATA)[0] + '.params'``, so the
+    data are `<stem><ext>` beside the params, with `ext` an extension of `file_format`
+    (`format_extensions`). Exactly one such file is the answer; none or several is a
+    ParamsError listing what lies beside the params file and how to name the right one.
+    Nothing else (size, other extensions) is ever used to choose.
     """
     params_path = Path(params_path).resolve()
-    candidates = _data_candidates(params_path)
-    if not candidates:
-        raise ParamsError(
-            f"{params_path}: no recording named {params_path.stem}.* beside it; SpyKING CIRCUS "
-            f"looks for the data in the same folder with the same name (e.g. {params_path.stem}.dat).",
-            str(params_path))
-    extensions = _format_extensions(file_format)
-
-    def rank(path: Path) -> tuple:
-        preferred = path.suffix.lower() in extensions
-        size = path.stat().st_size if path.is_file() else 0
-        return (not preferred, not path.is_file(), -size, path.name)
-
-    return min(candidates, key=rank)
+    beside = _same_stem_entries(params_path)
+    extensions = format_extensions(file_format)
+    matches = [entry for entry in beside if entry.suffix.lower() in extensions]
+    if len(matches) == 1:
+        return matches[0]
+    found = ", ".join(entry.name for entry in beside) or "nothing"
+    fix = (f"set file_name = <the recording's path> in the [data] section of {params_path.name} "
+           "(`wavescope params <recording>` writes it)")
+    if not file_format or not extensions:
+        what = (f"[data] file_format is {file_format or 'empty'}, so no extension says which "
+                f"{params_path.stem}.* is the recording")
+    elif matches:
+        what = (f"several recordings match ({', '.join(m.name for m in matches)}) and the "
+                "params file does not say which one it describes")
+    else:
+        what = (f"no {params_path.stem}{{{','.join(extensions)}}} beside it (a {file_format} recording "
+                f"with the params file's name)")
+    raise ParamsError(f"{params_path}: {what}; found beside it: {found}. Fix: {fix}.", str(params_path))
 
 
 def datafile_settings(params_path: str | os.PathLike) -> tuple[str, dict]:
     """(data file, [data] settings) that open the recording a params file describes.
 
     The settings are strings: file_format, stream_mode and the format's own fields;
-    empty values and the sorter's own keys are left out. A non-empty `file_name`
-    in [data] (SpyKING CIRCUS's params-only mode) names the data file explicitly.
+    empty values and the sorter's own keys are left out. The data file is the one
+    [data] file_name names when set, else `find_data_file`'s; never a guess.
     """
     params_path = Path(params_path)
     params = ParamsFile.read(params_path)
@@ -360,29 +426,73 @@ def datafile_settings(params_path: str | os.PathLike) -> tuple[str, dict]:
                 if value != "" and key not in SORTER_DATA_KEYS}
     named = data.get("file_name", "")
     if named:
-        data_file = (params_path.parent / os.path.expanduser(named)).resolve()
+        data_file = _named_data_file(params_path, named)
     else:
         data_file = find_data_file(params_path, settings.get("file_format"))
     return str(data_file), settings
 
 
 def write_params(out_path: str | os.PathLike, description: dict, probe: str | None = None,
-                 base: str | None = None) -> Path | None:
+                 base: str | None = None, data_file: str | os.PathLike | None = None) -> Path | None:
     """Write the params that reopen a recording (`DataFile.get_description()`).
 
-    Starts from `base` (its other sections and notes are kept) or the template;
-    [data] fields that are not sorter keys and not in `description` are dropped
-    so a stale field of another format cannot leak in. Returns the backup path.
+    Starts from `base`, else from the file already at `out_path`, else the template:
+    every value of the other sections and the sorter's [data] keys is kept, only the
+    [data] fields that describe the recording change. [data] fields that are not
+    sorter keys and not in `description` are dropped so a stale field of another
+    format cannot leak in. `data_file` (the recording) is written as the absolute
+    `file_name`, so the params always name that file whatever else is put beside
+    it; without it a `file_name` from the base is dropped (it named another
+    recording) unless `description` gives one. Returns the backup path.
     """
-    params = ParamsFile.read(base) if base else ParamsFile.from_template()
+    out_path = Path(out_path)
+    if base:
+        params = ParamsFile.read(base)
+    elif out_path.is_file():
+        params = ParamsFile.read(out_path)
+    else:
+        params = ParamsFile.from_template()
     params.file_name = os.fspath(out_path)
     for key in params.keys("data"):
-        if key.lower() not in SORTER_DATA_KEYS and key not in description:
+        stale = key.lower() not in SORTER_DATA_KEYS or (key.lower() == "file_name" and data_file is None)
+        if stale and key not in description:
             params.remove("data", key)
     for key, value in description.items():
         if key == "stream_mode" and value in (None, ""):
             value = "None"
         params.set("data", key, value)
+    if data_file is not None and "file_name" not in description:
+        params.set("data", "file_name", os.path.abspath(os.fspath(data_file)))
     if probe:
         params.set("data", "mapping", os.path.abspath(os.fspath(probe)))
     return params.write(out_path)
+
+
+# -- what the sorter would do to the recording -------------------------------------------------------
+_TRUE, _FALSE = {"1", "yes", "true", "on"}, {"0", "no", "false", "off"}
+
+
+def _flag(params: ParamsFile, section: str, key: str, default: bool) -> bool:
+    """A boolean the way SpyKING CIRCUS reads it: configparser's words, else its default."""
+    value = (params.get(section, key) or "").lower()
+    return True if value in _TRUE else False if value in _FALSE else default
+
+
+def in_place_edits(params: ParamsFile) -> list[str]:
+    """What SpyKING CIRCUS's filtering step would write into the recording itself; [] when nothing.
+
+    With ``overwrite = True`` (its default) the filtering step rewrites the data file
+    with each edit below that is on and not yet marked done in [noedits];
+    ``overwrite = False`` makes it write a float32 copy instead.
+    """
+    if not _flag(params, "data", "overwrite", True):
+        return []
+    edits = []
+    steps = [(_flag(params, "filtering", "filter", True), "filter_done", "band-pass filter"),
+             (_flag(params, "filtering", "remove_median", False), "median_done", "median removal"),
+             (bool(params.get("filtering", "common_ground")), "ground_done", "common ground removal"),
+             (_flag(params, "triggers", "clean_artefact", False), "artefacts_done", "artefact removal")]
+    for wanted, done_key, name in steps:
+        if wanted and (params.get("noedits", done_key) or "").lower() != "true":
+            edits.append(name)
+    return edits

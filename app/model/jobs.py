@@ -37,6 +37,14 @@ class JobError(ValueError):
     """A job cannot be built as asked (unknown sorter, unsupported option, missing file)."""
 
 
+class InPlaceRefused(JobError):
+    """A sort whose params would rewrite the raw recording, not allowed by the user."""
+
+    def __init__(self, message: str, data_file: str, edits: list[str]):
+        super().__init__(message)
+        self.data_file, self.edits = data_file, edits
+
+
 # -- sorter templates -----------------------------------------------------------------------------
 @dataclass
 class SorterTemplate:
@@ -58,6 +66,7 @@ class SorterTemplate:
     unsupported: dict[str, str] = field(default_factory=dict)
     steps: list[str] = field(default_factory=list)
     default_steps: list[str] = field(default_factory=list)
+    in_place_steps: list[str] = field(default_factory=list)   # steps that may write into the recording
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SorterTemplate:
@@ -143,6 +152,9 @@ class Job:
 
     def command(self) -> list[str]:
         raise NotImplementedError
+
+    def preflight(self) -> None:
+        """Raise JobError when the job must not start as it stands (checked by JobRunner.start)."""
 
     def describe(self) -> str:
         raise NotImplementedError
@@ -235,6 +247,7 @@ class SortJob(Job):
     preview: bool = False
     extension: str | None = None
     output: str | None = None
+    allow_in_place: bool = False       # the user agreed that the sorter rewrites the recording
 
     def template(self) -> SorterTemplate:
         return sorter_template(self.sorter)
@@ -243,8 +256,32 @@ class SortJob(Job):
         """The recording the params file describes (SpyKING CIRCUS is launched on the data file)."""
         return resolve_data_file(self.params_file)
 
+    def params_path(self) -> str:
+        """The params file the sorter reads: started on DATA, SpyKING CIRCUS reads `<DATA stem>.params`."""
+        return os.path.splitext(self.data_file())[0] + ".params"
+
     def command(self) -> list[str]:
         return self.template().command_for(self)
+
+    def in_place_edits(self) -> list[str]:
+        """What this run would write into the recording itself ([] for a copy, a preview, other steps)."""
+        template = self.template()
+        steps = self.steps or template.default_steps
+        if self.preview or not any(step in template.in_place_steps for step in steps):
+            return []
+        if not os.path.isfile(self.params_path()):
+            return []                      # the sorter stops at once: it has no params to read
+        from app.io.params import ParamsFile, in_place_edits
+        return in_place_edits(ParamsFile.read(self.params_path()))
+
+    def preflight(self) -> None:
+        """Refuse a run that would rewrite the raw recording unless `allow_in_place`."""
+        if self.allow_in_place:
+            return
+        edits = self.in_place_edits()
+        if edits:
+            data_file = self.data_file()
+            raise InPlaceRefused(in_place_message(data_file, self.params_path(), edits), data_file, edits)
 
     def describe(self) -> str:
         steps = ",".join(self.steps) if self.steps else "default steps"
@@ -252,21 +289,26 @@ class SortJob(Job):
         return f"{self.sorter} on {Path(self.params_file).name} ({steps}{cpus})"
 
 
+def in_place_message(data_file: str, params_file: str, edits: list[str]) -> str:
+    """Why a sort is refused: the file it would rewrite, what it would do, and the two ways on."""
+    return (f"{data_file}: this run would rewrite the recording in place ({', '.join(edits)}), because "
+            f"overwrite is True in [data] of {params_file} (SpyKING CIRCUS's default when the line is "
+            "missing); nothing was started. To keep the "
+            "recording as it is, set overwrite = False in [data] (the sorter then filters a float32 "
+            "copy); to let it modify the recording anyway, pass --allow-in-place.")
+
+
 def resolve_data_file(path: str) -> str:
-    """A data file given as such, or the one a .params file names (else its same-stem sibling)."""
+    """A data file given as such, or the one a .params file names (see `datafile_settings`)."""
     if not path.endswith(".params"):
         return path
+    from app.io.errors import DataFileError
+    from app.io.params import datafile_settings
     try:
-        from app.io.params import datafile_settings
         data_file, _ = datafile_settings(path)
-        return os.fspath(data_file)
-    except (ImportError, OSError, ValueError, KeyError):
-        pass
-    stem = Path(path).with_suffix("")
-    siblings = sorted(p for p in stem.parent.glob(stem.name + ".*") if p.suffix != ".params")
-    if not siblings:
-        raise JobError(f"{path}: no data file found beside it; give the data file instead.")
-    return str(siblings[0])
+    except DataFileError as error:
+        raise JobError(str(error)) from None
+    return os.fspath(data_file)
 
 
 # -- history --------------------------------------------------------------------------------------
@@ -566,6 +608,7 @@ class JobRunner:
         self._ended = threading.Event()
 
     def start(self) -> None:
+        self.job.preflight()
         command = self.job.command()
         self.job.argv = command
         env = dict(os.environ if self.env is None else self.env)

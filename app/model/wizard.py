@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 
 from app.io.datafile import MANDATORY_FIELDS, DataFile, coerce_value
 from app.io.errors import DataFileError, HeaderError, MissingFieldsError, ProbeError
-from app.io.params import backup_path, write_params
+from app.io.params import ParamsFile, keep_backup, write_params
 from app.io.probe import Probe, grid_probe, library_probes, linear_probe, multi_shank_probe, write_probe
 from app.io.registry import supported_formats
 from app.io.sniff import Candidate, rank_formats, suggest_raw_layout
@@ -361,21 +360,46 @@ def default_probe_path(data_path: str) -> Path:
     return default_params_path(data_path).with_suffix(".prb")
 
 
-def params_description(validation: Validation, data_path: str) -> dict[str, Any]:
-    """The [data] section: the DataFile's own description; a folder is named by `file_name`
-    since the sorter's lookup by stem finds files only."""
+def params_description(validation: Validation, data_path: str, filter_a_copy: bool = True) -> dict[str, Any]:
+    """The [data] section: the DataFile's own description, `overwrite` (False: the sorter
+    filters a copy, the recording is never written), and `file_name` for a folder."""
     description = dict(validation.description)
+    description["overwrite"] = not filter_a_copy
     if os.path.isdir(data_path):
         description["file_name"] = os.path.abspath(data_path)
     return description
 
 
+def filtered_copy(validation: Validation, data_path: str, params_text: str = "") -> tuple[Path, int]:
+    """(path, bytes) of the copy SpyKING CIRCUS 1.1 filters when ``overwrite = False``.
+
+    Its filtering step writes every channel of the whole recording as float32 into
+    ``<output_dir or data stem>/<data stem>_all_sc.dat`` (output_dir from
+    `params_text`, the params to be written): samples x channels x 4 bytes.
+    """
+    output_dir = ParamsFile.from_text(params_text).get("data", "output_dir", "") if params_text else ""
+    stem = os.path.splitext(os.path.abspath(data_path))[0]
+    folder = os.path.abspath(os.path.expanduser(output_dir)) if output_dir else stem
+    samples, channels = validation.shape or (0, 0)
+    return Path(folder) / f"{os.path.basename(stem)}_all_sc.dat", int(samples) * int(channels) * 4
+
+
+def format_bytes(size: int) -> str:
+    """'812 kB', '3.4 GB': decimal units, as file managers show sizes."""
+    value = float(size)
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit in ("bytes", "kB") else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} bytes"
+
+
 def render_params(description: dict[str, Any], probe_path: str | None = None,
-                  base: str | None = None) -> str:
+                  base: str | None = None, data_file: str | None = None) -> str:
     """The exact text `write_params` would write, produced by it in a scratch folder."""
     with tempfile.TemporaryDirectory(prefix="wavescope-wizard-") as scratch:
         out = Path(scratch) / "preview.params"
-        write_params(out, description, probe=probe_path, base=base)
+        write_params(out, description, probe=probe_path, base=base, data_file=data_file)
         return out.read_text(encoding="utf-8")
 
 
@@ -394,8 +418,7 @@ def save_probe(probe: Probe, path: str | os.PathLike) -> Path | None:
     if path.exists():
         if path.read_text(encoding="utf-8", errors="replace") == probe.to_text():
             return None
-        backup = backup_path(path)
-        shutil.copy2(path, backup)
+        backup = keep_backup(path, link=False)     # a copy: whatever way write_probe writes
     write_probe(probe, path)
     return backup
 
@@ -410,14 +433,15 @@ class WriteResult:
 
 def write_all(params_path: str | os.PathLike, description: dict[str, Any], probe: Probe | None = None,
               probe_path: str | os.PathLike | None = None, save_probe_to: str | os.PathLike | None = None,
-              base: str | None = None) -> WriteResult:
+              base: str | None = None, data_file: str | None = None) -> WriteResult:
     """The wizard's only writes: the probe when it was generated or edited (`save_probe_to`),
-    then the params file (atomic, previous one kept as a backup)."""
+    then the params file (atomic, previous one kept as a backup), naming `data_file`."""
     probe_backup = None
     if probe is not None and save_probe_to:
         probe_backup = save_probe(probe, save_probe_to)
         probe_path = save_probe_to
     params_backup = write_params(params_path, description,
-                                 probe=os.fspath(probe_path) if probe_path else None, base=base)
+                                 probe=os.fspath(probe_path) if probe_path else None, base=base,
+                                 data_file=data_file)
     return WriteResult(Path(params_path), params_backup, Path(probe_path) if probe_path else None,
                        probe_backup)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from app.model.jobs import FINISHED, ConvertJob, Job, JobError, JobHistory, JobRunner, stop_tree
+from app.io.errors import DataFileError
+from app.model.jobs import FINISHED, ConvertJob, Job, JobError, JobHistory, JobRunner, SortJob, stop_tree
 
 STOP_GRACE = 5.0
 LOG_LINES = 5000
@@ -172,8 +173,14 @@ class JobsPanel(QtWidgets.QWidget):
         self.concurrent_box.setValue(int(count))
 
     # -- the queue --------------------------------------------------------------------------------
-    def add_job(self, job: Job, env: dict | None = None) -> JobEntry:
-        """Queue `job` (run with `env` when given); it starts when a slot is free."""
+    def add_job(self, job: Job, env: dict | None = None) -> JobEntry | None:
+        """Queue `job` (run with `env` when given); it starts when a slot is free.
+
+        A sort that would rewrite its recording is queued only if the user confirms
+        it in a dialog naming the file; None when they do not.
+        """
+        if not self.confirm_in_place(job):
+            return None
         job.status = "queued"
         entry = JobEntry(job, env=env)
         self._add_entry(entry)
@@ -182,6 +189,20 @@ class JobsPanel(QtWidgets.QWidget):
         self.jobChanged.emit(job.id, job.status)
         self._schedule()
         return entry
+
+    def confirm_in_place(self, job: Job) -> bool:
+        """True when `job` may be queued: it leaves its recording alone, or the user said it may not."""
+        if not isinstance(job, SortJob) or job.allow_in_place:
+            return True
+        try:
+            edits = job.in_place_edits()
+            data_file, params_file = (job.data_file(), job.params_path()) if edits else ("", "")
+        except (JobError, DataFileError, OSError):
+            return True                      # it cannot start: it fails at once with the reason
+        if not edits:
+            return True
+        job.allow_in_place = ask_in_place(self, data_file, params_file, edits)
+        return job.allow_in_place
 
     def _add_entry(self, entry: JobEntry) -> None:
         self.entries[entry.id] = entry
@@ -335,6 +356,8 @@ class JobsPanel(QtWidgets.QWidget):
         job.id = uuid.uuid4().hex[:12]
         job.started = job.ended = job.exit_code = job.pid = job.argv = None
         job.created = time.time()
+        if isinstance(job, SortJob):
+            job.allow_in_place = False       # asked again: the recording may have changed since
         return self.add_job(job, env=old.env)
 
     def stop_selected(self) -> None:
@@ -451,3 +474,24 @@ class JobsPanel(QtWidgets.QWidget):
             if job.status in ("queued", "pending"):
                 job.status = "interrupted"
             self._add_entry(JobEntry(job, progress=1.0 if job.status == "done" else None))
+
+
+def ask_in_place(parent: QtWidgets.QWidget | None, data_file: str, params_file: str, edits: list[str]) -> bool:
+    """Ask before a sort rewrites `data_file`; True only when the user chose to modify it."""
+    box = QtWidgets.QMessageBox(parent)
+    box.setObjectName("confirm-in-place")
+    box.setIcon(QtWidgets.QMessageBox.Icon.Warning)
+    box.setWindowTitle("Modify the recording?")
+    box.setText(f"This sort would rewrite the recording itself:\n{data_file}")
+    box.setInformativeText(
+        f"Its params ({params_file}) say overwrite = True, so the filtering step writes "
+        f"{', '.join(edits)} into the raw file; the original samples are not kept.\n\n"
+        "To keep the recording as it is, cancel and set overwrite = False in [data]: the sorter then "
+        "filters a float32 copy.")
+    modify = box.addButton("Modify the recording", QtWidgets.QMessageBox.ButtonRole.DestructiveRole)
+    modify.setObjectName("modify-recording")
+    cancel = box.addButton(QtWidgets.QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(cancel)
+    box.setEscapeButton(cancel)
+    box.exec()
+    return box.clickedButton() is modify

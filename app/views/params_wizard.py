@@ -971,6 +971,15 @@ class WritePage(QtWidgets.QWizardPage):
         self.text.setLineWrapMode(QtWidgets.QPlainTextEdit.LineWrapMode.NoWrap)
         self.text.setFont(QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont))
         self.highlighter = DiffHighlighter(self.text.document())
+        self.copy_box = QtWidgets.QCheckBox("&Filter a copy, never the recording (overwrite = False)")
+        self.copy_box.setObjectName("filter-copy")
+        self.copy_box.setChecked(True)
+        self.copy_box.setToolTip("SpyKING CIRCUS band-pass filters the data before sorting. Checked: it "
+                                 "writes a filtered float32 copy. Unchecked: it rewrites the recording.")
+        self.copy_label = QtWidgets.QLabel()
+        self.copy_label.setObjectName("filter-copy-cost")
+        self.copy_label.setWordWrap(True)
+        self.copy_box.toggled.connect(lambda _: self.render())
         self.open_box = QtWidgets.QCheckBox("&Open the recording in the browser when done")
         self.open_box.setChecked(True)
         self.status = _status_label()
@@ -982,6 +991,8 @@ class WritePage(QtWidgets.QWizardPage):
         form.addRow("Probe:", self.probe_label)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.copy_box)
+        layout.addWidget(self.copy_label)
         layout.addWidget(self.what)
         layout.addWidget(self.text, 1)
         layout.addWidget(self.open_box)
@@ -1029,13 +1040,15 @@ class WritePage(QtWidgets.QWizardPage):
         """Show the file to be written: its diff against an existing file, else its whole text."""
         self._timer.stop()
         try:
-            self.rendered = logic.render_params(self.owner.description(), self.owner.mapping_path(), self.base())
+            self.rendered = logic.render_params(self.owner.description(), self.owner.mapping_path(), self.base(),
+                                                data_file=self.owner.path)
         except (DataFileError, OSError) as error:
             self.rendered = ""
             self.what.setText(_coloured(str(error), ERROR_COLOUR))
             self.text.setPlainText("")
             self.completeChanged.emit()
             return
+        self._show_copy_cost()
         target = Path(self.path_edit.text().strip())
         if target.is_file():
             diff = logic.params_diff(target, self.rendered)
@@ -1048,6 +1061,22 @@ class WritePage(QtWidgets.QWizardPage):
             self.highlighter.enabled = False
             self.text.setPlainText(self.rendered)
         self.completeChanged.emit()
+
+    def _show_copy_cost(self) -> None:
+        """What each choice costs: the copy's size and place, or the recording rewritten."""
+        validation = self.owner.validation
+        if validation is None or not validation.ok:
+            self.copy_label.setText("")
+            return
+        if not self.copy_box.isChecked():
+            self.copy_label.setText(_coloured(f"The filtering step will rewrite {self.owner.path} in place: "
+                                              "its raw samples are not kept.", ERROR_COLOUR))
+            return
+        copy_path, size = logic.filtered_copy(validation, self.owner.path, self.rendered)
+        samples, channels = validation.shape
+        self.copy_label.setText(f"The sorter writes the filtered copy to {copy_path}: "
+                                f"{logic.format_bytes(size)} ({samples:,} samples x {channels} channels x "
+                                "4 bytes, float32).")
 
     def isComplete(self) -> bool:
         target = self.path_edit.text().strip()
@@ -1148,13 +1177,15 @@ class ParamsWizard(QtWidgets.QWizard):
         return str(logic.default_probe_path(self.path)) if self.probe_dirty else self.probe_path
 
     def description(self) -> dict[str, Any]:
-        return logic.params_description(self.validation, self.path)
+        return logic.params_description(self.validation, self.path,
+                                        filter_a_copy=self.write_page.copy_box.isChecked())
 
     def write(self, params_path: str, base: str | None) -> logic.WriteResult:
         """The wizard's only write: the generated/edited probe, then the params file."""
         save_to = logic.default_probe_path(self.path) if self.probe_dirty and self.probe is not None else None
         self.written = logic.write_all(params_path, self.description(), self.probe,
-                                       probe_path=self.probe_path, save_probe_to=save_to, base=base)
+                                       probe_path=self.probe_path, save_probe_to=save_to, base=base,
+                                       data_file=self.path)
         if self.written.probe_path is not None:
             self.remember_probe(str(self.written.probe_path))
         return self.written

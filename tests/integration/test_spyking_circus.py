@@ -1,4 +1,5 @@
-"""SpyKING CIRCUS 1.1.0 reads the params files `wavescope params` writes, and sees our samples.
+"""SpyKING CIRCUS 1.1.0 reads the params files `wavescope params` writes, sees our samples, and
+never rewrites the recording when `wavescope sort` runs it unless the user allowed it.
 
 SpyKING CIRCUS lives in its own venv, built once and cached in
 ``~/.cache/wavescope-tests/sc-venv`` (or give an interpreter that has it with
@@ -22,13 +23,15 @@ import pytest
 
 from app.cli import main
 from app.io import open_datafile
+from app.io.params import ParamsFile
 
 pytestmark = pytest.mark.integration
 
 SC_VERSION = "1.1.0"
 CACHE = Path(os.environ.get("WAVESCOPE_TEST_CACHE", Path.home() / ".cache" / "wavescope-tests"))
 INSTALL_STEPS = [
-    ["-m", "pip", "install", "--quiet", "setuptools<70", "wheel", "numpy", "mpi4py", "mpich"],
+    # six: the 1.1.0 launcher imports it without declaring it.
+    ["-m", "pip", "install", "--quiet", "setuptools<70", "wheel", "numpy", "mpi4py", "mpich", "six"],
     ["-m", "pip", "install", "--quiet", "--no-build-isolation", f"spyking-circus=={SC_VERSION}"],
 ]
 
@@ -39,7 +42,8 @@ import numpy as np
 from circus.shared.parser import CircusParser
 
 parser = CircusParser(sys.argv[1])
-data = parser.get_data_file()
+# The recording itself, as the filtering step opens it (with overwrite = False later steps read the copy).
+data = parser.get_data_file(source=True, has_been_created=False)
 data.open()
 whole, _ = data.get_data(0, data.duration)
 padded, t_offset = data.get_data(1, 7000, padding=(-250, 250), nodes=np.roll(np.arange(16), 5))
@@ -68,7 +72,9 @@ def _tail(text: str, lines: int = 6) -> str:
 
 
 def _has_circus(python: Path) -> bool:
-    probe = _run([str(python), "-c", "import circus; print(circus.__version__)"], timeout=120)
+    """SpyKING CIRCUS at SC_VERSION with everything its launcher imports."""
+    probe = _run([str(python), "-c", "import circus, circus.scripts.launch; print(circus.__version__)"],
+                 timeout=120)
     return probe.returncode == 0 and probe.stdout.strip() == SC_VERSION
 
 
@@ -169,3 +175,60 @@ def test_spyking_circus_reads_our_params_and_samples(sc_python, tmp_path, capsys
     assert seen["cut_off"] == "300, auto"
     np.testing.assert_array_equal(np.load(tmp_path / "sc_whole.npy"), expected_whole)
     np.testing.assert_array_equal(np.load(tmp_path / "sc_padded.npy"), expected_padded)
+
+
+# -- `wavescope sort` runs the real filtering step and leaves the recording alone ------------------
+def _sha256(path: Path) -> str:
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _sort(sc_python: Path, folder: Path, *extra: str) -> subprocess.CompletedProcess:
+    """`wavescope sort rec.params --steps filtering` in a real process, the SC venv's bin first on PATH."""
+    env = {**os.environ, "PATH": f"{sc_python.parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONNOUSERSITE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    return _run([sys.executable, "-m", "app.cli", "sort", str(folder / "rec.params"), "--steps", "filtering",
+                 "--cpus", "1", *extra], timeout=600, cwd=folder, env=env)
+
+
+def test_sorting_with_our_params_never_changes_a_byte_of_the_recording(sc_python, tmp_path, capsys):
+    data = write_recording(tmp_path, "int16", 0, seed=5)
+    status = main(["params", str(tmp_path / "rec.dat"), "--format", "raw_binary",
+                   "--probe", str(tmp_path / "probe.prb"), "--set", "data_dtype=int16",
+                   "--set", "nb_channels=16", "--set", "sampling_rate=20000"])
+    assert status == 0, capsys.readouterr().err
+    raw = tmp_path / "rec.dat"
+    before = _sha256(raw)
+
+    done = _sort(sc_python, tmp_path)
+    assert done.returncode == 0, _tail(done.stdout + done.stderr, 20)
+    assert _sha256(raw) == before
+    # The filter did run, on the float32 copy the wizard's cost line describes.
+    copy = tmp_path / "rec" / "rec_all_sc.dat"
+    assert copy.stat().st_size == data.shape[0] * data.shape[1] * 4
+    filtered = np.fromfile(copy, dtype="<f4").reshape(data.shape)
+    assert np.isfinite(filtered).all() and not np.allclose(filtered, data)
+
+
+def test_an_in_place_run_is_refused_and_allowed_only_when_asked(sc_python, tmp_path, capsys):
+    write_recording(tmp_path, "int16", 0, seed=6)
+    status = main(["params", str(tmp_path / "rec.dat"), "--format", "raw_binary",
+                   "--probe", str(tmp_path / "probe.prb"), "--set", "data_dtype=int16",
+                   "--set", "nb_channels=16", "--set", "sampling_rate=20000"])
+    assert status == 0, capsys.readouterr().err
+    params = ParamsFile.read(tmp_path / "rec.params")
+    params.set("data", "overwrite", True)
+    params.write(tmp_path / "rec.params")
+    raw = tmp_path / "rec.dat"
+    before = _sha256(raw)
+
+    refused = _sort(sc_python, tmp_path)
+    assert refused.returncode == 1
+    assert f"{raw}: this run would rewrite the recording in place (band-pass filter)" in refused.stderr
+    assert "--allow-in-place" in refused.stderr and "overwrite = False" in refused.stderr
+    assert _sha256(raw) == before and not (tmp_path / "rec").exists()     # SpyKING CIRCUS never started
+
+    allowed = _sort(sc_python, tmp_path, "--allow-in-place")
+    assert allowed.returncode == 0, _tail(allowed.stdout + allowed.stderr, 20)
+    assert _sha256(raw) != before                                         # the filter ran, in place
+    assert ParamsFile.read(tmp_path / "rec.params").get("noedits", "filter_done") == "True"

@@ -13,11 +13,14 @@ from hypothesis import strategies as st
 from app.io import open_datafile
 from app.io.errors import ParamsError
 from app.io.params import (
+    KEEP_BACKUPS,
     SECTIONS,
     TEMPLATE_PATH,
     ParamsFile,
+    backup_names,
     datafile_settings,
     format_value,
+    in_place_edits,
     read_params,
     write_params,
 )
@@ -171,7 +174,7 @@ def test_crlf_files_keep_their_line_endings(tmp_path):
     assert b"nb_channels    = 8\r\n" in raw
 
 
-def test_write_is_atomic_and_keeps_numbered_backups(tmp_path):
+def test_write_is_atomic_and_keeps_the_newest_backups(tmp_path):
     path = tmp_path / "rec.params"
     assert ParamsFile.from_text(SAMPLE).write(path) is None
     first = path.read_text()
@@ -183,10 +186,27 @@ def test_write_is_atomic_and_keeps_numbered_backups(tmp_path):
     assert read_params(path).get("data", "nb_channels") == "8"
     third = ParamsFile.from_text(SAMPLE)
     third.set("data", "nb_channels", 12)
-    assert third.write(path) == tmp_path / "rec.params.bak.1"
-    assert read_params(tmp_path / "rec.params.bak.1").get("data", "nb_channels") == "8"
+    assert third.write(path) == tmp_path / "rec.params.bak"          # the newest backup
+    assert read_params(tmp_path / "rec.params.bak").get("data", "nb_channels") == "8"
+    assert (tmp_path / "rec.params.bak.1").read_text() == first       # the one before, one step older
+    assert third.write(path) is None                                  # same text: no write, no backup
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+def test_backups_are_bounded_to_the_newest_ones(tmp_path):
+    path = tmp_path / "rec.params"
+    (tmp_path / "rec.params.bak.9").write_text("from an older numbering")
+    for channels in range(1, 13):
+        params = ParamsFile.from_text(SAMPLE)
+        params.set("data", "nb_channels", channels)
+        params.write(path)
+    backups = sorted(p.name for p in tmp_path.iterdir() if ".bak" in p.name)
+    assert backups == ["rec.params.bak"] + [f"rec.params.bak.{n}" for n in range(1, KEEP_BACKUPS)]
+    assert KEEP_BACKUPS == 5
+    kept = [read_params(p).get("data", "nb_channels") for p in backup_names(path)]
+    assert kept == ["11", "10", "9", "8", "7"]                         # newest first, oldest removed
+    assert read_params(path).get("data", "nb_channels") == "12"
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
@@ -256,26 +276,111 @@ def test_write_params_from_a_base_keeps_its_other_sections_and_drops_stale_field
     assert "# the reader" in out.read_text()
 
 
-def test_datafile_settings_prefers_the_formats_extension(tmp_path, monkeypatch):
-    from app.io.formats.raw_binary import RawBinaryFile
+def test_without_file_name_the_data_file_is_the_one_spyking_circus_pairs_it_with(tmp_path):
     (tmp_path / "rec.params").write_text("[data]\nfile_format = raw_binary\n")
-    (tmp_path / "rec.meta").write_bytes(b"x" * 100)
-    (tmp_path / "rec.bin").write_bytes(b"x" * 10)
+    (tmp_path / "rec.dat").write_bytes(b"x" * 10)
+    for other in ("rec.meta", "rec.h5", "rec.npy", "rec.mda"):       # larger, other formats' names
+        (tmp_path / other).write_bytes(b"x" * 1000)
     (tmp_path / "rec.prb").write_text("total_nb_channels = 1\n")
     (tmp_path / "rec").mkdir()                        # the sorter's output folder
-    assert datafile_settings(tmp_path / "rec.params")[0] == str(tmp_path / "rec.meta")
-    monkeypatch.setattr(RawBinaryFile, "extension", [".bin"])
-    assert datafile_settings(tmp_path / "rec.params")[0] == str(tmp_path / "rec.bin")
+    assert datafile_settings(tmp_path / "rec.params")[0] == str(tmp_path / "rec.dat")
+    (tmp_path / "rec.params").write_text("[data]\nfile_format = hdf5\n")
+    assert datafile_settings(tmp_path / "rec.params")[0] == str(tmp_path / "rec.h5")
+
+
+def test_several_matching_files_is_an_error_that_names_them_and_the_fix(tmp_path):
+    (tmp_path / "rec.params").write_text("[data]\nfile_format = raw_binary\n")
+    (tmp_path / "rec.dat").write_bytes(b"x" * 10)
+    (tmp_path / "rec.bin").write_bytes(b"x" * 9999)
+    with pytest.raises(ParamsError) as caught:
+        datafile_settings(tmp_path / "rec.params")
+    message = str(caught.value)
+    assert "several recordings match (rec.bin, rec.dat)" in message
+    assert "set file_name = " in message and "[data]" in message and "rec.params" in message
 
 
 def test_datafile_settings_errors_say_what_was_looked_for(tmp_path):
     params = tmp_path / "lonely.params"
     params.write_text("[data]\nfile_format = raw_binary\n")
-    with pytest.raises(ParamsError, match=r"lonely\.\*"):
+    with pytest.raises(ParamsError, match=r"no lonely\{\.dat,\.bin,\.raw\} beside it.*found beside it: "
+                                          r"nothing.*Fix: set file_name"):
+        datafile_settings(params)
+    (tmp_path / "lonely.h5").write_bytes(b"x")
+    with pytest.raises(ParamsError, match=r"found beside it: lonely\.h5\."):
+        datafile_settings(params)
+    params.write_text("[data]\nfile_format = no_such_format\n")
+    with pytest.raises(ParamsError, match=r"file_format is no_such_format.*Fix: set file_name"):
         datafile_settings(params)
     params.write_text("[detection]\nN_t = 3\n")
     with pytest.raises(ParamsError, match=r"no \[data\] section"):
         datafile_settings(params)
+
+
+def test_an_explicit_file_name_is_exactly_that_file_or_an_error(recording, tmp_path):
+    data_file, _ = recording
+    (tmp_path / "rec.bin").write_bytes(b"x" * 9999)    # would be ambiguous by name: file_name decides
+    params = tmp_path / "rec.params"
+    params.write_text(f"[data]\nfile_format = raw_binary\nfile_name = {data_file}\n")
+    assert datafile_settings(params)[0] == data_file
+    params.write_text("[data]\nfile_format = raw_binary\nfile_name = gone.dat\n")
+    with pytest.raises(ParamsError, match=r"file_name = gone\.dat names .*gone\.dat, which does not exist; "
+                                          r"fix file_name"):
+        datafile_settings(params)
+
+
+def test_write_params_names_its_data_file_and_drops_a_file_name_it_did_not_get(recording, tmp_path):
+    data_file, _ = recording
+    out = tmp_path / "rec.params"
+    write_params(out, description_for(data_file), data_file=data_file)
+    assert read_params(out).get("data", "file_name") == data_file
+    assert out.read_text().count("file_name") == 1
+    (tmp_path / "rec.bin").write_bytes(b"x" * 9999)
+    assert datafile_settings(out)[0] == data_file
+    other = tmp_path / "other.params"
+    write_params(other, description_for(data_file), base=str(out))      # e.g. a converted copy
+    assert read_params(other).get("data", "file_name") is None
+
+
+def test_rewriting_keeps_every_tuned_value_and_changes_only_the_recordings_fields(recording, tmp_path):
+    data_file, _ = recording
+    out = tmp_path / "rec.params"
+    write_params(out, description_for(data_file), data_file=data_file)
+    tuned = read_params(out)
+    tuned.set("detection", "spike_thresh", 9)
+    tuned.set("data", "output_dir", "/results")
+    tuned.set("data", "overwrite", True)
+    tuned.set("extra", "mine", "kept")
+    tuned.write(out)
+    before = read_params(out).as_dict()
+    backup = write_params(out, {**description_for(data_file), "sampling_rate": 30000.0},
+                          data_file=data_file)
+    after = read_params(out).as_dict()
+    assert after["detection"]["spike_thresh"] == "9"
+    assert after["data"]["output_dir"] == "/results" and after["data"]["overwrite"] == "True"
+    assert after["extra"] == {"mine": "kept"}
+    changed = {(section, key) for section in after for key in after[section]
+               if before.get(section, {}).get(key) != after[section][key]}
+    assert changed == {("data", "sampling_rate")}
+    assert read_params(backup).get("data", "sampling_rate") == "20000"
+
+
+def test_in_place_edits_say_what_the_filtering_step_would_write_into_the_recording():
+    template = ParamsFile.from_template()
+    assert template.get("data", "overwrite") == "False" and in_place_edits(template) == []
+    template.set("data", "overwrite", "True")
+    assert in_place_edits(template) == ["band-pass filter"]
+    template.set("filtering", "remove_median", "yes")
+    template.set("filtering", "common_ground", "{1: 3}")
+    template.set("triggers", "clean_artefact", "on")
+    assert in_place_edits(template) == ["band-pass filter", "median removal", "common ground removal",
+                                        "artefact removal"]
+    template.set("noedits", "filter_done", "True")                  # the sorter skips what is done
+    template.set("noedits", "median_done", "Started")               # interrupted: it is not done
+    assert in_place_edits(template) == ["median removal", "common ground removal", "artefact removal"]
+    bare = ParamsFile.from_text("[data]\nfile_format = raw_binary\n")
+    assert in_place_edits(bare) == ["band-pass filter"]            # SpyKING CIRCUS's own defaults
+    bare.set("filtering", "filter", "False")
+    assert in_place_edits(bare) == []
 
 
 def test_datafile_settings_follows_an_explicit_file_name(recording, tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from app import exitcodes
 from app.io.mpi import mpi_runtime
 from app.model.jobs import (
     ConvertJob,
@@ -43,7 +44,7 @@ def fake_sorter(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     data = tmp_path / "rec.dat"
     data.write_bytes(b"\0" * 64)
-    (tmp_path / "rec.params").write_text("[data]\nfile_format = raw_binary\n")
+    (tmp_path / "rec.params").write_text("[data]\nfile_format = raw_binary\noverwrite = False\n")
     return script, data
 
 
@@ -258,5 +259,5 @@ def test_sort_command_dry_run_and_live_run(fake_sorter, capsys, monkeypatch):
     (recorded,) = JobHistory().load()
     assert recorded.status == "failed" and recorded.steps == ["filtering", "whitening"]
     monkeypatch.setenv("PATH", "/nonexistent")
-    assert main(["sort", params]) == 1
+    assert main(["sort", params]) == exitcodes.UNAVAILABLE      # not installed here
     assert "pip install spyking-circus" in capsys.readouterr().err

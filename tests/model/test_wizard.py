@@ -258,7 +258,9 @@ def test_render_and_diff_against_an_existing_file_then_backup(tmp_path):
     assert not any("max_elts" in line for line in diff if line.startswith(("-", "+")))
     assert out.read_text().count("30000") >= 1          # rendering wrote nothing
     result = wizard.write_all(out, wizard.params_description(second, str(path)), base=str(out))
-    assert result.params_backup == tmp_path / "headerless.params.bak.1"     # .bak is the edit above
+    assert result.params_backup == tmp_path / "headerless.params.bak"       # the newest backup
+    assert ParamsFile.read(result.params_backup).get("clustering", "max_elts") == "12345"
+    assert (tmp_path / "headerless.params.bak.1").exists()                # the edit above, one step older
     assert out.read_text() == text and "max_elts" in out.read_text()
     assert wizard.params_diff(out, text) == []
 

@@ -264,3 +264,41 @@ def test_cancel_at_any_page_writes_nothing(qtbot, make_wizard, tmp_path, pages):
         wizard.button(QtWidgets.QWizard.WizardButton.CancelButton).click()
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert wizard.written is None
+
+
+# -- the filtered copy ----------------------------------------------------------------------------
+
+def _to_write_page(qtbot, wizard: ParamsWizard) -> None:
+    to_fields(qtbot, wizard)
+    wizard.fields_page.editors["sampling_rate"].set_value("30000")
+    page_ready(qtbot, wizard)
+    click(wizard)
+    click(wizard)
+    page_ready(qtbot, wizard)
+    click(wizard)
+    assert wizard.currentPage() is wizard.write_page
+    page_ready(qtbot, wizard)
+
+
+def test_the_sorter_filters_a_copy_by_default_and_its_disk_cost_is_shown(qtbot, make_wizard, tmp_path):
+    path, _ = write_headerless(tmp_path, n_channels=12, n_samples=12000)
+    wizard = make_wizard(path)
+    _to_write_page(qtbot, wizard)
+    page = wizard.write_page
+    assert page.copy_box.isChecked()
+    copy = tmp_path / "headerless" / "headerless_all_sc.dat"
+    assert f"{copy}: 576 kB (12,000 samples x 12 channels x 4 bytes, float32)" in page.copy_label.text()
+    assert "overwrite      = False" in page.text.toPlainText()
+    page.copy_box.setChecked(False)
+    assert red(page.copy_label) and f"rewrite {path} in place" in page.copy_label.text()
+    assert "overwrite      = True" in page.text.toPlainText()
+    page.copy_box.setChecked(True)
+    params_path = finish_from_write_page(qtbot, wizard)
+    params = ParamsFile.read(params_path)
+    assert params.get("data", "overwrite") == "False" and params.get("data", "file_name") == str(path)
+
+
+def finish_from_write_page(qtbot, wizard: ParamsWizard) -> str:
+    with qtbot.waitSignal(wizard.paramsWritten, timeout=WAIT) as written:
+        click(wizard, FINISH)
+    return written.args[0]
