@@ -276,6 +276,16 @@ class DataFile:
                            f"Fix it in the [data] section of the params file or with --set {field}=...",
                            self.file_name)
 
+    def _seconds_to_sample(self, seconds: Any, rate: Any, field: str) -> int:
+        """round(seconds x rate) for a start time in the header; a typed error naming `field`
+        when the header's time or rate is not a finite number."""
+        value = float(seconds) * float(rate)
+        if not math.isfinite(value) or abs(value) > 2.0 ** 62:
+            raise DamagedFileError(f"{self.file_name}: the header gives {field} = {_short(seconds)} s at "
+                                   f"{_short(rate)} Hz, not a time a recording can start at; the header "
+                                   "is damaged.", self.file_name, f"{field} out of range")
+        return round(value)
+
     def _check_ranges(self) -> None:
         """The mandatory fields, whoever gave them, within the range a recording can have."""
         checks = (
@@ -287,6 +297,8 @@ class DataFile:
             ("dtype_offset", lambda v: abs(float(v)) <= 2.0 ** 64, "a finite number within ±2**64"),
         )
         for field, ok, allowed in checks:
+            if field not in self._params:       # checked again once the header has spoken
+                continue
             value = self._params[field]
             try:
                 good = bool(ok(value))
@@ -323,6 +335,7 @@ class DataFile:
         if missing:
             raise MissingFieldsError(self.file_name, missing, self.description)
         self._resolve_dtype()
+        self._check_ranges()
 
     def _fill_from_header(self, header: dict) -> None:
         for key, value in header.items():

@@ -32,6 +32,7 @@ from typing import Callable
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
+GUARD_WORDS = "the file is damaged (cut short or corrupted) or is not a"   # DataFile._damaged
 OUTCOMES = ("read", "typed", "builtin", "invalid", "accepted", "hang", "death")
 
 SMASH_TEXT = ["0", "-1", "9223372036854775808", "1e400", "-1e400", "nan", "inf", "9" * 5000, "0.0", "1e-320"]
@@ -417,9 +418,9 @@ def build_corpus(folder: Path, scale: int = 1, seed: int = 0, formats: list[str]
     """Seeds of every format in `formats` (default all) under `folder`, and their mutants: per
     target `scale` times the counts of MUTATIONS; plus the params cases. Returns the cases."""
     folder = Path(folder)
-    rng = random.Random(seed)
     cases: list[Case] = []
     for fmt in formats or list(SEEDS):
+        rng = random.Random(f"{seed}:{fmt}")        # a format's mutants do not depend on the others
         seed_dir = folder / fmt / "seed"
         seed_dir.mkdir(parents=True)
         made = SEEDS[fmt](seed_dir)
@@ -509,6 +510,8 @@ def _attempt(entry: str, params: dict, fmt: str | None) -> tuple[str, str]:
     try:
         problem = _read_some(open_datafile(entry, dict(params), fmt))
     except DataFileError as error:
+        if GUARD_WORDS in str(error):       # typed by DataFile's generic guard: say from what
+            return "typed", f"{GUARD_WORDS} {getattr(error, 'cause', '')[:200]}"
         return "typed", f"{type(error).__name__}: {str(error)[:300]}"
     except Exception as error:  # noqa: BLE001 - this is what the corpus looks for
         return "builtin", f"{type(error).__name__}: {str(error)[:300]}"
@@ -543,6 +546,8 @@ class Report:
     counts: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     files: int = 0
+    guarded: Counter = field(default_factory=Counter)   # (format, cause) the generic guard typed
+
 
     @property
     def bad(self) -> int:
@@ -602,6 +607,8 @@ def run_corpus(cases: list[Case], workers: int = 2, timeout: float = 60.0) -> Re
                 if kind == "read" and case.must_fail:
                     kind = "accepted"
                 report.counts[kind] += 1
+                if kind == "typed" and GUARD_WORDS in detail:
+                    report.guarded[(case.fmt, detail[len(GUARD_WORDS) + 1:].split(":")[0])] += 1
                 if kind in ("builtin", "invalid", "accepted"):
                     report.failures.append(f"{kind} ({how}): {case.label}: {detail}")
 
