@@ -297,9 +297,9 @@ class DataFile:
             ("dtype_offset", lambda v: abs(float(v)) <= 2.0 ** 64, "a finite number within ±2**64"),
         )
         for field, ok, allowed in checks:
-            if field not in self._params:       # checked again once the header has spoken
-                continue
-            value = self._params[field]
+            value = self._params.get(field)
+            if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+                continue                        # checked again once the header has spoken
             try:
                 good = bool(ok(value))
             except (TypeError, ValueError, OverflowError):
