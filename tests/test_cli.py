@@ -104,9 +104,10 @@ def test_demo_info_only(tmp_path, capsys):
 def test_wrong_extension_says_what_it_suggests(tmp_path, capsys):
     path = tmp_path / "session.nwb"
     path.write_text("this is a text file, not NWB")
-    assert main(["info", str(path)]) == EXIT_MISSING_FIELDS
+    assert main(["info", str(path)]) == exitcodes.DAMAGED      # damaged, not "missing fields" of raw_binary
     err = capsys.readouterr().err
-    assert "session.nwb" in err and "the extension suggests nwb" in err and "--format nwb" in err
+    assert "session.nwb" in err and "damaged" in err and "extension says nwb" in err and "not HDF5" in err
+    assert "missing" not in err
     assert main(["info", str(path), "--format", "nwb"]) == exitcodes.DAMAGED     # "not HDF5 or truncated"
     err = capsys.readouterr().err
     assert "session.nwb" in err and "not HDF5" in err and "Traceback" not in err

@@ -6,6 +6,7 @@ import os
 
 from app.io.datafile import DataFile
 from app.io.errors import (
+    DamagedFileError,
     DataFileError,
     FormatNotFoundError,
     HeaderError,
@@ -15,7 +16,7 @@ from app.io.errors import (
 )
 from app.io.registry import get_format, supported_formats
 
-__all__ = ["DataFile", "DataFileError", "FormatNotFoundError", "HeaderError", "MissingFieldsError",
+__all__ = ["DataFile", "DamagedFileError", "DataFileError", "FormatNotFoundError", "HeaderError", "MissingFieldsError",
            "ShapeMismatchError", "UnsupportedStreamMode", "open_datafile", "guess_format",
            "supported_formats", "get_format"]
 
@@ -56,10 +57,32 @@ def open_datafile(file_name: str, params: dict | None = None, file_format: str |
         claimed = [] if file_format else _formats_claiming_extension(file_name, exclude=name)
         if not claimed:
             raise
+        found = _open_as_claimed(file_name, params, stream_mode, claimed)
+        if found is not None:
+            return found
         note = (f"the extension suggests {' or '.join(claimed)}, but the content is not that format, "
                 f"so it was taken as {name}; if it is {claimed[0]}, the file may be damaged "
                 f"(try --format {claimed[0]} to see why).")
         raise MissingFieldsError(error.file_name, error.missing, error.file_format, note) from None
+
+
+def _open_as_claimed(file_name: str, params: dict | None, stream_mode: str | None,
+                     claimed: list[str]) -> DataFile | None:
+    """The content did not look like the format its extension names, and the fallback needs
+    fields: read it as that format after all. The format's own error says why it is damaged
+    (far better than a list of missing fields); None when it too only lacks fields."""
+    for name in claimed:
+        try:
+            return get_format(name)(file_name, dict(params or {}), stream_mode=stream_mode)
+        except MissingFieldsError:
+            continue
+        except DataFileError as error:
+            why = str(error)
+            if why.startswith(f"{file_name}: "):
+                why = why[len(file_name) + 2:]
+            raise DamagedFileError(f"{file_name}: the file is damaged or mislabelled: its extension says {name}, but "
+                                   f"it does not read as {name}: {why}", file_name, why) from error
+    return None
 
 
 def _formats_claiming_extension(file_name: str, exclude: str) -> list[str]:

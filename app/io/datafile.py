@@ -13,15 +13,19 @@ Time is counted in samples. A DataFile's timeline runs from 0 to
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import re
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from app.io.events import timeline_events
 from app.io.messages import print_and_log
 from app.io.errors import (
+    DamagedFileError,
+    DataFileError,
     HeaderError,
     MissingFieldsError,
     ShapeMismatchError,
@@ -35,6 +39,27 @@ MANDATORY_FIELDS = {
     "dtype_offset": "string",
     "gain": "float",
 }
+
+# Beyond these a value is a typo or a damaged header, never a recording.
+MAX_CHANNELS = 1 << 16
+MAX_SAMPLING_RATE = 1e9
+
+# The hooks a wrapper writes that touch the file, with what each does in the user's words.
+# DataFile.__init_subclass__ guards each: any failure inside becomes a typed error naming the
+# file, so a format need not repeat the try/except (see DataFile._damaged).
+GUARDED_HOOKS = {
+    "_read_from_header": "read the header of",
+    "_open": "open",
+    "read_chunk": "read samples from",
+    "read_chunk_raw": "read samples from",
+    "_local_events": "read the events of",
+    "set_streams": "find the streams of",
+    "channel_positions": "read the channel positions of",
+    "related_streams": "find the streams related to",
+}
+
+# Never the file's fault: these pass through the guard unchanged.
+PASS_THROUGH = (DataFileError, NotImplementedError, MemoryError)
 
 _BOOL_WORDS = {"true": True, "yes": True, "1": True, "on": True,
                "false": False, "no": False, "0": False, "off": False}
@@ -62,11 +87,32 @@ def coerce_value(value: Any, type_name: str, field: str, file_name: str = "") ->
             return bool(value)
         if type_name == "string":
             return value.strip() if isinstance(value, str) else value
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError):
+        value = _short(value)
         raise HeaderError(
             f"{where}field {field!r} must be {type_name}, got {value!r}; fix the value in the params "
             f"file or with --set {field}=...", file_name or None) from None
     return value
+
+
+def _short(value: Any, limit: int = 40) -> Any:
+    """`value` as shown in a message: a 5,000-digit number is cut, not printed."""
+    text = str(value)
+    return value if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _guard(function: Callable, doing: str) -> Callable:
+    """`function` (a DataFile hook) with every failure turned into a typed error."""
+    @functools.wraps(function)
+    def guarded(self, *args, **kwargs):
+        try:
+            return function(self, *args, **kwargs)
+        except PASS_THROUGH:
+            raise
+        except Exception as error:  # noqa: BLE001 - any failure reading a file is the file's
+            raise self._damaged(error, doing) from error
+    guarded._guarded = True
+    return guarded
 
 
 def normalize_dtype(value: Any, file_name: str = "") -> np.dtype:
@@ -141,6 +187,13 @@ class DataFile:
     # Types of optional fields that may come as strings; the mandatory ones are known already.
     _field_types: dict[str, str] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, doing in GUARDED_HOOKS.items():
+            function = cls.__dict__.get(name)
+            if callable(function) and not getattr(function, "_guarded", False):
+                setattr(cls, name, _guard(function, doing))
+
     def __init__(self, file_name: str, params: dict | None = None, is_empty: bool = False,
                  stream_mode: str | None = None):
         self.file_name = os.fspath(file_name)
@@ -161,24 +214,105 @@ class DataFile:
 
         if is_empty:
             self._check_complete()
+            self._check_ranges()
             self._shape = (0, int(self._params["nb_channels"]))
         else:
             if not os.path.exists(self.file_name):
                 raise HeaderError(f"{self.file_name}: no such file; check the path.", self.file_name)
-            header = self._read_from_header() or {}
-            self._fill_from_header(header)
-            self._check_complete()
-            if self._shape is None:
-                raise HeaderError(f"{self.file_name}: the {self.description} reader found no data "
-                                  "shape in the header.", self.file_name)
-            self._shape = (int(self._shape[0]), int(self._shape[1]))
-            if self._shape[1] != self._params["nb_channels"]:
-                raise ShapeMismatchError(
-                    f"{self.file_name}: the data hold {self._shape[1]} channels but nb_channels is "
-                    f"{self._params['nb_channels']}; remove nb_channels from the params or fix it.",
-                    self.file_name)
-            if self.stream_mode is not None:
-                self._set_sources(self.stream_mode)
+            try:
+                self._load_header()
+            except PASS_THROUGH:
+                raise
+            except Exception as error:  # noqa: BLE001 - a header value the checks did not foresee
+                raise self._damaged(error, "read the header of") from error
+
+    def _load_header(self) -> None:
+        header = self._read_from_header() or {}
+        self._fill_from_header(header)
+        self._check_complete()
+        self._check_ranges()
+        if self._shape is None:
+            raise HeaderError(f"{self.file_name}: the {self.description} reader found no data "
+                              "shape in the header.", self.file_name)
+        self._shape = (int(self._shape[0]), int(self._shape[1]))
+        if self._shape[0] < 0:
+            raise DamagedFileError(f"{self.file_name}: the header gives {self._shape[0]} samples; the "
+                                   "file is damaged.", self.file_name, "negative duration")
+        if self._shape[1] != self._params["nb_channels"]:
+            raise ShapeMismatchError(
+                f"{self.file_name}: the data hold {self._shape[1]} channels but nb_channels is "
+                f"{self._params['nb_channels']}; remove nb_channels from the params or fix it.",
+                self.file_name)
+        if self.stream_mode is not None:
+            self._set_sources(self.stream_mode)
+
+    # -- typed errors -----------------------------------------------------------------------------
+    def _damaged(self, error: Exception, doing: str) -> DataFileError:
+        """The typed error for a low-level failure while `doing` something to this file."""
+        name, kind = self.file_name, self.title or self.description
+        cause = f"{type(error).__name__}: {_short(error, 200)}"
+        if isinstance(error, IsADirectoryError) or (os.path.isdir(name) and isinstance(error, OSError)):
+            return HeaderError(f"{name}: is a folder, and the {self.description} format reads a file "
+                               "here; give the recording's data file, or the --format of a folder "
+                               f"recording ({cause}).", name)
+        if isinstance(error, PermissionError):
+            return DataFileError(f"{name}: cannot {doing} it: permission denied ({cause}); check the "
+                                 "file's permissions.", name)
+        if isinstance(error, OSError) and error.errno not in (None, 0) and not isinstance(error, FileNotFoundError):
+            return DataFileError(f"{name}: cannot {doing} it: the system reports an I/O error ({cause}); "
+                                 "check the disk or the network share.", name)
+        return DamagedFileError(
+            f"{name}: cannot {doing} it as {kind}: the file is damaged (cut short or corrupted) or is "
+            f"not a {kind} file ({cause}). Check that the copy is complete, or give the right --format.",
+            name, cause)
+
+    def _out_of_range(self, field: str, value: Any, allowed: str) -> DataFileError:
+        value = _short(value)
+        if field in self.header_fields:
+            return DamagedFileError(f"{self.file_name}: the header gives {field} = {value}, but it must "
+                                    f"be {allowed}; the file is damaged.", self.file_name,
+                                    f"{field} out of range")
+        return HeaderError(f"{self.file_name}: {field} = {value} is out of range; it must be {allowed}. "
+                           f"Fix it in the [data] section of the params file or with --set {field}=...",
+                           self.file_name)
+
+    def _seconds_to_sample(self, seconds: Any, rate: Any, field: str) -> int:
+        """round(seconds x rate) for a start time in the header; a typed error naming `field`
+        when the header's time or rate is not a finite number."""
+        value = float(seconds) * float(rate)
+        if not math.isfinite(value) or abs(value) > 2.0 ** 62:
+            raise DamagedFileError(f"{self.file_name}: the header gives {field} = {_short(seconds)} s at "
+                                   f"{_short(rate)} Hz, not a time a recording can start at; the header "
+                                   "is damaged.", self.file_name, f"{field} out of range")
+        return round(value)
+
+    def _check_ranges(self) -> None:
+        """The mandatory fields, whoever gave them, within the range a recording can have."""
+        checks = (
+            ("nb_channels", lambda v: isinstance(v, (int, np.integer)) and 1 <= v <= MAX_CHANNELS,
+             f"a whole number from 1 to {MAX_CHANNELS}"),
+            ("sampling_rate", lambda v: 0 < float(v) <= MAX_SAMPLING_RATE,
+             f"a number of Hz above 0 and at most {MAX_SAMPLING_RATE:g}"),
+            ("gain", lambda v: math.isfinite(float(v)) and float(v) != 0, "a finite number other than 0"),
+            ("dtype_offset", lambda v: abs(float(v)) <= 2.0 ** 64, "a finite number within ±2**64"),
+        )
+        for field, ok, allowed in checks:
+            value = self._params.get(field)
+            if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+                continue                        # checked again once the header has spoken
+            try:
+                good = bool(ok(value))
+            except (TypeError, ValueError, OverflowError):
+                good = False
+            if not good:
+                raise self._out_of_range(field, value, allowed)
+        for field, values in (("gain", self._channel_gains), ("dtype_offset", self._channel_offsets)):
+            if values is None:
+                continue
+            values = np.asarray(values, dtype=np.float64)
+            bad = np.flatnonzero(~np.isfinite(values))     # a zero gain is a flat channel: allowed
+            if bad.size:
+                raise self._out_of_range(field, f"{values[bad[0]]} on channel {bad[0]}", "finite")
 
     # -- parameters -------------------------------------------------------------------------------
     def _field_type(self, key: str) -> str | None:
@@ -201,6 +335,7 @@ class DataFile:
         if missing:
             raise MissingFieldsError(self.file_name, missing, self.description)
         self._resolve_dtype()
+        self._check_ranges()
 
     def _fill_from_header(self, header: dict) -> None:
         for key, value in header.items():
@@ -219,8 +354,10 @@ class DataFile:
                     offset = auto_dtype_offset(dtype)
                 else:
                     offset = coerce_value(offset, "float", "dtype_offset", self.file_name)
-            if float(offset) == int(offset):
-                offset = int(offset)
+            if not isinstance(offset, (int, np.integer)):
+                offset = float(offset)
+                if math.isfinite(offset) and offset == int(offset):
+                    offset = int(offset)
             self._params["dtype_offset"] = offset
 
     def _check_complete(self) -> None:

@@ -47,6 +47,15 @@ class HeaderError(DataFileError):
         super().__init__(message, file_name)
 
 
+class DamagedFileError(HeaderError):
+    """The file's content cannot be read: cut short, corrupted, a header value out of range,
+    or not the format it claims. `cause` names the low-level failure (e.g. ``EOFError``)."""
+
+    def __init__(self, message: str, file_name: str | None = None, cause: str = ""):
+        self.cause = cause
+        super().__init__(message, file_name)
+
+
 class UnsupportedStreamMode(DataFileError):
     def __init__(self, file_name: str, stream_mode: str, file_format: str, supported: Iterable[str]):
         self.stream_mode = stream_mode

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal
 
+from app.io.errors import DataFileError
 from app.model.decimate import (
     column_edges,
     columns_covering,
@@ -565,7 +566,7 @@ class TraceSource:
             try:
                 result = build_overview(self.datafile, overview_folder(self.datafile, self._overview_root),
                                         self.chunk_size, progress, self._overview_cancel, self._read_lock)
-            except (OSError, ValueError) as error:
+            except (OSError, ValueError, DataFileError) as error:     # a damaged file: no summary
                 import logging
                 logging.getLogger("wavescope").warning("summary not built: %s", error)
                 result = None

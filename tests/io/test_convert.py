@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import signal as sps
 
-from app.io import open_datafile
+from app.io import DataFileError, open_datafile
 from app.io.convert import (
     ConvertError,
     ConvertSpec,
@@ -197,7 +197,7 @@ class _FailingRaw(RawBinaryFile):
 def test_a_failure_leaves_no_partial_output(make_raw, tmp_path):
     src = make_raw("rec.dat", synthetic_int16(3000, 8))
     out = tmp_path / "out.dat"
-    with pytest.raises(ConvertError, match="disk went away"):
+    with pytest.raises(DataFileError, match="disk went away"):     # typed, naming the cause
         convert(_FailingRaw(src, dict(PARAMS)), ConvertSpec(str(out), chunk_seconds=0.01))
     assert not out.exists() and not _leftovers(tmp_path)
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from app.io import HeaderError, ShapeMismatchError, UnsupportedStreamMode, open_datafile
-from app.io.datafile import auto_dtype_offset, coerce_value, multi_file_parts, natural_key
+from app.io import DamagedFileError, HeaderError, ShapeMismatchError, UnsupportedStreamMode, open_datafile
+from app.io.datafile import DataFile, auto_dtype_offset, coerce_value, multi_file_parts, natural_key
 from tests.conftest import synthetic_int16
 
 PARAMS = {"data_dtype": "int16", "nb_channels": 4, "sampling_rate": 1000}
@@ -95,3 +95,71 @@ def test_unknown_format_lists_known(make_raw):
     path = make_raw("d.dat", synthetic_int16(10, 4))
     with pytest.raises(FormatNotFoundError, match="raw_binary"):
         open_datafile(path, PARAMS, "no_such_format")
+
+
+# -- the guard: any failure while opening or reading becomes a typed error naming the file ------
+
+
+class _Flaky(DataFile):
+    """A one-channel format whose header or reads fail with whatever `failure` says."""
+    description = "flaky"
+    title = "Flaky test format"
+    failure: dict = {}
+
+    def _read_from_header(self):
+        if "header" in self.failure:
+            raise self.failure["header"]
+        self._shape = (10, 1)
+        return {"nb_channels": 1, "sampling_rate": self.failure.get("rate", 1000.0), "data_dtype": "int16"}
+
+    def read_chunk(self, idx, chunk_size, padding=(0, 0), nodes=None):
+        if "read" in self.failure:
+            raise self.failure["read"]
+        return np.zeros((chunk_size, 1), np.float32)
+
+
+def _flaky(tmp_path, **failure):
+    path = tmp_path / "rec.flaky"
+    path.write_bytes(b"x")
+    _Flaky.failure = failure
+    return str(path)
+
+
+@pytest.mark.parametrize("error", [EOFError("No data left in file"), KeyError("3BData"),
+                                   ZeroDivisionError("division by zero"), OverflowError("too big"),
+                                   RuntimeError("bad symbol table node signature"),
+                                   OSError("Unable to open file (file signature not found)")])
+def test_builtin_failure_in_the_header_becomes_a_damaged_file_error(tmp_path, error):
+    path = _flaky(tmp_path, header=error)
+    with pytest.raises(DamagedFileError) as caught:
+        _Flaky(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: cannot read the header of it as Flaky test format")
+    assert "damaged" in message and type(error).__name__ in message
+    assert caught.value.file_name == path and caught.value.__cause__ is error
+
+
+def test_typed_errors_pass_unchanged_and_fatal_ones_are_not_swallowed(tmp_path):
+    own = HeaderError("its own words", "x")
+    with pytest.raises(HeaderError) as caught:
+        _Flaky(_flaky(tmp_path, header=own))
+    assert caught.value is own
+    for fatal in (MemoryError(), KeyboardInterrupt(), SystemExit(3)):
+        with pytest.raises(type(fatal)):
+            _Flaky(_flaky(tmp_path, header=fatal))
+
+
+def test_read_failures_are_typed_too(tmp_path):
+    datafile = _Flaky(_flaky(tmp_path, read=IndexError("index 12 is out of bounds")))
+    with pytest.raises(DamagedFileError, match="cannot read samples from it.*IndexError"):
+        datafile.read_range(0, 5)
+
+
+def test_a_damaged_header_value_is_named(tmp_path):
+    with pytest.raises(DamagedFileError, match="the header gives sampling_rate = nan.*damaged"):
+        _Flaky(_flaky(tmp_path, rate=float("nan")))
+
+
+def test_raw_binary_given_a_folder(tmp_path):
+    with pytest.raises(HeaderError, match="is a folder"):
+        open_datafile(str(tmp_path), PARAMS, "raw_binary")

@@ -143,6 +143,10 @@ class BlackrockFile(DataFile):
             print_and_log(f"{self.file_name}: channel {label or electrode} is in unit {unit!r}; its gain "
                           "is kept in that unit.", "warning")
             factor = 1.0
+        if max_analog == min_analog:
+            raise HeaderError(f"{self.file_name}: channel {label or electrode} has equal min and max "
+                              f"analog values ({min_analog}); its gain would be 0, so the extended header "
+                              "is damaged.", self.file_name)
         per_bit = (max_analog - min_analog) / (max_digital - min_digital)
         return per_bit * factor, min_digital - min_analog / per_bit
 

@@ -216,7 +216,7 @@ class NixFile(DataFile):
                               "gain and an offset.", self.file_name)
         c0, c1 = coefficients[0], coefficients[1]
         self._shape = (n_samples, n_channels * len(signal.paths))
-        self._t_start = round(offset * rate)
+        self._t_start = self._seconds_to_sample(offset, rate, "offset")
         return {"nb_channels": self._shape[1], "sampling_rate": rate, "data_dtype": dtype,
                 "gain": c1 * (microvolts_per(unit) or 1.0),
                 "dtype_offset": float(np.round(origin - c0 / c1, 9))}

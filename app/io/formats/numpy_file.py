@@ -8,6 +8,7 @@ way the samples are mapped, never loaded, and a read slices only the rows asked.
 from __future__ import annotations
 
 import os
+import tokenize
 from typing import NamedTuple
 
 import numpy as np
@@ -59,9 +60,12 @@ def read_npy_layout(file_name: str) -> NpyLayout:
                 shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(handle)
             else:
                 raise ValueError(f"npy format version {version[0]}.{version[1]} is not supported")
-        except (ValueError, TypeError, SyntaxError, EOFError) as error:
-            raise HeaderError(f"{file_name}: not a valid .npy header ({error}); the file is corrupt, "
-                              "truncated or not written by numpy.save.", file_name) from None
+        except (ValueError, TypeError, SyntaxError, EOFError, OverflowError, tokenize.TokenError) as error:
+            raise HeaderError(f"{file_name}: not a valid .npy header ({type(error).__name__}: {error}); the "
+                              "file is corrupt, truncated or not written by numpy.save.", file_name) from None
+        if any(int(n) < 0 for n in shape):
+            raise HeaderError(f"{file_name}: the .npy header gives the shape {shape}; a dimension is "
+                              "negative, so the header is damaged.", file_name)
         return NpyLayout(tuple(int(n) for n in shape), bool(fortran_order), np.dtype(dtype), handle.tell())
 
 

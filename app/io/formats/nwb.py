@@ -212,7 +212,7 @@ class NWBFile(DataFile):
                 raise HeaderError(f"{where}/starting_time has no 'rate' attribute; the sampling rate is "
                                   "unknown.", self.file_name)
             rate = scalar(start.attrs["rate"])
-            self._t_start = round(scalar(start) * rate)
+            self._t_start = self._seconds_to_sample(scalar(start), rate, "starting_time")
         elif "timestamps" in group:
             stamps = group["timestamps"][: 100_001]
             steps = np.diff(stamps)
@@ -220,7 +220,7 @@ class NWBFile(DataFile):
                 raise HeaderError(f"{where}/timestamps do not increase; the sampling rate is unknown.",
                                   self.file_name)
             rate = float(1.0 / np.median(steps))
-            self._t_start = round(float(stamps[0]) * rate)
+            self._t_start = self._seconds_to_sample(stamps[0], rate, "timestamps[0]")
         else:
             raise HeaderError(f"{where} has neither starting_time nor timestamps; the sampling rate is "
                               "unknown.", self.file_name)

@@ -143,7 +143,7 @@ class OpenEphysFile(DataFile):
             except (KeyError, ValueError):
                 raise HeaderError(f"{path}: the header lacks a numeric sampleRate or bitVolts; it is "
                                   "damaged.", path) from None
-            if int(fields.get("header_bytes", HEADER_BYTES)) != HEADER_BYTES:
+            if str(fields.get("header_bytes", HEADER_BYTES)).strip() != str(HEADER_BYTES):
                 raise HeaderError(f"{path}: header_bytes = {fields['header_bytes']}, expected 1024.", path)
         if len(rates) != 1 or min(rates) <= 0:
             raise HeaderError(f"{self.file_name}: the channels disagree on sampleRate ({sorted(rates)}) "

@@ -16,11 +16,12 @@ from __future__ import annotations
 import glob
 import json
 import os
+import tokenize
 
 import numpy as np
 
 from app.io.datafile import DataFile, natural_key
-from app.io.errors import HeaderError
+from app.io.errors import DamagedFileError, HeaderError
 from app.io.events import empty_events, make_events, merge_events, pair_ttl_edges
 from app.io.messages import print_and_log
 from app.io.units import microvolts_per
@@ -52,7 +53,7 @@ def read_oebin(oebin: str) -> dict:
     try:
         with open(oebin, "rb") as handle:
             structure = json.loads(handle.read().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except ValueError as error:     # bad UTF-8, bad JSON, a number of thousands of digits
         raise HeaderError(f"{oebin}: not valid JSON ({error}); the structure.oebin is damaged, "
                           "restore it from the recording computer.", oebin) from None
     if not isinstance(structure, dict) or not isinstance(structure.get("continuous"), list):
@@ -101,10 +102,20 @@ def event_folders(recording: str, structure: dict, stream: dict) -> tuple[list[s
     return ttl, text
 
 
+def _load_npy(path: str, mmap_mode: str | None = "r") -> np.ndarray:
+    """np.load with a typed error naming the .npy when it is empty, cut or damaged."""
+    try:
+        return np.load(path, mmap_mode=mmap_mode)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError, OverflowError, tokenize.TokenError) as error:
+        raise DamagedFileError(f"{path}: not a readable .npy file ({type(error).__name__}: {error}); it is "
+                               "empty, cut short or damaged. Restore it from the recording computer.",
+                               path, type(error).__name__) from None
+
+
 def _state_count(folder: str) -> int:
     for name in ("states.npy", "channel_states.npy"):
         if os.path.isfile(os.path.join(folder, name)):
-            return len(np.load(os.path.join(folder, name), mmap_mode="r"))
+            return len(_load_npy(os.path.join(folder, name)))
     return 0
 
 
@@ -113,7 +124,7 @@ def _event_sample_numbers(folder: str, rate: float) -> np.ndarray:
     for name in ("sample_numbers.npy", "timestamps.npy"):
         path = os.path.join(folder, name)
         if os.path.isfile(path):
-            numbers = np.load(path, mmap_mode="r")
+            numbers = _load_npy(path, mmap_mode="r")
             return np.round(numbers * rate).astype(np.int64) if numbers.dtype.kind == "f" else numbers
     raise HeaderError(f"{folder}: no sample_numbers.npy or timestamps.npy; the event folder is incomplete.",
                       folder)
@@ -222,10 +233,7 @@ class OpenEphysBinaryFile(DataFile):
             path = os.path.join(folder, name)
             if not os.path.isfile(path):
                 continue
-            try:
-                numbers = np.load(path, mmap_mode="r")
-            except (ValueError, OSError) as error:
-                raise HeaderError(f"{path}: not a readable .npy file ({error}).", path) from None
+            numbers = _load_npy(path)
             if numbers.ndim != 1 or len(numbers) == 0:
                 return 0
             first = numbers[0]
@@ -263,7 +271,7 @@ class OpenEphysBinaryFile(DataFile):
                             if os.path.isfile(os.path.join(folder, n))), None)
         if states_path is None:
             return empty_events()
-        states = np.load(states_path, mmap_mode="r")
+        states = _load_npy(states_path, mmap_mode="r")
         samples = _event_sample_numbers(folder, rate)
         if len(samples) != len(states):
             raise HeaderError(f"{folder}: {len(samples)} sample numbers but {len(states)} states; the event "
@@ -276,7 +284,7 @@ class OpenEphysBinaryFile(DataFile):
                               np.asarray(states) > 0, names=lambda line: f"{prefix}TTL {line}")
 
     def _text_events(self, folder: str, rate: float) -> np.ndarray:
-        texts = np.load(os.path.join(folder, "text.npy"))
+        texts = _load_npy(os.path.join(folder, "text.npy"), mmap_mode=None)
         samples = np.asarray(_event_sample_numbers(folder, rate), dtype=np.int64) - self._t_start
         return make_events(samples[: len(texts)], "messages", texts[: len(samples)])
 

@@ -54,6 +54,9 @@ class RawBinaryFile(DataFile):
         return int(self.nb_channels) * np.dtype(self.data_dtype).itemsize
 
     def _read_from_header(self) -> dict:
+        if os.path.isdir(self.file_name):
+            raise HeaderError(f"{self.file_name}: is a folder; raw_binary reads one file of samples. Give "
+                              "the data file's path (in a .params file: file_name).", self.file_name)
         if self.nb_channels < 1:
             raise HeaderError(f"{self.file_name}: nb_channels must be at least 1, got {self.nb_channels}.",
                               self.file_name)
