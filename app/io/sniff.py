@@ -370,8 +370,9 @@ def data_offset(context: _Context, dtype: np.dtype, channels: int, align: int,
     cost = seen_good + (seen_bad[-1] - seen_bad)
     limit = min(count, MAX_HEADER_BYTES // itemsize) + 1
     start = phase + int(np.argmin(cost[:limit])) * itemsize
-    if context.text_end and abs(context.text_end - start) <= 2 * itemsize and (context.text_end - phase) % itemsize == 0:
-        return context.text_end, start     # the text and the values agree on where samples start
+    text_end = context.text_end
+    if text_end and abs(text_end - start) <= 2 * itemsize and (text_end - phase) % itemsize == 0:
+        return text_end, start     # the text and the values agree on where samples start
     exact = align % frame == context.file_size % frame
     if exact:
         nearest = align % frame + round((start - align % frame) / frame) * frame

@@ -38,7 +38,8 @@ def main(argv=None) -> dict:
             ranked = suggest_raw_layout(path)
             times.append(time.perf_counter() - start)
     best = ranked[0]
-    right = (best["nb_channels"], best["data_dtype"], best["data_offset"]) == (args.channels, "int16", args.header)
+    layout = (best["nb_channels"], best["data_dtype"], best["data_offset"])
+    right = layout == (args.channels, "int16", args.header)
     print(f"suggest_raw_layout: {args.channels} channels, {len(signal)} samples, "
           f"{args.header}-byte header: best of {args.repeat} = {min(times):.3f} s; "
           f"top guess {'right' if right else 'WRONG'} ({best['nb_channels']} x {best['data_dtype']} "

@@ -152,7 +152,8 @@ def test_no_whole_frame_is_an_error(make_raw):
 def test_text_header_not_skipped_is_an_error_naming_the_offset(make_raw):
     header = b"Recording export\r\nSample rate = 20000\r\nChannels = 8\r\nEOH\r\n"
     path = make_raw("head.dat", smooth_int16(2000, 8), header=header)
-    with pytest.raises(ShapeMismatchError, match=f"{len(header)}-byte text header: set data_offset={len(header)}"):
+    size = len(header)
+    with pytest.raises(ShapeMismatchError, match=f"{size}-byte text header: set data_offset={size}"):
         open_datafile(path, PARAMS, "raw_binary")
     assert open_datafile(path, {**PARAMS, "data_offset": len(header)}, "raw_binary").shape == (2000, 8)
 
@@ -179,3 +180,23 @@ def test_mcs_raw_binary_partial_frame(tmp_path):
     df = open_datafile(str(path), {"data_dtype": "int16"}, "mcs_raw_binary")
     assert df.shape == (1500, 4) and df.ignored_bytes == 3
     np.testing.assert_allclose(df.read_range(1490, 1500), data[1490:] * np.float32(df.gain), rtol=1e-6)
+
+
+def test_info_reports_ignored_bytes(make_raw, tmp_path, capsys):
+    import json
+
+    from app.cli import main
+    for k, extra in enumerate((b"", b"\x01\x02\x03")):
+        path = make_raw(f"run_{k}.dat", smooth_int16(1000, 8, seed=k))
+        with open(path, "ab") as handle:
+            handle.write(extra)
+    sets = ["--format", "raw_binary", "--set", "data_dtype=int16", "--set", "nb_channels=8", "--set", "sampling_rate=20000"]
+    assert main(["info", str(tmp_path / "run_1.dat"), *sets]) == 0
+    out = capsys.readouterr().out
+    assert "ignored       3 bytes after the last whole frame" in out and "1000 samples" in out
+    assert main(["info", str(tmp_path / "run_0.dat"), *sets, "--stream-mode", "multi-files", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["ignored_bytes"] == 3 and [s["ignored_bytes"] for s in info["streams"]] == [0, 3]
+    assert info["duration"] == 2000
+    assert main(["info", str(tmp_path / "run_0.dat"), *sets]) == 0
+    assert "\nignored " not in capsys.readouterr().out

@@ -33,7 +33,8 @@ def text_header(size: int, rng, padding: bytes = b"") -> bytes:
     lines, length = [], 0
     while length < size:
         key = keys[len(lines) % len(keys)]
-        line = f"{key} {len(lines)} = {rng.integers(0, 10**6)} {'abcdefghijklmnopqrstuvwxyz'[:rng.integers(1, 26)]}\r\n"
+        words = "abcdefghijklmnopqrstuvwxyz"[:rng.integers(1, 26)]
+        line = f"{key} {len(lines)} = {rng.integers(0, 10**6)} {words}\r\n"
         lines.append(line.encode())
         length += len(line)
     text = b"".join(lines)
@@ -96,7 +97,8 @@ def test_top_suggestion_rate(tmp_path):
                 misses.append(((channels, dtype, size, kind), (best["nb_channels"], best["data_dtype"],
                                                              best["data_offset"])))
     total = len(CHANNELS) * len(HEADERS)
-    print(f"\nheaderless layout inference: top suggestion right in {hits}/{total} = {100 * hits / total:.1f}% "
+    print(f"\nheaderless layout inference: top suggestion right in {hits}/{total} = "
+          f"{100 * hits / total:.1f}% "
           f"({ambiguous} flagged ambiguous)")
     assert not misses, misses
 
@@ -108,6 +110,15 @@ def test_white_noise_is_ambiguous(tmp_path):
     ranked = suggest_raw_layout(str(path))
     assert ranked[0]["ambiguous"] and ranked[1]["ambiguous"]
     assert "ambiguous" in ranked[0]["evidence"]
+
+
+def test_suggest_cli_says_ambiguous(tmp_path, capsys):
+    path = tmp_path / "noise.dat"
+    path.write_bytes(np.random.default_rng(5).integers(-3000, 3000, 400_000).astype("<i2").tobytes())
+    assert main(["params", str(path), "--suggest", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["ambiguous"] is True
+    assert main(["params", str(path), "--suggest"]) == 0
+    assert "ambiguous: the best layouts score alike" in capsys.readouterr().out
 
 
 def test_clear_layout_is_not_ambiguous_and_partial_frame_keeps_offset(tmp_path):
