@@ -165,6 +165,16 @@ def _plausible_floats(values: np.ndarray) -> tuple[bool, str]:
     return True, ""
 
 
+def _wraps(block: np.ndarray) -> float:
+    """Fraction of steps between neighbouring samples larger than half the range of a 16- or
+    8-bit type: a signed signal read as unsigned (or the reverse) jumps across the range each
+    time it crosses zero, which the continuity ratio alone hardly sees."""
+    if block.dtype.kind not in "iu" or block.dtype.itemsize > 2 or len(block) < 2:
+        return 0.0
+    steps = np.abs(np.diff(block.astype(np.int32), axis=0))
+    return float((steps > 1 << (8 * block.dtype.itemsize - 1)).mean())
+
+
 def _saturation(values: np.ndarray, dtype: np.dtype) -> float:
     info = np.iinfo(dtype)
     return float(((values == info.min) | (values == info.max)).mean())
@@ -308,10 +318,12 @@ def _score_layout(context: _Context, probes: list[_Probe], dtype: np.dtype, phas
     roughness = float(np.mean([_continuity(b) for b in blocks]))
     if not np.isfinite(roughness):
         return None
+    wraps = _wraps(blocks[0])
     offset, start = data_offset(context, dtype, channels, align, blocks[0])
     ignored = (context.file_size - offset) % frame
     score = 1.0 / (1.0 + 4.0 * roughness)
     score *= 1.0 - min(0.5, 5 * saturation)
+    score *= 1.0 - min(0.5, 10 * wraps)
     if ignored:
         score *= PARTIAL_FRAME_PENALTY
     kind = "text " if offset and offset == context.text_end else ""
@@ -323,6 +335,8 @@ def _score_layout(context: _Context, probes: list[_Probe], dtype: np.dtype, phas
         evidence += f"; the last {ignored} bytes are a partial frame"
     if saturation > 0.001:
         evidence += f"; {100 * saturation:.1f}% of samples at the type's limits"
+    if wraps > 0.001:
+        evidence += f"; {100 * wraps:.1f}% of steps wrap around the type's range"
     return {"nb_channels": channels, "data_dtype": dtype.name, "data_offset": int(offset),
             "score": round(score, 4), "evidence": evidence}
 
@@ -361,28 +375,34 @@ def data_offset(context: _Context, dtype: np.dtype, channels: int, align: int,
     or the apparent start itself when no such offset is near (a partial last frame)."""
     itemsize, frame = dtype.itemsize, channels * dtype.itemsize
     phase = align % itemsize
-    count = (len(context.prefix) - phase) // itemsize
-    values = np.frombuffer(context.prefix, dtype=dtype, count=count, offset=phase)
+    start = _apparent_start(context.prefix, dtype, channels, align, reference)
+    text_end = context.text_end
+    if align % frame == context.file_size % frame:
+        if text_end and (text_end - align) % frame == 0 and abs(text_end - start) <= 64:
+            return text_end, start     # header padding may look like samples: the text's end decides
+        nearest = align % frame + round((start - align % frame) / frame) * frame
+        options = [o for o in (nearest - frame, nearest, nearest + frame) if 0 <= o <= MAX_HEADER_BYTES]
+        best = min(options, key=lambda o: (abs(o - start), -_roundness(o)), default=None)
+        if best is not None and abs(best - start) <= max(16, 8 * itemsize):
+            return best, start
+    return _natural_start(start, text_end, itemsize), start
+
+
+def _apparent_start(prefix: bytes, dtype: np.dtype, channels: int, align: int,
+                    reference: np.ndarray) -> int:
+    """The byte that splits `prefix` into header values (unlike the data) then samples (like
+    `reference`, frames at `align`) with the fewest values on the wrong side."""
+    itemsize = dtype.itemsize
+    phase = align % itemsize
+    count = (len(prefix) - phase) // itemsize
+    values = np.frombuffer(prefix, dtype=dtype, count=count, offset=phase)
     channel = (np.arange(count) + (phase - align) // itemsize) % channels
     good = _data_like(values, channel, reference)
     seen_good = np.concatenate([[0], np.cumsum(good)])
     seen_bad = np.arange(count + 1) - seen_good
-    cost = seen_good + (seen_bad[-1] - seen_bad)
+    wrong_side = seen_good + (seen_bad[-1] - seen_bad)
     limit = min(count, MAX_HEADER_BYTES // itemsize) + 1
-    start = phase + int(np.argmin(cost[:limit])) * itemsize
-    text_end = context.text_end
-    if text_end and abs(text_end - start) <= 2 * itemsize and (text_end - phase) % itemsize == 0:
-        return text_end, start     # the text and the values agree on where samples start
-    exact = align % frame == context.file_size % frame
-    if exact:
-        nearest = align % frame + round((start - align % frame) / frame) * frame
-        options = [o for o in (nearest - frame, nearest, nearest + frame) if 0 <= o <= MAX_HEADER_BYTES]
-        if context.text_end in options and abs(context.text_end - start) <= 64:
-            return context.text_end, start
-        best = min(options, key=lambda o: (abs(o - start), -_roundness(o)))
-        if abs(best - start) <= max(64, 4 * itemsize) or frame <= 128:
-            return best, start
-    return _natural_start(start, context.text_end, itemsize), start
+    return phase + int(np.argmin(wrong_side[:limit])) * itemsize
 
 
 def _roundness(offset: int) -> int:
@@ -392,7 +412,7 @@ def _roundness(offset: int) -> int:
 
 def _natural_start(start: int, text_end: int, itemsize: int) -> int:
     """A data start when no offset leaves whole frames: the text header's end when near."""
-    if text_end and abs(text_end - start) <= 16 and (text_end - start) % itemsize == 0:
+    if text_end and abs(text_end - start) <= 2 * itemsize and (text_end - start) % itemsize == 0:
         return text_end
     return start
 
