@@ -496,7 +496,8 @@ def cmd_suggest(args) -> int:
         print(f"{rank:<5}{c['nb_channels']:<13}{c['data_dtype']:<12}{c['data_offset']:<13}"
               f"{c['score']:<8.3f}{c['evidence']}")
     if candidates[0]["ambiguous"]:
-        print("ambiguous: the best layouts score alike, the bytes do not decide; check the acquisition's notes.")
+        print("ambiguous: the best layouts score alike, the bytes do not decide; "
+              "check the acquisition's notes.")
     return 0
 
 
