@@ -442,8 +442,10 @@ def explain_remainder(path: str, offset: int, dtype: np.dtype, nb_channels: int)
                 better.append((_continuity(block), count))
     if not better or not np.isfinite(given):
         return ""
+    # the right layout is the smoothest reading of extracellular data (what suggest_raw_layout
+    # relies on); a count that divides evenly and reads clearly smoother says the given one is wrong
     roughness, count = min(better)
-    if roughness < 0.5 and roughness < given / 2:
+    if roughness < 0.8 * given:
         return (f"the bytes read as continuous signals with nb_channels={count} (1 - lag-1 "
                 f"autocorrelation {roughness:.2f}, {given:.2f} with {nb_channels})")
     return ""

@@ -129,6 +129,12 @@ def test_partial_last_frame_opens_whole_frames_and_says_so(make_raw, caplog):
     message = caplog.text
     assert "cut.dat" in message and "last 11 bytes are a partial frame" in message
     assert "not even a whole number of int16 samples" in message and "3000 whole frames" in message
+    # noisy channels with offsets, the right count given: a partial frame too, not a wrong layout
+    for count in (6, 8, 12):
+        noisy = make_raw(f"noisy{count}.dat", synthetic_int16(2001, count, seed=count))
+        with open(noisy, "ab") as handle:
+            handle.write(b"\x05" * (count + 1))
+        assert open_datafile(noisy, {**PARAMS, "nb_channels": count}, "raw_binary").shape == (2001, count)
 
 
 def test_partial_frame_in_multi_files_parts(make_raw, tmp_path):
