@@ -371,7 +371,8 @@ def describe(datafile) -> dict:
         streams.append({"file": stream.file_name, "timeline_start": int(offsets[k]),
                         "t_start": int(stream.t_start), "t_stop": int(stream.t_stop),
                         "duration": int(stream.duration),
-                        "duration_s": stream.duration / rate})
+                        "duration_s": stream.duration / rate,
+                        "ignored_bytes": int(getattr(stream, "ignored_bytes", 0))})
     params = datafile.get_description()
     mandatory = {k: params[k] for k in ("nb_channels", "sampling_rate", "data_dtype", "dtype_offset", "gain")}
     return {
@@ -386,6 +387,7 @@ def describe(datafile) -> dict:
         "t_start_s": datafile.t_start / rate,
         "nb_streams": datafile.nb_streams,
         "streams": streams,
+        "ignored_bytes": sum(s["ignored_bytes"] for s in streams),   # partial last frames, not read
         "from_header": sorted(datafile.header_fields),
         "from_params": sorted(datafile.given_fields - datafile.header_fields),
         "channel_gains": _distinct_gains(datafile),
@@ -423,6 +425,9 @@ def cmd_info(args) -> int:
           f"({_format_duration(info['duration_s'])})")
     print(f"t_start       {info['t_start']} samples ({info['t_start_s']:.6f} s), t_stop {info['t_stop']}")
     print(f"streams       {info['nb_streams']}")
+    if info["ignored_bytes"]:
+        print(f"ignored       {info['ignored_bytes']} bytes after the last whole frame (a partial frame: "
+              "the acquisition stopped mid-write?)")
     if info["nb_streams"] > 1:
         for k, stream in enumerate(info["streams"]):
             print(f"  [{k}] {stream['file']}: {stream['duration']} samples ({stream['duration_s']:.3f} s) "
@@ -492,6 +497,9 @@ def cmd_suggest(args) -> int:
     for rank, c in enumerate(candidates, 1):
         print(f"{rank:<5}{c['nb_channels']:<13}{c['data_dtype']:<12}{c['data_offset']:<13}"
               f"{c['score']:<8.3f}{c['evidence']}")
+    if candidates[0]["ambiguous"]:
+        print("ambiguous: the best layouts score alike, the bytes do not decide; "
+              "check the acquisition's notes.")
     return 0
 
 

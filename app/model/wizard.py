@@ -76,6 +76,7 @@ class Validation:
     segments: list[Segment] = field(default_factory=list)
     description: dict[str, Any] = field(default_factory=dict)
     datafile: DataFile | None = None
+    ignored_bytes: int = 0          # bytes after the last whole frame of each part, not read
 
     @property
     def duration_s(self) -> float:
@@ -89,8 +90,10 @@ class Validation:
             return self.error
         samples, channels = self.shape
         parts = f" in {len(self.segments)} segments" if len(self.segments) > 1 else ""
+        ignored = (f"; the last {self.ignored_bytes} bytes (a partial frame) are ignored"
+                   if self.ignored_bytes else "")
         return (f"{channels} channels x {samples:,} samples at {self.sampling_rate:g} Hz = "
-                f"{format_duration(self.duration_s)}{parts}")
+                f"{format_duration(self.duration_s)}{parts}{ignored}")
 
 
 @dataclass
@@ -199,7 +202,8 @@ def validate(path: str, file_format: str, values: dict[str, Any],
                       header={k: datafile.params[k] for k in sorted(datafile.header_fields)
                               if k in datafile.params},
                       segments=segments_of(datafile), description=datafile.get_description(),
-                      datafile=datafile)
+                      datafile=datafile,
+                      ignored_bytes=sum(int(getattr(s, "ignored_bytes", 0)) for s in datafile.streams))
 
 
 def _message(error: Exception) -> str:
@@ -284,6 +288,16 @@ def suggest_layout(path: str, max_channels: int = 1024, top: int = 5) -> list[di
         return suggest_raw_layout(os.fspath(path), max_channels=max_channels, top=top)
     except (OSError, ValueError):
         return []
+
+
+def suggestions_note(suggestions: list[dict]) -> str:
+    """What the wizard says above the ranked layouts, and whether the bytes decide between them."""
+    note = "Ranked by how continuous each channel's signal looks when read that way."
+    if suggestions and suggestions[0].get("ambiguous"):
+        close = sum(1 for s in suggestions if s.get("ambiguous"))
+        note += (f" Ambiguous: the first {close} score alike, the bytes do not decide between them; "
+                 "check the acquisition's notes before choosing.")
+    return note
 
 
 def layout_values(suggestion: dict, file_format: str) -> dict[str, Any]:

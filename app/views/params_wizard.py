@@ -548,7 +548,7 @@ class FieldsPage(QtWidgets.QWizardPage):
                                       "signals; check the file, or type the layout if you know it.")
             return
         self.layouts = result
-        self.suggest_note.setText("Ranked by how continuous each channel's signal looks when read that way.")
+        self.suggest_note.setText(logic.suggestions_note(result))
         self.suggestions.setRowCount(len(result))
         for row, guess in enumerate(result):
             cells = [str(guess["nb_channels"]), guess["data_dtype"], str(guess["data_offset"]),

@@ -181,6 +181,21 @@ def test_headerless_suggestion_finds_channels_and_dtype(tmp_path):
     assert wizard.layout_values(best, "mcs_raw_binary") == {"data_dtype": "int16"}
 
 
+def test_partial_last_frame_shows_in_the_summary_and_ambiguous_guesses_in_the_note(tmp_path):
+    path, _raw = write_headerless(tmp_path, n_channels=12, n_samples=12000)
+    with open(path, "ab") as handle:
+        handle.write(b"\x01" * 10)
+    result = wizard.validate(str(path), "raw_binary",
+                             {"data_dtype": "int16", "sampling_rate": "30000", "nb_channels": 12})
+    assert result.ok and result.shape == (12000, 12) and result.ignored_bytes == 10
+    assert result.summary().endswith("; the last 10 bytes (a partial frame) are ignored")
+    clear = wizard.suggest_layout(path)
+    assert not clear[0]["ambiguous"] and "Ambiguous" not in wizard.suggestions_note(clear)
+    noise = tmp_path / "noise.dat"
+    noise.write_bytes(np.random.default_rng(2).integers(-999, 999, 300_000).astype("<i2").tobytes())
+    assert "Ambiguous: the first" in wizard.suggestions_note(wizard.suggest_layout(noise))
+
+
 def test_coerce_names_the_field():
     assert wizard.coerce("raw_binary", "nb_channels", "32") == 32
     with pytest.raises(Exception, match="nb_channels"):

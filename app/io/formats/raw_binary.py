@@ -9,6 +9,7 @@ import numpy as np
 from app.io.datafile import DataFile, normalize_dtype
 from app.io.errors import HeaderError, ShapeMismatchError
 from app.io.fileio import open_fd, read_into, write_at
+from app.io.messages import print_and_log
 
 COMMON_DTYPES = ("int16", "uint16", "float32", "int32", "uint8", "int8", "float64")
 
@@ -49,6 +50,8 @@ class RawBinaryFile(DataFile):
     _required_fields = {"data_dtype": "string", "sampling_rate": "float", "nb_channels": "int"}
     _default_values = {"data_offset": 0, "dtype_offset": "auto", "gain": 1.0}
     _field_types = {"data_offset": "int"}
+    # bytes after the last whole frame (a partial frame), not read; set when the header is read
+    ignored_bytes = 0
 
     def _frame_bytes(self) -> int:
         return int(self.nb_channels) * np.dtype(self.data_dtype).itemsize
@@ -68,17 +71,37 @@ class RawBinaryFile(DataFile):
             raise HeaderError(f"{self.file_name}: data_offset {self.data_offset} is beyond the end of "
                               f"the file ({payload + self.data_offset} bytes).", self.file_name)
         frame = self._frame_bytes()
-        if payload % frame:
-            dtype = normalize_dtype(self.data_dtype)
-            candidates = divisor_candidates(payload, self.nb_channels, dtype)
-            raise ShapeMismatchError(
-                f"{self.file_name}: {payload} data bytes are not a whole number of frames of "
-                f"{self.nb_channels} channels x {dtype.itemsize} bytes ({dtype.name}); "
-                f"{payload % frame} bytes are left over. Check nb_channels, data_dtype and "
-                f"data_offset" + (f"; these would divide evenly: {', '.join(candidates)}." if candidates
-                                  else "."), self.file_name, candidates)
+        self.ignored_bytes = payload % frame
+        if self.ignored_bytes:
+            self._accept_partial_frame(payload, frame)
         self._shape = (payload // frame, int(self.nb_channels))
         return {}
+
+    def _accept_partial_frame(self, payload: int, frame: int) -> None:
+        """Bytes after the last whole frame: an acquisition stopped mid-write, read like SpyKING
+        CIRCUS and SpikeInterface do (whole frames only, said in the log), unless the layout itself
+        is wrong: no whole frame at all, a text header not skipped, or another channel count
+        that divides evenly and reads as continuous signals where the given one does not."""
+        from app.io.sniff import explain_remainder   # sniff imports the registry, which imports us
+
+        dtype = normalize_dtype(self.data_dtype)
+        candidates = divisor_candidates(payload, self.nb_channels, dtype)
+        remainder = payload % frame
+        layout = f"{self.nb_channels} channels x {dtype.itemsize} bytes ({dtype.name})"
+        wrong = "the file holds no whole frame" if payload < frame else explain_remainder(
+            self.file_name, int(self.data_offset), dtype, int(self.nb_channels))
+        if wrong:
+            raise ShapeMismatchError(
+                f"{self.file_name}: {payload} data bytes are not a whole number of frames of {layout}; "
+                f"{remainder} bytes are left over and {wrong}. Check nb_channels, data_dtype and "
+                f"data_offset" + (f"; these would divide evenly: {', '.join(candidates)}." if candidates
+                                  else "."), self.file_name, candidates)
+        cut = "" if remainder % dtype.itemsize == 0 else f", not even a whole number of {dtype.name} samples"
+        print_and_log(
+            f"{self.file_name}: the last {remainder} bytes are a partial frame (a frame is {layout}"
+            f"{cut}) and are ignored: the acquisition stopped mid-write? {payload // frame} whole frames "
+            "are read." + (f" If the recording was not cut short the layout is wrong; these would divide "
+                           f"evenly: {', '.join(candidates)}." if candidates else ""), "warning")
 
     def _open(self, mode: str = "r") -> None:
         self._fd = None
