@@ -1,6 +1,6 @@
 """The app icon in every size and container the installers want, made from one SVG.
 
-`render_pngs` draws ``app/resources/icons/wavescope.svg`` with Qt's QSvgRenderer
+`render_pngs` draws ``resources/icons/wavescope.svg`` with Qt's QSvgRenderer
 into ``wavescope-<size>.png``; `write_ico` and `write_icns` pack those PNGs into
 a Windows ``.ico`` and a macOS ``.icns`` (both containers accept PNG payloads,
 so no image library is needed). Run ``python packaging/icons.py`` after editing
@@ -14,7 +14,7 @@ import struct
 import sys
 from pathlib import Path
 
-ICON_DIR = Path(__file__).resolve().parent.parent / "app" / "resources" / "icons"
+ICON_DIR = Path(__file__).resolve().parent.parent / "resources" / "icons"
 SVG = ICON_DIR / "wavescope.svg"
 SIZES = (16, 32, 48, 64, 128, 256)
 

@@ -185,3 +185,17 @@ def test_bundle_builds_and_renders_the_demo(tmp_path, request):
     formats = subprocess.run([str(exe), "formats", "--json"], capture_output=True, text=True, env=env,
                              timeout=120, check=False)
     assert formats.returncode == 0 and '"nwb"' in formats.stdout and '"spikeglx"' in formats.stdout
+
+
+def test_the_wheel_carries_the_top_level_resources_inside_the_package(tmp_path):
+    """The repository keeps resources/ at its top; a wheel installs them as app/resources."""
+    import zipfile
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path),
+                           str(root)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    (wheel,) = tmp_path.glob("wavescope-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {path.relative_to(root).as_posix() for path in (root / "resources").rglob("*") if path.is_file()}
+    assert expected and {f"app/{name}" for name in expected} <= names
+    assert not any(name.startswith("resources/") for name in names)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from app.io.errors import FormatNotFoundError, ParamsError
+from app.paths import RESOURCES
 
 SECTIONS = ["data", "detection", "filtering", "triggers", "whitening", "clustering", "fitting",
             "merging", "converting", "validating", "extracting", "noedits"]
@@ -44,7 +45,7 @@ SIDECAR_EXTENSIONS = {".params", ".prb", ".log", ".bak", ".tmp", ".json"}
 # How headerless samples are usually named: the extensions a format that declares none is found by.
 RAW_EXTENSIONS = (".dat", ".bin", ".raw")
 
-TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "resources" / "params.template"
+TEMPLATE_PATH = RESOURCES / "params.template"
 
 _SECTION_RE = re.compile(r"\[([^\[\]]+)\]")
 

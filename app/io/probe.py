@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from app.io.errors import ProbeError
+from app.paths import RESOURCES
 
 # A 4096-channel probe with geometry and a graph is < 2 MB of text; these caps leave room for it and
 # keep the worst file within ~2 s and ~300 MB.
@@ -50,7 +51,7 @@ MAX_BRACKETS = 500_000          # opening brackets in the whole file
 MAX_DEPTH = 64                  # bracket nesting
 MAX_CODE_BYTES = 64 * 1024      # what is left for Python's parser once the number displays are lifted
 LIFT_MIN_CHARS = 256            # smaller displays stay in the skeleton
-LIBRARY_DIR = Path(__file__).resolve().parent.parent / "resources" / "probes"
+LIBRARY_DIR = RESOURCES / "probes"
 
 HINT = ("a .prb file is data: use numbers, strings, lists, tuples, dicts, names assigned above, "
         "arithmetic, comprehensions, for loops and the built-ins range, list, tuple, dict, zip, "

@@ -29,7 +29,9 @@ from typing import Any, ClassVar
 
 import psutil
 
-SORTERS_DIR = Path(__file__).resolve().parent.parent / "resources" / "sorters"
+from app.paths import RESOURCES
+
+SORTERS_DIR = RESOURCES / "sorters"
 FINISHED = ("done", "failed", "stopped", "interrupted")
 
 
