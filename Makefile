@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 export QT_QPA_PLATFORM ?= $(if $(DISPLAY)$(WAYLAND_DISPLAY),,offscreen)
 
-.PHONY: run test test-portable bench bundle clean
+.PHONY: run test test-portable test-portable-run bench bundle clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,19 +20,22 @@ run: $(BIN)/python
 		$(BIN)/wavescope demo; \
 	fi
 
-# Install with the test extras and run the whole suite headless.
+# Install with the test extras and run the whole suite headless: the suite, the GUI tests in their
+# own process, then the suite again as on a platform without POSIX-only calls and without MPI.
 test: $(BIN)/python
 	$(PIP) install --quiet -e '.[test]'
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q --ignore=tests/views
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests/views
+	$(MAKE) --no-print-directory test-portable-run
 
-# The io, jobs and CLI tests as on a platform without os.preadv/pwritev/pread/pwrite/killpg/getpgid
-# and without MPI (tests/conftest.py --portable; child Python processes too).
+# The suite as on a platform without os.preadv/pwritev/pread/pwrite/killpg/getpgid/getsid and
+# without MPI (tests/conftest.py --portable; child Python processes too).
 test-portable: $(BIN)/python
 	$(PIP) install --quiet -e '.[test]'
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider --portable \
-		tests/io tests/model/test_jobs.py tests/model/test_jobs_processes.py tests/test_cli.py \
-		tests/test_jobs_cli_signals.py tests/test_doctor.py
+	$(MAKE) --no-print-directory test-portable-run
+
+test-portable-run:
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider --portable --ignore=tests/views
 
 bench: $(BIN)/python
 	$(PIP) install --quiet -e '.[test]'
