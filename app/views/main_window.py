@@ -26,7 +26,8 @@ from app.views.jobs_panel import JobsPanel
 from app.views.log_panel import LogPanel
 from app.views.probe_view import ProbeView
 from app.views.stream_tree import StreamTree
-from app.views.trace_view import TracePanel
+from app.model.session import Session
+from app.views.trace import TracePanel
 from app.views.welcome import ErrorDialog, WelcomePage
 
 log = logging.getLogger("wavescope")
@@ -99,6 +100,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.show_error = self._error_dialog
         self.panel = TracePanel(self)
         self.view = self.panel.view
+        self.viewport = self.view.viewport
+        self.session = Session(cache_bytes=self._cache_bytes())
+        self.view.set_session(self.session)
         self.welcome = WelcomePage(self.open_dialog, self.open_demo, self.open_file)
         self.pages = QtWidgets.QStackedWidget()
         self.pages.addWidget(self.welcome)
@@ -288,10 +292,9 @@ class MainWindow(QtWidgets.QMainWindow):
     def _show_recording(self, recording: Recording) -> None:
         self.close_recording()
         self.pages.setCurrentWidget(self.panel)
-        self.recording = recording
-        self.source = TraceSource(recording.datafile, cache_bytes=self._cache_bytes())
-        self.source.cutoff = self.cutoff_box.value()
-        self.view.set_recording(recording, self.source)
+        self.session.cache_bytes = self._cache_bytes()
+        self.session.adopt(recording, cutoff=self.cutoff_box.value())       # the view follows the session
+        self.recording, self.source = recording, self.session.source
         self.view.apply_settings(self._saved_view_settings())
         self._sync_controls()
         self._show_lanes(recording)
@@ -342,10 +345,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.view.refresh()
 
     def close_recording(self) -> None:
-        if self.source is not None:
-            self.source.close()
-        if self.recording is not None:
-            self.recording.close()
+        self.session.close()
         self.source, self.recording = None, None
         self.view.clear()
         self.welcome.set_recent(self.recent_files())
