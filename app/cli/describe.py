@@ -71,7 +71,8 @@ def print_info(datafile: DataFile, as_json: bool = False) -> None:
         return "params" if key in datafile.given_fields else "default"
 
     print(f"file          {info['file']}")
-    print(f"format        {info['format']}" + (f" (stream mode {info['stream_mode']})" if info["stream_mode"] else ""))
+    mode = f" (stream mode {info['stream_mode']})" if info["stream_mode"] else ""
+    print(f"format        {info['format']}{mode}")
     for key in ("nb_channels", "sampling_rate", "data_dtype", "dtype_offset", "gain"):
         print(f"{key:<13} {info[key]!s:<14} from {source(key)}")
     if info["channel_gains"]:

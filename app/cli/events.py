@@ -88,7 +88,8 @@ def cmd_events_list(args: argparse.Namespace) -> int:
         events = events[np.isin(events["channel"].astype(str), args.channel)]
     rate = float(datafile.sampling_rate)
     if args.json:
-        names, counts = np.unique(events["channel"].astype(str), return_counts=True) if len(events) else ([], [])
+        channels = events["channel"].astype(str)
+        names, counts = np.unique(channels, return_counts=True) if len(events) else ([], [])
         print(json.dumps({"file": datafile.file_name, "format": datafile.description, "sampling_rate": rate,
                           "count": len(events), "channels": {str(n): int(c) for n, c in zip(names, counts)},
                           "events": event_rows(events, rate)}))
