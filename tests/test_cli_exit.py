@@ -182,12 +182,12 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
 
 
 def test_jobs_and_events_modules_share_the_table(raw):
-    done = subprocess.run([sys.executable, "-m", "app.jobs_cli", "convert", raw, *RAW, "-o",
+    done = subprocess.run([sys.executable, "-m", "app", "convert", raw, *RAW, "-o",
                            raw.with_name("out.dat"), "--progress", "json"],
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == exitcodes.MISSING_FIELDS
     assert json.loads(done.stdout.strip().splitlines()[-1])["missing"] == {"sampling_rate": "float"}
-    events = subprocess.run([sys.executable, "-m", "app.events_cli", "list", raw, "--format", "raw_binry"],
+    events = subprocess.run([sys.executable, "-m", "app", "events", "list", raw, "--format", "raw_binry"],
                             capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert events.returncode == exitcodes.USAGE and "did you mean 'raw_binary'" in events.stderr
 

@@ -116,3 +116,16 @@ def test_running_params_again_keeps_hand_tuned_values_and_bounds_the_backups(mak
     assert backups == ["rec.params.bak", "rec.params.bak.1", "rec.params.bak.2", "rec.params.bak.3",
                        "rec.params.bak.4"]
     capsys.readouterr()
+
+
+def test_params_names_and_writes_the_file_as_the_wizard_does(make_raw, tmp_path, capsys):
+    """One rule for where the .params goes and what it says: the wizard model's."""
+    from app.model.wizard import default_params_path, render_params
+    path = make_raw("rec.dat", synthetic_int16(1000, 5, seed=3))
+    assert main(["params", path, "--format", "raw_binary", *FIELDS]) == 0
+    written = default_params_path(path)
+    assert written == tmp_path / "rec.params" and f"wrote {written}" in capsys.readouterr().out
+    datafile = open_datafile(path, {"data_dtype": "int16", "nb_channels": "5", "sampling_rate": "25000.0",
+                                    "gain": "0.25"}, "raw_binary")
+    expected = render_params(datafile.get_description(), data_file=datafile.file_name)
+    assert written.read_text(encoding="utf-8") == expected

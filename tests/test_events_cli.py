@@ -1,12 +1,17 @@
-"""`wavescope events load|list` through the command's own parser."""
+"""`wavescope events load|list`, run in-process through app.cli.main."""
 
 import json
 
 import numpy as np
 
-from app.events_cli import main
+from app.cli import main as wavescope
 from tests.conftest import synthetic_int16
 from tests.io.writers_ephys import np1_meta, write_spikeglx
+
+
+def main(argv: list[str]) -> int:
+    """`wavescope events ARGV...`."""
+    return wavescope(["events", *argv])
 
 
 def test_load_csv_in_seconds_with_a_rate(tmp_path, capsys):

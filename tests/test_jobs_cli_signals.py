@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from app.exitcodes import interrupted_status
-from app.jobs_cli import StopRequested, build_parser
+from app.cli import build_parser
+from app.cli.jobs import StopRequested
 from tests.conftest import synthetic_int16
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("signame", ["SIGHUP", "SIGTERM", "SIGINT"])
 def test_convert_stopped_by_a_signal_leaves_nothing(make_raw, tmp_path, signame):
     src = make_raw("rec.dat", synthetic_int16(60000, 8))
-    command = [sys.executable, "-m", "app.jobs_cli", "convert", src, "--format", "raw_binary",
+    command = [sys.executable, "-m", "app", "convert", src, "--format", "raw_binary",
                "--set", "nb_channels=8", "--set", "data_dtype=int16", "--set", "sampling_rate=20000",
                "-o", str(tmp_path / "slow.dat"), "--chunk-seconds", "0.00005", "--progress", "json"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -35,6 +35,14 @@ SORTERS_DIR = RESOURCES / "sorters"
 FINISHED = ("done", "failed", "stopped", "interrupted")
 
 
+def wavescope_command(*args: str) -> list[str]:
+    """The command line that runs `wavescope ARGS...` in a child process: this interpreter with
+    `-m app`, or in a PyInstaller bundle (no `-m` there) the bundle's own executable."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, *args]
+    return [sys.executable, "-m", "app", *args]
+
+
 class JobError(ValueError):
     """A job cannot be built as asked (unknown sorter, unsupported option, missing file)."""
 
@@ -213,8 +221,8 @@ class ConvertJob(Job):
                 raise JobError(f"{self.ranks} MPI ranks asked for, but {runtime.reason}")
             command += [runtime.mpiexec, "-n", str(self.ranks)]
             command += ["-f", self.hostfile] if self.hostfile else []
-        command += [sys.executable, "-m", "app.jobs_cli", "convert", self.source, "-o", self.output,
-                    "--to", self.to_format, "--progress", "json"]
+        command += wavescope_command("convert", self.source, "-o", self.output,
+                                     "--to", self.to_format, "--progress", "json")
         pairs = [("--format", self.file_format), ("--stream-mode", self.stream_mode),
                  ("--params", self.params_file), ("--channels", self.channels), ("--start", self.start),
                  ("--stop", self.stop), ("--dtype", self.dtype), ("--chunk-seconds", self.chunk_seconds),

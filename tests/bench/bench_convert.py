@@ -77,7 +77,7 @@ def time_convert(path: Path, folder: Path, channels: int, to_format: str, ranks:
                  chunk_seconds: float | None = None) -> tuple[float, float]:
     """(wall seconds of the command, seconds the engine reports)."""
     output = folder / ("out.h5" if to_format == "hdf5" else "out.dat")
-    command = [sys.executable, "-m", "app.jobs_cli", "convert", str(path), "--format", "raw_binary",
+    command = [sys.executable, "-m", "app", "convert", str(path), "--format", "raw_binary",
                "--set", f"nb_channels={channels}", "--set", "data_dtype=int16", "--set", f"sampling_rate={RATE}",
                "-o", str(output), "--to", to_format, "--progress", "json", "--force"]
     if to_format == "hdf5":

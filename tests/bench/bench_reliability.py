@@ -56,7 +56,7 @@ class Tally:
 
 def _command(ranks: int, *args: str) -> list[str]:
     launcher = [mpiexec_path(), "-n", str(ranks)] if ranks > 1 else []
-    return [*launcher, sys.executable, "-m", "app.jobs_cli", "convert", *args]
+    return [*launcher, sys.executable, "-m", "app", "convert", *args]
 
 
 def _env(cache: Path) -> dict:
@@ -113,7 +113,7 @@ def _target(process: subprocess.Popen, whom: str) -> psutil.Process | subprocess
     if whom == "command":
         return process
     ranks = [p for p in psutil.Process(process.pid).children(recursive=True)
-             if "app.jobs_cli" in " ".join(p.cmdline())]
+             if "-m app convert" in " ".join(p.cmdline())]
     return ranks[-1]
 
 

@@ -219,7 +219,7 @@ def test_raw_to_hdf5(make_raw, tmp_path):
 
 
 def _cli(*args, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app.jobs_cli", *args], check=False, cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "app", *args], check=False, cwd=REPO,
                           capture_output=True, text=True, timeout=60, **kwargs)
 
 
@@ -245,7 +245,7 @@ def test_cli_json_progress_and_verify(make_raw, tmp_path):
 def test_sigterm_leaves_no_output(make_raw, tmp_path):
     src = make_raw("rec.dat", synthetic_int16(60000, 8))
     out = tmp_path / "slow.dat"
-    process = subprocess.Popen([sys.executable, "-m", "app.jobs_cli", "convert", *_open_args(src), "-o", str(out),
+    process = subprocess.Popen([sys.executable, "-m", "app", "convert", *_open_args(src), "-o", str(out),
                                 "--chunk-seconds", "0.00005", "--progress", "json"], cwd=REPO,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

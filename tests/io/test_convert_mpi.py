@@ -30,7 +30,7 @@ pytestmark = [
 
 
 def _convert(ranks: int, *args: str) -> subprocess.CompletedProcess:
-    command = [mpiexec_path(), "-n", str(ranks), sys.executable, "-m", "app.jobs_cli", "convert", *args]
+    command = [mpiexec_path(), "-n", str(ranks), sys.executable, "-m", "app", "convert", *args]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=90, check=False)
     assert done.returncode == 0, done.stderr
     return done
@@ -85,7 +85,7 @@ def test_raw_to_hdf5_written_in_place_by_every_rank(make_raw, tmp_path):
 def test_sigterm_to_mpiexec_leaves_nothing(make_raw, tmp_path):
     src = make_raw("rec.dat", synthetic_int16(150000, 8))
     out = tmp_path / "slow.dat"
-    command = [mpiexec_path(), "-n", "2", sys.executable, "-m", "app.jobs_cli", "convert", src, *OPEN,
+    command = [mpiexec_path(), "-n", "2", sys.executable, "-m", "app", "convert", src, *OPEN,
                "-o", str(out), "--chunk-seconds", "0.00005", "--progress", "json"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

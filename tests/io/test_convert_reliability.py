@@ -43,7 +43,7 @@ def env(tmp_path):
 
 def _command(ranks: int, *args: str) -> list[str]:
     launcher = [mpiexec_path(), "-n", str(ranks)] if ranks > 1 else []
-    return [*launcher, sys.executable, "-m", "app.jobs_cli", "convert", *args]
+    return [*launcher, sys.executable, "-m", "app", "convert", *args]
 
 
 def _run(ranks: int, env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -78,7 +78,7 @@ def test_a_rank_killed_mid_run_ends_the_job_and_the_next_run_clears_its_partial(
     try:
         assert json.loads(process.stdout.readline())["done"] >= 1
         ranks = [p for p in psutil.Process(process.pid).children(recursive=True)
-                 if "app.jobs_cli" in " ".join(p.cmdline())]
+                 if "-m app convert" in " ".join(p.cmdline())]
         assert len(ranks) == 2
         ranks[-1].send_signal(signal.SIGKILL)
         stdout, stderr = process.communicate(timeout=60)

@@ -53,7 +53,7 @@ def _convert_as_rank(tmp_path, size: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI", "OMPI", "PMIX", "HYDRA"))}
     env.update(PMI_RANK="0", PMI_SIZE=size, WAVESCOPE_FORCE_PORTABLE="1",
                PYTHONPATH=os.pathsep.join([str(PORTABLE), str(REPO)]))
-    command = [sys.executable, "-m", "app.jobs_cli", "convert", str(tmp_path / "in.dat"),
+    command = [sys.executable, "-m", "app", "convert", str(tmp_path / "in.dat"),
                "--format", "raw_binary", "--set", "nb_channels=4", "--set", "data_dtype=int16", "--set", "sampling_rate=1000",
                "-o", str(tmp_path / "out.dat")]
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)

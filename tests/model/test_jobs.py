@@ -105,7 +105,14 @@ def test_convert_job_without_mpi_refuses_ranks_and_runs_one_process(portable):
     with pytest.raises(JobError, match="2 MPI ranks asked for, but mpi4py is not installed.*pip install"):
         ConvertJob(source="in.dat", output="out.dat", ranks=2).command()
     serial = ConvertJob(source="in.dat", output="out.dat").command()
-    assert serial[:3] == [sys.executable, "-m", "app.jobs_cli"]
+    assert serial[:4] == [sys.executable, "-m", "app", "convert"]
+
+
+def test_convert_job_in_a_bundle_runs_the_bundle_itself(monkeypatch):
+    """A PyInstaller bundle has no `-m`: its executable is `wavescope` itself."""
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    command = ConvertJob(source="in.dat", output="out.dat").command()
+    assert command[:5] == [sys.executable, "convert", "in.dat", "-o", "out.dat"]
 
 
 @pytest.mark.skipif(not mpi_runtime().available, reason="needs mpi4py and mpiexec")
@@ -115,8 +122,8 @@ def test_convert_job_command_runs_the_engine(tmp_path):
                      channels="0-3", ranks=2, force=True)
     command = job.command()
     assert command[1:3] == ["-n", "2"] and command[0].endswith("mpiexec")
-    assert command[3:6] == [sys.executable, "-m", "app.jobs_cli"]
-    tail = command[6:]
+    assert command[3:7] == [sys.executable, "-m", "app", "convert"]
+    tail = command[7:]
     for expected in (["--to", "hdf5"], ["--filter", "highpass:300"], ["--set", "nb_channels=4"],
                      ["--out-set", "h5_key=data"], ["--progress", "json"], ["--channels", "0-3"]):
         position = tail.index(expected[0])
@@ -246,7 +253,7 @@ def test_stop_reaches_mpi_ranks(tmp_path):
 
 # -- the `sort` command ---------------------------------------------------------------------------
 def test_sort_command_dry_run_and_live_run(fake_sorter, capsys, monkeypatch):
-    from app.jobs_cli import main
+    from app.cli import main
     script, data = fake_sorter
     params = str(data.with_suffix(".params"))
     assert main(["sort", params, "--cpus", "2", "--steps", "filtering", "--dry-run"]) == 0

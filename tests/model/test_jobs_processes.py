@@ -132,7 +132,7 @@ def test_job_ends_when_its_main_process_exits_and_a_daemon_holds_the_pipe(sorter
 
 def _start_cli(env: dict, data: Path, history_home: Path) -> subprocess.Popen:
     env = {**env, "FAKE_SC_HANG": "1", "XDG_DATA_HOME": str(history_home)}
-    return subprocess.Popen([sys.executable, "-m", "app.jobs_cli", "sort", str(data), "--steps", "filtering"],
+    return subprocess.Popen([sys.executable, "-m", "app", "sort", str(data), "--steps", "filtering"],
                             env=env, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, text=True)
 

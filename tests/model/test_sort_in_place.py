@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app.jobs_cli import main
+from app.cli import main
 from app.model.jobs import InPlaceRefused, JobError, JobRunner, SortJob
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "fake_spyking_circus.py"

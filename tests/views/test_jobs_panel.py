@@ -109,7 +109,7 @@ def test_two_jobs_run_in_turn_with_progress_and_clean_logs(qtbot, panel, recordi
     lines = panel.log_text().splitlines()
     assert sum(line.startswith("chunk ") for line in lines) == 1
     assert any(line.startswith("chunk 20/20") for line in lines)
-    assert "app.jobs_cli convert" in panel.command.text() and str(out) in panel.command.text()
+    assert "-m app convert" in panel.command.text() and str(out) in panel.command.text()
 
 
 def test_stop_kills_the_whole_tree(qtbot, panel, recording, sorter_env, tmp_path):

@@ -3,7 +3,6 @@
 `events load FILE` reads an external event file (.csv, .tsv, .npy) the way the browser's
 "Load events file…" does and says how its columns were read; `events list RECORDING` prints
 the events a recording holds on its timeline (TTL lines paired into pulses, messages...).
-`add_events_commands(subparsers)` adds both to the main parser.
 """
 
 from __future__ import annotations
@@ -11,9 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 
 import numpy as np
+
+from app.cli.options import add_open_options, open_from_args
 
 EXAMPLES = """examples:
   wavescope events load stim.csv --rate 30000           times in seconds become samples at 30 kHz
@@ -23,9 +23,8 @@ EXAMPLES = """examples:
 """
 
 
-def add_events_commands(subparsers: argparse._SubParsersAction) -> None:
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add `events load` and `events list` (each sets `func`)."""
-    from app.cli import _add_open_options
     parser = subparsers.add_parser("events", help="read event files and list a recording's events",
                                    epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="events_command", required=True)
@@ -38,7 +37,7 @@ def add_events_commands(subparsers: argparse._SubParsersAction) -> None:
     load.add_argument("--json", action="store_true", help="machine-readable output")
     load.set_defaults(func=cmd_events_load)
     listing = sub.add_parser("list", help="the events a recording holds, on its timeline")
-    _add_open_options(listing)
+    add_open_options(listing)
     listing.add_argument("--channel", action="append", default=[],
                          help="only this event channel, e.g. 'TTL 1' (repeatable)")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
@@ -69,7 +68,7 @@ def print_table(events: np.ndarray, sampling_rate: float | None, out=None) -> No
         print(f"{row['sample']:>12}{time_s} {row['duration']:>9}  {row['channel']}\t{row['label']}", file=out)
 
 
-def cmd_events_load(args) -> int:
+def cmd_events_load(args: argparse.Namespace) -> int:
     from app.io.events import load_event_file
     loaded = load_event_file(args.file, args.time_unit, args.rate, args.column)
     if args.json:
@@ -81,16 +80,16 @@ def cmd_events_load(args) -> int:
     return 0
 
 
-def cmd_events_list(args) -> int:
-    from app.cli import _open_from_args
+def cmd_events_list(args: argparse.Namespace) -> int:
     from app.model.events import datafile_events
-    datafile = _open_from_args(args)
+    datafile = open_from_args(args)
     events = datafile_events(datafile)
     if args.channel:
         events = events[np.isin(events["channel"].astype(str), args.channel)]
     rate = float(datafile.sampling_rate)
     if args.json:
-        names, counts = np.unique(events["channel"].astype(str), return_counts=True) if len(events) else ([], [])
+        channels = events["channel"].astype(str)
+        names, counts = np.unique(channels, return_counts=True) if len(events) else ([], [])
         print(json.dumps({"file": datafile.file_name, "format": datafile.description, "sampling_rate": rate,
                           "count": len(events), "channels": {str(n): int(c) for n, c in zip(names, counts)},
                           "events": event_rows(events, rate)}))
@@ -98,20 +97,3 @@ def cmd_events_list(args) -> int:
     print(f"{datafile.file_name}: {len(events)} events", file=sys.stderr)
     print_table(events, rate)
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m app.events_cli load|list ...` (the same commands without `wavescope events`)."""
-    from app.cli import Parser, _log_warnings_to_stderr, run_command, wants_json
-    argv = list(sys.argv[1:] if argv is None else argv)
-    _log_warnings_to_stderr()
-    Parser.json_errors = wants_json(argv)
-    parser = Parser(prog="wavescope-events")
-    commands = parser.add_subparsers(dest="command", required=True)
-    add_events_commands(commands)
-    args = parser.parse_args(["events", *argv])
-    return run_command(args.func, args, Parser.json_errors)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

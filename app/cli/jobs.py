@@ -1,8 +1,8 @@
 """`wavescope convert` and `wavescope sort`: the job commands.
 
-`add_job_commands(subparsers)` adds both to the main parser; `python -m
-app.jobs_cli convert ...` runs them alone, which is what the GUI and
-`mpiexec -n N` launch (every rank runs the same command line).
+The jobs panel and `mpiexec -n N` launch `python -m app convert ...` (every rank runs the
+same command line; a PyInstaller bundle runs its own executable: `app.model.jobs.wavescope_command`).
+In the foreground, SIGINT, SIGTERM and SIGHUP stop the job and exit 128 + N.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import wraps
 
 from app import exitcodes
+from app.cli.options import add_open_options, check_format_name, open_from_args, parse_sets
 
 EXIT_STATUS = """exit status: 0 when done; 1 when the job cannot start or fails (a sorter's own status when it
   fails); 128+N when stopped by signal N, after every process the job started has ended:
@@ -37,7 +39,7 @@ SORT_EXAMPLES = """examples:
 """ + EXIT_STATUS
 
 
-def add_job_commands(subparsers: argparse._SubParsersAction) -> None:
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add the `convert` and `sort` sub-commands (each sets `func`)."""
     _add_convert_parser(subparsers)
     _add_sort_parser(subparsers)
@@ -45,11 +47,10 @@ def add_job_commands(subparsers: argparse._SubParsersAction) -> None:
 
 # -- convert --------------------------------------------------------------------------------------
 def _add_convert_parser(subparsers: argparse._SubParsersAction) -> None:
-    from app.cli import _add_open_options
     parser = subparsers.add_parser(
         "convert", help="convert a recording to another format (chunked, MPI-parallel)",
         epilog=CONVERT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_open_options(parser)
+    add_open_options(parser)
     parser.add_argument("-o", "--output", required=True, help="the file to write")
     parser.add_argument("--to", dest="to_format", default="raw_binary",
                         help="the output format (default raw_binary; see `wavescope formats`)")
@@ -66,7 +67,7 @@ def _add_convert_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true", help="replace an existing output")
     parser.add_argument("--verify", action="store_true",
                         help="re-read the output and compare it with the source")
-    parser.set_defaults(func=cmd_convert)
+    parser.set_defaults(func=_stoppable(cmd_convert))
 
 
 def _progress_printer(mode: str):
@@ -90,8 +91,7 @@ def _progress_printer(mode: str):
     return None, lambda: None
 
 
-def cmd_convert(args) -> int:
-    from app.cli import _open_from_args, _parse_sets, check_format_name
+def cmd_convert(args: argparse.Namespace) -> int:
     from app.io.convert import ConvertSpec, convert, parse_channels, parse_filter
     from app.io.mpi import comm
     check_format_name(args.to_format, "--to")
@@ -101,8 +101,8 @@ def cmd_convert(args) -> int:
         start=args.start, stop=args.stop, dtype=args.dtype,
         highpass=parse_filter(args.filter) if args.filter else None,
         chunk_seconds=args.chunk_seconds, force=args.force, verify=args.verify,
-        base_params=args.params, out_settings=_parse_sets(args.out_set))
-    source = _open_from_args(args)
+        base_params=args.params, out_settings=parse_sets(args.out_set))
+    source = open_from_args(args)
     mode = args.progress or ("bar" if sys.stderr.isatty() else "none")
     progress, close = _progress_printer(mode) if comm.Get_rank() == 0 else (None, lambda: None)
     try:
@@ -152,7 +152,7 @@ def _add_sort_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--allow-in-place", action="store_true",
                         help="let the sorter rewrite the recording itself (params with overwrite = True); "
                              "without it such a run is refused")
-    parser.set_defaults(func=cmd_sort)
+    parser.set_defaults(func=_stoppable(cmd_sort))
 
 
 class SorterUnavailable(Exception):
@@ -161,7 +161,7 @@ class SorterUnavailable(Exception):
     exit_status = exitcodes.UNAVAILABLE
 
 
-def cmd_sort(args) -> int:
+def cmd_sort(args: argparse.Namespace) -> int:
     from app.model.jobs import InPlaceRefused, JobHistory, JobRunner, SortJob, sorter_template
     template = sorter_template(args.sorter)
     job = SortJob(params_file=os.path.abspath(args.params), sorter=args.sorter,
@@ -200,6 +200,15 @@ class StopRequested(KeyboardInterrupt):
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
+
+
+def _stoppable(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """`command` with the stop signals turned into StopRequested while it runs."""
+    @wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        with stop_signals():
+            return command(args)
+    return run
 
 
 @contextmanager
@@ -287,25 +296,3 @@ def _ignoring_stop_signals() -> Iterator[None]:
 def _quote(part: str) -> str:
     import shlex
     return shlex.quote(part)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from app.cli import Parser
-    parser = Parser(prog="wavescope", description="Wavescope job commands.")
-    add_job_commands(parser.add_subparsers(dest="command", required=True))
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m app.jobs_cli convert|sort ...`: errors and exit statuses as `wavescope` gives them."""
-    from app.cli import Parser, _log_warnings_to_stderr, run_command, wants_json
-    argv = list(sys.argv[1:] if argv is None else argv)
-    _log_warnings_to_stderr()
-    Parser.json_errors = wants_json(argv)
-    args = build_parser().parse_args(argv)
-    with stop_signals():
-        return run_command(args.func, args, Parser.json_errors)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
