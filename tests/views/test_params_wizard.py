@@ -302,3 +302,34 @@ def finish_from_write_page(qtbot, wizard: ParamsWizard) -> str:
     with qtbot.waitSignal(wizard.paramsWritten, timeout=WAIT) as written:
         click(wizard, FINISH)
     return written.args[0]
+
+
+# -- the package stays thin ------------------------------------------------------------------------
+
+def test_wizard_modules_are_small_and_leave_files_to_the_model():
+    """No format import, no DataFile opened, no other object's private attribute, < 500 lines each."""
+    import ast
+    from pathlib import Path
+
+    import app.views.wizard as package
+    folder = Path(package.__file__).parent
+    for module in sorted(folder.glob("*.py")):
+        source = module.read_text(encoding="utf-8")
+        assert len(source.splitlines()) < 500, module.name
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").startswith("app.io.formats"), module.name
+                assert "open_datafile" not in {a.name for a in node.names}, module.name
+                assert "DataFile" not in {a.name for a in node.names}, module.name
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                assert isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"), \
+                    f"{module.name}:{node.lineno} touches {node.attr}"
+
+
+def test_every_shortcut_label_focuses_its_field(make_wizard, tmp_path):
+    path, _ = write_headerless(tmp_path, n_channels=4, n_samples=1000)
+    wizard = make_wizard(path)
+    for page in (wizard.data_page, wizard.probe_page, wizard.write_page):
+        labels = [label for label in page.findChildren(QtWidgets.QLabel) if "&" in label.text()]
+        assert labels, page.title()
+        assert all(label.buddy() is not None for label in labels), [label.text() for label in labels]

@@ -39,7 +39,9 @@ def set_buddies(form: QtWidgets.QFormLayout) -> None:
         field = form.itemAt(index, QtWidgets.QFormLayout.ItemRole.FieldRole)
         if label is None or field is None or label.widget() is None:
             continue
-        target = field.widget() or _first_widget(field.layout())
+        target = field.widget()             # not `or`: an empty combo box is falsy (it has a len)
+        if target is None:
+            target = _first_widget(field.layout())
         if target is not None:
             label.widget().setBuddy(target)
 
