@@ -10,7 +10,7 @@ from app.io import open_datafile
 from app.io.params import ParamsFile, write_params
 from app.io.probe import read_probe
 from app.model import wizard as logic
-from app.views.params_wizard import ParamsWizard
+from app.views.wizard import ParamsWizard
 from tests.model.test_wizard import (
     write_hdf5_file,
     write_headerless,
@@ -117,7 +117,7 @@ def test_raw_binary_asks_every_field_suggests_the_layout_and_writes_params_that_
     probe_page = wizard.probe_page
     assert probe_page.count_box.value() == 12
     probe_page.generate()
-    assert probe_page.check.ok and wizard.probe_dirty
+    assert probe_page.check.ok and wizard.state.probe_dirty
     params_path = finish(qtbot, wizard)
 
     assert params_path == str(tmp_path / "headerless.params")
@@ -148,7 +148,7 @@ def test_header_complete_format_asks_nothing(qtbot, make_wizard, tmp_path):
     path, data = write_spikeglx_file(tmp_path)
     wizard = make_wizard(path)
     page_ready(qtbot, wizard)
-    assert wizard.file_format == "spikeglx"
+    assert wizard.state.file_format == "spikeglx"
     assert wizard.data_page.candidates.topLevelItem(0).text(0) == "spikeglx"
     assert wizard.data_page.candidates.topLevelItem(0).text(2)
     to_fields(qtbot, wizard)
@@ -159,7 +159,7 @@ def test_header_complete_format_asks_nothing(qtbot, make_wizard, tmp_path):
     fact = page.facts_box.findChild(QtWidgets.QLabel, "fact-nb_channels")
     assert fact is not None and "<b>5</b>" in fact.text() and "from header" in fact.text()
     click(wizard)
-    assert wizard.probe is None and wizard.currentPage().isComplete()
+    assert wizard.state.probe is None and wizard.currentPage().isComplete()
     params_path = finish(qtbot, wizard)
     params = ParamsFile.read(params_path)
     assert params.get("data", "file_format") == "spikeglx" and params.get("data", "mapping") == ""
@@ -236,12 +236,12 @@ def test_a_probe_with_too_many_channels_is_flagged_and_blocks(qtbot, make_wizard
     assert red(probe_page.status) and "nb_channels = 12" in probe_page.status.text()
     assert not wizard.button(NEXT).isEnabled()
     probe_page.radius_box.setValue(55)
-    assert wizard.probe_dirty and wizard.probe.radius == 55
+    assert wizard.state.probe_dirty and wizard.state.probe.radius == 55
     probe_page.kind_box.setCurrentText("multi-shank")
     probe_page.count_box.setValue(3)
     probe_page.columns_box.setValue(4)
     probe_page.generate()
-    assert probe_page.check.ok and len(wizard.probe.channel_groups) == 4
+    assert probe_page.check.ok and len(wizard.state.probe.channel_groups) == 4
     assert wizard.button(NEXT).isEnabled()
 
 
@@ -258,12 +258,12 @@ def test_cancel_at_any_page_writes_nothing(qtbot, make_wizard, tmp_path, pages):
             wizard.probe_page.generate()
         click(wizard)
         if step == 0:
-            qtbot.waitUntil(lambda: not wizard.jobs.busy("suggest"), timeout=WAIT)
+            qtbot.waitUntil(lambda: not wizard.workers.busy("suggest"), timeout=WAIT)
     assert wizard.currentId() == pages
     with qtbot.waitSignal(wizard.finished, timeout=WAIT):
         wizard.button(QtWidgets.QWizard.WizardButton.CancelButton).click()
     assert sorted(p.name for p in tmp_path.iterdir()) == before
-    assert wizard.written is None
+    assert wizard.state.written is None
 
 
 # -- the filtered copy ----------------------------------------------------------------------------
@@ -302,3 +302,34 @@ def finish_from_write_page(qtbot, wizard: ParamsWizard) -> str:
     with qtbot.waitSignal(wizard.paramsWritten, timeout=WAIT) as written:
         click(wizard, FINISH)
     return written.args[0]
+
+
+# -- the package stays thin ------------------------------------------------------------------------
+
+def test_wizard_modules_are_small_and_leave_files_to_the_model():
+    """No format import, no DataFile opened, no other object's private attribute, < 500 lines each."""
+    import ast
+    from pathlib import Path
+
+    import app.views.wizard as package
+    folder = Path(package.__file__).parent
+    for module in sorted(folder.glob("*.py")):
+        source = module.read_text(encoding="utf-8")
+        assert len(source.splitlines()) < 500, module.name
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").startswith("app.io.formats"), module.name
+                assert "open_datafile" not in {a.name for a in node.names}, module.name
+                assert "DataFile" not in {a.name for a in node.names}, module.name
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                assert isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"), \
+                    f"{module.name}:{node.lineno} touches {node.attr}"
+
+
+def test_every_shortcut_label_focuses_its_field(make_wizard, tmp_path):
+    path, _ = write_headerless(tmp_path, n_channels=4, n_samples=1000)
+    wizard = make_wizard(path)
+    for page in (wizard.data_page, wizard.probe_page, wizard.write_page):
+        labels = [label for label in page.findChildren(QtWidgets.QLabel) if "&" in label.text()]
+        assert labels, page.title()
+        assert all(label.buddy() is not None for label in labels), [label.text() for label in labels]

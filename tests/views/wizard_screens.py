@@ -21,7 +21,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PyQt6 import QtCore, QtWidgets
 
 from app.model.wizard import library
-from app.views.params_wizard import ParamsWizard
+from app.views.wizard import ParamsWizard
 from tests.model.test_wizard import (
     write_hdf5_file,
     write_headerless,
@@ -54,10 +54,10 @@ def walk(app, wizard: ParamsWizard, out: Path, case: str, values: dict | None = 
          generate: bool = True, wrong: dict | None = None, misfit_probe: str | None = None) -> None:
     """Show the wizard, wait for each page's answer, grab it, go on."""
     wizard.show()
-    settle(app, lambda: wizard.data_page.isComplete() and not wizard.jobs.busy("segments"))
+    settle(app, lambda: wizard.data_page.isComplete() and not wizard.workers.busy("segments"))
     grab(wizard, out, f"{case}-1-data")
     wizard.next()
-    settle(app, lambda: not wizard.jobs.busy("suggest") and not wizard.jobs.busy("validate"))
+    settle(app, lambda: not wizard.workers.busy("suggest") and not wizard.workers.busy("validate"))
     for name, value in (values or {}).items():
         wizard.fields_page.editors[name].set_value(value)
     settle(app, wizard.fields_page.isComplete, timeout=10)
@@ -80,7 +80,7 @@ def walk(app, wizard: ParamsWizard, out: Path, case: str, values: dict | None = 
         grab(wizard, out, f"{case}-3-probe-misfit")
     if generate:
         wizard.probe_page.columns_box.setValue(2)
-        wizard.probe_page.count_box.setValue(wizard.validation.shape[1])
+        wizard.probe_page.count_box.setValue(wizard.state.validation.shape[1])
         wizard.probe_page.generate()
     settle(app)
     grab(wizard, out, f"{case}-3-probe")
