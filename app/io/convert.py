@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from app.io import filters
 from app.io.datafile import DataFile, auto_dtype_offset, normalize_dtype
 from app.io.errors import DataFileError
 from app.io.messages import print_and_log
@@ -39,7 +40,7 @@ from app.io.partials import human_size, partial_name, remember_folder, remove, r
 
 Progress = Callable[[int, int, float], None]
 
-FILTER_ORDER = 3
+FILTER_ORDER = filters.FILTER_ORDER
 # Auto chunk size: about this many samples (all channels) per chunk, i.e. 16 MB of float32.
 AUTO_CHUNK_VALUES = 1 << 22
 # Auto chunk size of an identity (raw) copy: small enough that the buffer pread fills is still
@@ -159,37 +160,22 @@ def parse_filter(text: str) -> float:
 
 
 def highpass_sos(cutoff: float, sampling_rate: float, order: int = FILTER_ORDER) -> np.ndarray:
-    """Butterworth high-pass as second-order sections."""
-    from scipy import signal as sps
-    nyquist = sampling_rate / 2
-    if not 0 < cutoff < nyquist:
-        raise ConvertError(f"high-pass cut-off {cutoff} Hz must lie between 0 and the Nyquist frequency "
-                           f"({nyquist} Hz) of this recording.")
-    return sps.butter(order, cutoff / nyquist, btype="highpass", output="sos")
+    """Butterworth high-pass as second-order sections (app.io.filters), a ConvertError when
+    the cut-off does not fit the recording."""
+    try:
+        return filters.highpass_sos(cutoff, sampling_rate, order)
+    except filters.FilterError as error:
+        raise ConvertError(str(error)) from None
 
 
-def filter_padding(sos: np.ndarray, tolerance: float = 1e-9) -> int:
-    """Samples after which the filter's impulse response falls below `tolerance`.
-
-    A chunk read with this much padding on each side filters (forward and
-    backward) to the same values as the whole signal, up to float rounding.
-    """
-    from scipy import signal as sps
-    _, poles, _ = sps.sos2zpk(sos)
-    radius = float(np.max(np.abs(poles))) if len(poles) else 0.0
-    if radius <= 0:
-        return 0
-    # Transients decay like n * radius**n for repeated poles: add a safety factor of 2.
-    return math.ceil(2 * math.log(tolerance) / math.log(radius))
+def filter_padding(sos: np.ndarray, tolerance: float = filters.PADDING_TOLERANCE) -> int:
+    """The padding of the one high-pass (app.io.filters.padding)."""
+    return filters.padding(sos, tolerance)
 
 
 def filter_chunk(data: np.ndarray, sos: np.ndarray) -> np.ndarray:
-    """Zero-phase filtering of a (time, channels) block, float32 out."""
-    from scipy import signal as sps
-    if len(data) < 2:
-        return data
-    padlen = min(3 * (2 * len(sos) + 1), len(data) - 1)
-    return sps.sosfiltfilt(sos, data, axis=0, padlen=padlen).astype(np.float32)
+    """Zero-phase filtering of a (time, channels) block, float32 out (app.io.filters.apply)."""
+    return filters.apply(data, sos, axis=0)
 
 
 def temp_name(output: str, pid: int) -> str:
@@ -391,10 +377,8 @@ def read_converted(source: DataFile, plan: Plan, k: int) -> np.ndarray:
     lo, hi = plan.bounds(k)
     if plan.sos is None:
         return source.read_range(lo, hi, plan.nodes)
-    padded_lo = max(lo - plan.padding, 0)
-    padded_hi = min(hi + plan.padding, source.duration)
-    data = filter_chunk(source.read_range(padded_lo, padded_hi, plan.nodes), plan.sos)
-    return np.ascontiguousarray(data[lo - padded_lo:hi - padded_lo])
+    return filters.filter_range(lambda a, b: source.read_range(a, b, plan.nodes), lo, hi,
+                                source.duration, plan.sos, plan.padding)
 
 
 def read_for_output(source: DataFile, plan: Plan, k: int) -> tuple[np.ndarray, bool]:
