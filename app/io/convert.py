@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from app.io import filters
+from app.io.convert_options import ConvertError, ConvertSpec, parse_channels, parse_filter  # noqa: F401 - the engine's API
 from app.io.datafile import DataFile, auto_dtype_offset, normalize_dtype
 from app.io.errors import DataFileError
 from app.io.messages import print_and_log
@@ -54,34 +55,11 @@ HEADROOM_BYTES = 1 << 20
 LAUNCHER_PID = os.getppid()
 
 
-class ConvertError(DataFileError):
-    """The conversion cannot start: bad output path, options or format."""
-
-
 class ConversionCancelled(KeyboardInterrupt):
     """SIGINT or SIGTERM arrived during a conversion; nothing was left behind.
 
     A KeyboardInterrupt, so every command line treats it as Ctrl-C (exit 130).
     """
-
-
-@dataclass
-class ConvertSpec:
-    """What to convert to; times are seconds on the source's timeline (0 = its first sample)."""
-
-    output: str
-    to_format: str = "raw_binary"
-    channels: Sequence[int] | None = None
-    start: float | None = None
-    stop: float | None = None
-    dtype: str | None = None
-    highpass: float | None = None
-    chunk_seconds: float | None = None
-    force: bool = False
-    verify: bool = False
-    write_params: bool = True
-    base_params: str | None = None
-    out_settings: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -132,33 +110,6 @@ class ConvertResult:
 
 
 # -- pure helpers ---------------------------------------------------------------------------------
-def parse_channels(text: str) -> list[int]:
-    """'0,3,5-8' -> [0, 3, 5, 6, 7, 8] (ranges inclusive, order kept)."""
-    channels: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        first, dash, last = part.partition("-")
-        try:
-            channels.extend(range(int(first), int(last) + 1) if dash else [int(first)])
-        except ValueError:
-            raise ConvertError(f"--channels: {part!r} is not a channel number or a range like 4-7.") from None
-    return channels
-
-
-def parse_filter(text: str) -> float:
-    """'highpass:300' -> 300.0 (cut-off in Hz); the only filter the engine applies."""
-    kind, _, value = text.partition(":")
-    try:
-        cutoff = float(value)
-    except ValueError:
-        cutoff = -1.0
-    if kind.strip().lower() != "highpass" or cutoff <= 0:
-        raise ConvertError(f"--filter {text!r}: use highpass:CUTOFF_HZ, e.g. highpass:300.")
-    return cutoff
-
-
 def highpass_sos(cutoff: float, sampling_rate: float, order: int = FILTER_ORDER) -> np.ndarray:
     """Butterworth high-pass as second-order sections (app.io.filters), a ConvertError when
     the cut-off does not fit the recording."""
