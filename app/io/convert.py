@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from app.io import filters
+from app.io import atomic, filters
 from app.io.convert_options import ConvertError, ConvertSpec, parse_channels, parse_filter  # noqa: F401 - the engine's API
 from app.io.datafile import DataFile, auto_dtype_offset, normalize_dtype
 from app.io.errors import DataFileError
@@ -552,31 +552,10 @@ def discard(path: str) -> None:
     remove(path)
 
 
-def _fsync_path(path: str, folder: bool = False) -> None:
-    """Push a file (or a folder's entries) to the disk; a folder that cannot be opened for
-    that (Windows) is skipped, the rename is then as durable as the platform makes it."""
-    try:
-        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if folder else 0))
-    except OSError:
-        if folder:
-            return
-        raise
-    try:
-        os.fsync(fd)
-    except OSError:
-        if not folder:
-            raise
-    finally:
-        os.close(fd)
-
-
 def publish(plan: Plan) -> None:
-    """The complete partial becomes the output: its bytes on disk first, then the rename,
-    then the folder entry on disk (a crash leaves either no output or the whole one)."""
-    if os.path.isfile(plan.temp):
-        _fsync_path(plan.temp)
-    os.replace(plan.temp, plan.output)
-    _fsync_path(os.path.dirname(plan.output), folder=True)
+    """The complete partial becomes the output (app.io.atomic.publish: its bytes on disk, the
+    rename, the folder entry on disk; a crash leaves either no output or the whole one)."""
+    atomic.publish(plan.temp, plan.output)
 
 
 @contextmanager
