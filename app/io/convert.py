@@ -213,7 +213,7 @@ def _output_params(klass: type[DataFile], source: DataFile, settings: dict, give
     else from the writer's own default (`_write_default_values`, e.g. hdf5's h5_key)."""
     params = {**dict(klass._default_values), **settings, **dict(given)}
     missing = {}
-    written = getattr(klass, "_write_default_values", {})
+    written = klass._write_default_values
     for key, type_name in klass._required_fields.items():
         if key not in params:
             if key in source.params:
