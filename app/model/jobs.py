@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -29,6 +28,7 @@ from typing import Any, ClassVar
 
 import psutil
 
+from app.io import atomic
 from app.io.convert_options import SPEC_FIELDS, ConvertSpec, spec_arguments, spec_from_dict, spec_to_dict
 from app.paths import RESOURCES
 
@@ -382,16 +382,7 @@ class JobHistory:
     def save(self, jobs: list[Job]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps([job.to_dict() for job in jobs[-self.keep:]], indent=1)
-        handle, temp = tempfile.mkstemp(prefix=".jobs-", suffix=".json", dir=self.path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        atomic.write_text(self.path, text)
 
     def record(self, job: Job) -> None:
         """Add or update `job` (by id)."""
