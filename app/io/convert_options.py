@@ -101,7 +101,7 @@ class ConvertSpec:
     dtype: str | None = field(default=None, metadata=_option("--dtype", "output sample type (default the input's)"))
     highpass: float | None = field(default=None, metadata=_option(
         "--filter", "highpass:CUTOFF_HZ, zero-phase Butterworth (order 3)", parse=parse_filter,
-        format=format_filter))
+        format=format_filter, metavar="highpass:HZ"))
     chunk_seconds: float | None = field(default=None, metadata=_option(
         "--chunk-seconds", "seconds per chunk (default: about 16 MB)", type=float))
     force: bool = field(default=False, metadata=_option("--force", "replace an existing output",
@@ -129,11 +129,25 @@ def add_convert_options(parser: argparse.ArgumentParser) -> None:
     for spec_field in options():
         meta = spec_field.metadata
         extra = dict(meta["argparse"])
+        if meta["parse"] is not None:
+            extra["type"] = _checked(meta["parse"], extra.get("action") == "append")
         if extra.get("action") == "append":
             extra["default"] = []
         elif spec_field.default is not MISSING and not extra.get("required"):
             extra["default"] = spec_field.default
         parser.add_argument(*meta["flags"], dest=spec_field.name, help=meta["help"], **extra)
+
+
+def _checked(parse: Callable, one_of_many: bool) -> Callable[[str], str]:
+    """An argparse `type` that checks the text parses (a bad one is a usage error, exit 2)
+    and keeps the text: `spec_from_args` converts it."""
+    def check(text: str) -> str:
+        try:
+            parse([text] if one_of_many else text)
+        except ConvertError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        return text
+    return check
 
 
 def spec_from_args(args: argparse.Namespace, **extra: Any) -> ConvertSpec:

@@ -64,7 +64,14 @@ def test_channels_text_round_trip_and_errors():
     with pytest.raises(ConvertError, match="--channels"):
         parse_channels("3-x")
     with pytest.raises(ConvertError, match="--out-set takes KEY=VALUE"):
-        spec_from_args(_parser().parse_args(["-o", "x", "--out-set", "nokey"]))
+        spec_from_args(argparse.Namespace(**{**vars(_parser().parse_args(["-o", "x"])), "out_settings": ["k"]}))
+
+
+@pytest.mark.parametrize("words", [["--out-set", "nokey"], ["--channels", "1-x"], ["--filter", "lowpass:3"]])
+def test_malformed_option_text_is_a_usage_error(words, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        _parser().parse_args(["-o", "x", *words])
+    assert stopped.value.code == 2 and words[0] in capsys.readouterr().err
 
 
 def test_job_holds_the_spec_and_its_command_asks_for_it():
