@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from functools import wraps
 
 from app import exitcodes
-from app.cli.options import add_open_options, check_format_name, open_from_args, parse_sets
+from app.cli.options import add_open_options, check_format_name, open_from_args
 
 EXIT_STATUS = """exit status: 0 when done; 1 when the job cannot start or fails (a sorter's own status when it
   fails); 128+N when stopped by signal N, after every process the job started has ended:
@@ -47,26 +47,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 # -- convert --------------------------------------------------------------------------------------
 def _add_convert_parser(subparsers: argparse._SubParsersAction) -> None:
+    from app.io.convert_options import add_convert_options
     parser = subparsers.add_parser(
         "convert", help="convert a recording to another format (chunked, MPI-parallel)",
         epilog=CONVERT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_open_options(parser)
-    parser.add_argument("-o", "--output", required=True, help="the file to write")
-    parser.add_argument("--to", dest="to_format", default="raw_binary",
-                        help="the output format (default raw_binary; see `wavescope formats`)")
-    parser.add_argument("--out-set", action="append", metavar="KEY=VALUE", default=[],
-                        help="a field of the output format, e.g. --out-set h5_key=data (repeatable)")
-    parser.add_argument("--channels", help="channels to keep, e.g. 0-31 or 0,4,8-11 (default all)")
-    parser.add_argument("--start", type=float, help="first second to convert (default 0)")
-    parser.add_argument("--stop", type=float, help="second to stop at (default the end)")
-    parser.add_argument("--dtype", help="output sample type (default the input's)")
-    parser.add_argument("--filter", help="highpass:CUTOFF_HZ, zero-phase Butterworth (order 3)")
-    parser.add_argument("--chunk-seconds", type=float, help="seconds per chunk (default: about 16 MB)")
+    add_convert_options(parser)
     parser.add_argument("--progress", choices=["json", "bar", "none"],
                         help="json: one line per chunk for the GUI (default: a bar on a terminal)")
-    parser.add_argument("--force", action="store_true", help="replace an existing output")
-    parser.add_argument("--verify", action="store_true",
-                        help="re-read the output and compare it with the source")
     parser.set_defaults(func=_stoppable(cmd_convert))
 
 
@@ -92,16 +80,11 @@ def _progress_printer(mode: str):
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from app.io.convert import ConvertSpec, convert, parse_channels, parse_filter
+    from app.io.convert import convert
+    from app.io.convert_options import spec_from_args
     from app.io.mpi import comm
     check_format_name(args.to_format, "--to")
-    spec = ConvertSpec(
-        output=args.output, to_format=args.to_format,
-        channels=parse_channels(args.channels) if args.channels else None,
-        start=args.start, stop=args.stop, dtype=args.dtype,
-        highpass=parse_filter(args.filter) if args.filter else None,
-        chunk_seconds=args.chunk_seconds, force=args.force, verify=args.verify,
-        base_params=args.params, out_settings=parse_sets(args.out_set))
+    spec = spec_from_args(args, base_params=args.params)
     source = open_from_args(args)
     mode = args.progress or ("bar" if sys.stderr.isatty() else "none")
     progress, close = _progress_printer(mode) if comm.Get_rank() == 0 else (None, lambda: None)

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from app.io import atomic, filters
+from app.io.convert_options import ConvertError, ConvertSpec, parse_channels, parse_filter  # noqa: F401 - the engine's API
 from app.io.datafile import DataFile, auto_dtype_offset, normalize_dtype
 from app.io.errors import DataFileError
 from app.io.messages import print_and_log
@@ -39,7 +41,7 @@ from app.io.partials import human_size, partial_name, remember_folder, remove, r
 
 Progress = Callable[[int, int, float], None]
 
-FILTER_ORDER = 3
+FILTER_ORDER = filters.FILTER_ORDER
 # Auto chunk size: about this many samples (all channels) per chunk, i.e. 16 MB of float32.
 AUTO_CHUNK_VALUES = 1 << 22
 # Auto chunk size of an identity (raw) copy: small enough that the buffer pread fills is still
@@ -53,34 +55,11 @@ HEADROOM_BYTES = 1 << 20
 LAUNCHER_PID = os.getppid()
 
 
-class ConvertError(DataFileError):
-    """The conversion cannot start: bad output path, options or format."""
-
-
 class ConversionCancelled(KeyboardInterrupt):
     """SIGINT or SIGTERM arrived during a conversion; nothing was left behind.
 
     A KeyboardInterrupt, so every command line treats it as Ctrl-C (exit 130).
     """
-
-
-@dataclass
-class ConvertSpec:
-    """What to convert to; times are seconds on the source's timeline (0 = its first sample)."""
-
-    output: str
-    to_format: str = "raw_binary"
-    channels: Sequence[int] | None = None
-    start: float | None = None
-    stop: float | None = None
-    dtype: str | None = None
-    highpass: float | None = None
-    chunk_seconds: float | None = None
-    force: bool = False
-    verify: bool = False
-    write_params: bool = True
-    base_params: str | None = None
-    out_settings: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -131,65 +110,23 @@ class ConvertResult:
 
 
 # -- pure helpers ---------------------------------------------------------------------------------
-def parse_channels(text: str) -> list[int]:
-    """'0,3,5-8' -> [0, 3, 5, 6, 7, 8] (ranges inclusive, order kept)."""
-    channels: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        first, dash, last = part.partition("-")
-        try:
-            channels.extend(range(int(first), int(last) + 1) if dash else [int(first)])
-        except ValueError:
-            raise ConvertError(f"--channels: {part!r} is not a channel number or a range like 4-7.") from None
-    return channels
-
-
-def parse_filter(text: str) -> float:
-    """'highpass:300' -> 300.0 (cut-off in Hz); the only filter the engine applies."""
-    kind, _, value = text.partition(":")
-    try:
-        cutoff = float(value)
-    except ValueError:
-        cutoff = -1.0
-    if kind.strip().lower() != "highpass" or cutoff <= 0:
-        raise ConvertError(f"--filter {text!r}: use highpass:CUTOFF_HZ, e.g. highpass:300.")
-    return cutoff
-
-
 def highpass_sos(cutoff: float, sampling_rate: float, order: int = FILTER_ORDER) -> np.ndarray:
-    """Butterworth high-pass as second-order sections."""
-    from scipy import signal as sps
-    nyquist = sampling_rate / 2
-    if not 0 < cutoff < nyquist:
-        raise ConvertError(f"high-pass cut-off {cutoff} Hz must lie between 0 and the Nyquist frequency "
-                           f"({nyquist} Hz) of this recording.")
-    return sps.butter(order, cutoff / nyquist, btype="highpass", output="sos")
+    """Butterworth high-pass as second-order sections (app.io.filters), a ConvertError when
+    the cut-off does not fit the recording."""
+    try:
+        return filters.highpass_sos(cutoff, sampling_rate, order)
+    except filters.FilterError as error:
+        raise ConvertError(str(error)) from None
 
 
-def filter_padding(sos: np.ndarray, tolerance: float = 1e-9) -> int:
-    """Samples after which the filter's impulse response falls below `tolerance`.
-
-    A chunk read with this much padding on each side filters (forward and
-    backward) to the same values as the whole signal, up to float rounding.
-    """
-    from scipy import signal as sps
-    _, poles, _ = sps.sos2zpk(sos)
-    radius = float(np.max(np.abs(poles))) if len(poles) else 0.0
-    if radius <= 0:
-        return 0
-    # Transients decay like n * radius**n for repeated poles: add a safety factor of 2.
-    return math.ceil(2 * math.log(tolerance) / math.log(radius))
+def filter_padding(sos: np.ndarray, tolerance: float = filters.PADDING_TOLERANCE) -> int:
+    """The padding of the one high-pass (app.io.filters.padding)."""
+    return filters.padding(sos, tolerance)
 
 
 def filter_chunk(data: np.ndarray, sos: np.ndarray) -> np.ndarray:
-    """Zero-phase filtering of a (time, channels) block, float32 out."""
-    from scipy import signal as sps
-    if len(data) < 2:
-        return data
-    padlen = min(3 * (2 * len(sos) + 1), len(data) - 1)
-    return sps.sosfiltfilt(sos, data, axis=0, padlen=padlen).astype(np.float32)
+    """Zero-phase filtering of a (time, channels) block, float32 out (app.io.filters.apply)."""
+    return filters.apply(data, sos, axis=0)
 
 
 def temp_name(output: str, pid: int) -> str:
@@ -276,7 +213,7 @@ def _output_params(klass: type[DataFile], source: DataFile, settings: dict, give
     else from the writer's own default (`_write_default_values`, e.g. hdf5's h5_key)."""
     params = {**dict(klass._default_values), **settings, **dict(given)}
     missing = {}
-    written = getattr(klass, "_write_default_values", {})
+    written = klass._write_default_values
     for key, type_name in klass._required_fields.items():
         if key not in params:
             if key in source.params:
@@ -391,10 +328,8 @@ def read_converted(source: DataFile, plan: Plan, k: int) -> np.ndarray:
     lo, hi = plan.bounds(k)
     if plan.sos is None:
         return source.read_range(lo, hi, plan.nodes)
-    padded_lo = max(lo - plan.padding, 0)
-    padded_hi = min(hi + plan.padding, source.duration)
-    data = filter_chunk(source.read_range(padded_lo, padded_hi, plan.nodes), plan.sos)
-    return np.ascontiguousarray(data[lo - padded_lo:hi - padded_lo])
+    return filters.filter_range(lambda a, b: source.read_range(a, b, plan.nodes), lo, hi,
+                                source.duration, plan.sos, plan.padding)
 
 
 def read_for_output(source: DataFile, plan: Plan, k: int) -> tuple[np.ndarray, bool]:
@@ -617,31 +552,10 @@ def discard(path: str) -> None:
     remove(path)
 
 
-def _fsync_path(path: str, folder: bool = False) -> None:
-    """Push a file (or a folder's entries) to the disk; a folder that cannot be opened for
-    that (Windows) is skipped, the rename is then as durable as the platform makes it."""
-    try:
-        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if folder else 0))
-    except OSError:
-        if folder:
-            return
-        raise
-    try:
-        os.fsync(fd)
-    except OSError:
-        if not folder:
-            raise
-    finally:
-        os.close(fd)
-
-
 def publish(plan: Plan) -> None:
-    """The complete partial becomes the output: its bytes on disk first, then the rename,
-    then the folder entry on disk (a crash leaves either no output or the whole one)."""
-    if os.path.isfile(plan.temp):
-        _fsync_path(plan.temp)
-    os.replace(plan.temp, plan.output)
-    _fsync_path(os.path.dirname(plan.output), folder=True)
+    """The complete partial becomes the output (app.io.atomic.publish: its bytes on disk, the
+    rename, the folder entry on disk; a crash leaves either no output or the whole one)."""
+    atomic.publish(plan.temp, plan.output)
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from app.io.events import timeline_events
+from app.io.events import select_events, timeline_events
 from app.io.messages import print_and_log
 from app.io.errors import (
     DamagedFileError,
@@ -186,6 +186,13 @@ class DataFile:
     _default_values: dict[str, Any] = {}
     # Types of optional fields that may come as strings; the mandatory ones are known already.
     _field_types: dict[str, str] = {}
+    # Values of `_required_fields` a conversion may use when writing this format and neither the
+    # user nor the source gives them (hdf5: the dataset name).
+    _write_default_values: dict[str, Any] = {}
+    # Bytes after the last whole frame that are not read (a partial last frame); `info` reports them.
+    ignored_bytes = 0
+    # The events of the whole timeline once `get_events` has loaded them (read-only array).
+    _timeline_events: np.ndarray | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -424,6 +431,32 @@ class DataFile:
         """Timeline index of each stream's first sample, plus the total duration at the end."""
         durations = [s.duration for s in self.streams]
         return np.concatenate([[0], np.cumsum(durations, dtype=np.int64)])
+
+    # -- optional hooks a format may write (each has a working default) ----------------------------
+    @classmethod
+    def sniff(cls, path: str) -> tuple[float, str] | None:
+        """How sure this format is that it reads `path`: (score in (0, 1], reason) or None.
+
+        Called for every candidate format when a file is opened without a format, so it
+        reads at most a few KB and never raises on a foreign file (an exception counts as
+        None). A format that looks at content has the last word on its own files. The
+        default judges by the extension alone: 0.5 when it is one of `extension`.
+        """
+        ext = os.path.splitext(path)[1].lower()
+        if ext and ext in [e.lower() for e in cls.extension]:
+            return 0.5, f"extension {ext}"
+        return None
+
+    @classmethod
+    def sniffs_content(cls) -> bool:
+        """True when the format writes its own `sniff` (it looks inside the file)."""
+        return getattr(cls.sniff, "__func__", None) is not DataFile.sniff.__func__
+
+    def _local_events(self) -> np.ndarray:
+        """This stream's events (app.io.events.EVENT_DTYPE), samples counted from the stream's
+        first sample; `get_events` places them on the timeline. Default: no events."""
+        from app.io.events import empty_events
+        return empty_events()
 
     def related_streams(self) -> list[tuple[str, str, dict]]:
         """Other streams of the same acquisition, often at other rates (an LF beside an AP band,
@@ -735,8 +768,10 @@ class DataFile:
     def get_events(self, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
         """Events on the timeline (app.io.events.EVENT_DTYPE: sample, duration, channel, label)
         whose sample is in [t_start, t_stop): each stream's `_local_events()` placed by
-        `stream_offsets()`, loaded on the first call; empty for formats without events."""
-        return timeline_events(self, t_start, t_stop)
+        `stream_offsets()`, loaded on the first call and kept; empty for formats without events."""
+        if self._timeline_events is None:
+            self._timeline_events = timeline_events(self)
+        return select_events(self._timeline_events, t_start, t_stop)
 
     def set_data(self, time: int, data: np.ndarray) -> None:
         """Write float32 `data` at timeline index `time` (into the right stream)."""

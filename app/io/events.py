@@ -178,31 +178,28 @@ def select_events(events: np.ndarray, t_start: int | None = None, t_stop: int | 
 
 # -- the timeline of a DataFile ---------------------------------------------------------------------
 def local_events(stream: Any) -> np.ndarray:
-    """One stream's events, samples counted from its first sample; empty if the format has none."""
-    loader = getattr(type(stream), "_local_events", None)
-    return empty_events() if loader is None else loader(stream)
+    """One stream's events, samples counted from its first sample (DataFile._local_events)."""
+    return stream._local_events()
 
 
 def timeline_events(datafile: Any, t_start: int | None = None, t_stop: int | None = None) -> np.ndarray:
-    """`get_events` for any DataFile: every stream's events on the timeline, loaded on first call."""
-    cached = datafile.__dict__.get("_timeline_events")
-    if cached is None:
-        offsets = datafile.stream_offsets()
-        pieces = []
-        for k, stream in enumerate(datafile.streams):
-            events = local_events(stream)
-            inside = (events["sample"] >= 0) & (events["sample"] < int(offsets[k + 1] - offsets[k]))
-            fresh = not inside.all()
-            if fresh:
-                events = events[inside]
-            if offsets[k]:
-                events = events if fresh else copy_events(events)
-                events["sample"] += int(offsets[k])
-            pieces.append(events)
-        cached = merge_events(*pieces)
-        cached.flags.writeable = False      # shared with per-file caches: callers copy to change it
-        datafile.__dict__["_timeline_events"] = cached
-    return select_events(cached, t_start, t_stop)
+    """Every stream's events placed on the timeline of `datafile`, those in [t_start, t_stop);
+    read-only. Computed on each call: `DataFile.get_events` keeps the result."""
+    offsets = datafile.stream_offsets()
+    pieces = []
+    for k, stream in enumerate(datafile.streams):
+        events = local_events(stream)
+        inside = (events["sample"] >= 0) & (events["sample"] < int(offsets[k + 1] - offsets[k]))
+        fresh = not inside.all()
+        if fresh:
+            events = events[inside]
+        if offsets[k]:
+            events = events if fresh else copy_events(events)
+            events["sample"] += int(offsets[k])
+        pieces.append(events)
+    merged = merge_events(*pieces)
+    merged.flags.writeable = False      # shared with per-file caches: callers copy to change it
+    return select_events(merged, t_start, t_stop)
 
 
 _FILE_CACHE: OrderedDict[tuple, Any] = OrderedDict()

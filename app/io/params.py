@@ -20,12 +20,12 @@ from __future__ import annotations
 import math
 import os
 import re
-import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.io import atomic
+from app.io.atomic import KEEP_BACKUPS, backup_names, keep_backup  # noqa: F401 - params' API
 from app.io.errors import FormatNotFoundError, ParamsError
 from app.paths import RESOURCES
 
@@ -259,48 +259,8 @@ def read_params(path: str | os.PathLike) -> ParamsFile:
 
 # -- files on disk ---------------------------------------------------------------------------------
 # Backups of a rewritten file: `name.bak` is the newest, then `name.bak.1`, ... `name.bak.(KEEP - 1)`;
-# older ones are removed, so rewriting a file again and again never piles up more than KEEP_BACKUPS.
-KEEP_BACKUPS = 5
-
-
-def backup_names(path: Path, keep: int = KEEP_BACKUPS) -> list[Path]:
-    """The backups of `path` that are kept, newest first."""
-    path = Path(path)
-    return [path.with_name(path.name + ".bak")] + [path.with_name(f"{path.name}.bak.{n}")
-                                                   for n in range(1, keep)]
-
-
-def _rotate_backups(path: Path, keep: int) -> Path:
-    """Shift every kept backup one step older, drop the oldest; the free newest name is returned."""
-    names = backup_names(path, keep)
-    pattern = re.compile(re.escape(path.name) + r"\.bak\.(\d+)")
-    for entry in path.parent.iterdir():             # older numbering schemes left higher numbers
-        match = pattern.fullmatch(entry.name)
-        if match and int(match.group(1)) >= keep - 1 and entry.is_file():
-            entry.unlink()
-    for older, newer in zip(reversed(names[1:]), reversed(names[:-1])):
-        if newer.exists():
-            os.replace(newer, older)
-    return names[0]
-
-
-def keep_backup(path: str | os.PathLike, keep: int = KEEP_BACKUPS, link: bool = True) -> Path:
-    """Keep the current content of `path` as its newest backup.
-
-    A hard link when `link` (only right when `path` is then replaced by a rename,
-    as `atomic_write_text` does), else a copy (a file rewritten in place).
-    """
-    path = Path(path)
-    backup = _rotate_backups(path, keep)
-    if link:
-        try:
-            os.link(path, backup)
-            return backup
-        except OSError:
-            pass
-    import shutil
-    shutil.copy2(path, backup)
-    return backup
+# older ones are removed, so rewriting a file again and again never piles up more than KEEP_BACKUPS
+# (app.io.atomic keeps them).
 
 
 def _has_text(path: Path, text: str) -> bool:
@@ -312,32 +272,14 @@ def _has_text(path: Path, text: str) -> bool:
 
 
 def atomic_write_text(path: Path, text: str) -> Path | None:
-    """Write `text` to a temporary file beside `path`, then rename it over `path`.
-
-    Readers see the old file or the new one, never half of one. A file already at
-    `path` is first kept as a backup (hard link or copy) whose path is returned;
-    the KEEP_BACKUPS newest backups are kept (`keep_backup`). A file that already
-    holds `text` is left alone (None is returned).
-    """
+    """Write `text` over `path` atomically (app.io.atomic): readers see the old file or the new
+    one, never half of one. A file already at `path` is first kept as a backup (a hard link)
+    whose path is returned; the KEEP_BACKUPS newest backups are kept. A file that already
+    holds `text` is left alone (None is returned)."""
     path = Path(path)
     if _has_text(path, text):
         return None                                  # nothing changes: no write, no backup
-    folder = path.parent if str(path.parent) else Path(".")
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        backup = keep_backup(path) if path.exists() else None
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return backup
+    return atomic.write_text(path, text, backup=True, keep=KEEP_BACKUPS)
 
 
 # -- params <-> DataFile ---------------------------------------------------------------------------

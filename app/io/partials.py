@@ -5,7 +5,8 @@ name, reduced to letters, digits and ``_``) and PID say which process writes it,
 run can tell a partial whose writer is dead (killed by SIGKILL, the OOM killer, a lost rank)
 from one being written right now, even on a folder shared between machines. Stale partials
 are removed by the next conversion into their folder and listed by ``wavescope doctor``,
-which finds their folders in a small list kept in the user cache folder.
+which finds their folders in a small list kept in the user cache folder. The writing itself
+(fsync, rename, fsync of the folder, removal) is app.io.atomic's, as for every other writer.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+
+from app.io.atomic import remove  # noqa: F401 - a partial is removed like any temporary file
 
 PARTIAL_PATTERN = re.compile(r"^\.(?P<stem>.+)\.partial-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)(?P<ext>\.[^.]*)?$")
 FOLDER_LIST_LIMIT = 200
@@ -92,18 +95,6 @@ def find_partials(folder: str) -> list[Partial]:
         except OSError:
             continue        # removed while we looked
     return found
-
-
-def remove(path: str) -> None:
-    """Remove a partial (file or folder) if it is there."""
-    import shutil
-    try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def remove_stale(folder: str) -> list[Partial]:

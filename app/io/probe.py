@@ -29,7 +29,6 @@ import operator
 import os
 import re
 import reprlib
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from app.io import atomic
 from app.io.errors import ProbeError
 from app.paths import RESOURCES
 
@@ -1218,19 +1218,7 @@ def read_probe(path: str | os.PathLike) -> Probe:
 
 def write_probe(probe: Probe, path: str | os.PathLike) -> None:
     """Write `probe` as plain data; the file appears complete or not at all."""
-    path = Path(path)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        os.chmod(temporary, mode)
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            out.write(probe.to_text())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic.write_text(path, probe.to_text())
 
 
 def linear_probe(n_channels: int, pitch: float = 20.0, columns: int = 1, column_pitch: float = 20.0,

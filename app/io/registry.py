@@ -366,9 +366,11 @@ def _admit(klass: type, source: str, found: dict, builtins: set[str]) -> None:
 
 def _guard_sniff(klass: type, source: str) -> None:
     """Replace the plugin's sniff by one that runs it in a thread with a time budget."""
-    sniff = getattr(klass, "sniff", None)
-    if sniff is None or getattr(sniff, "_wavescope_guarded", False):
+    if klass.__dict__.get("sniff", False) is None:     # "no sniff": the base's, by extension
+        klass.sniff = DataFile.__dict__["sniff"]
+    if not klass.sniffs_content() or getattr(klass.sniff, "_wavescope_guarded", False):
         return
+    sniff = klass.sniff
 
     def guarded(cls, path: str) -> tuple[float, str] | None:
         return run_plugin_sniff(klass, sniff, path, source)

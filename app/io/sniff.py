@@ -21,29 +21,17 @@ class Candidate(NamedTuple):
     reason: str
 
 
-def _extension_score(klass, path: str) -> Candidate | None:
-    ext = os.path.splitext(path)[1].lower()
-    if ext and ext in [e.lower() for e in klass.extension]:
-        return Candidate(klass.description, 0.5, f"extension {ext}")
-    return None
-
-
 def rank_formats(path: str) -> list[Candidate]:
     """Formats that may read `path`, best first."""
     found = []
     for name, klass in supported_formats().items():
         candidate = None
-        sniff = getattr(klass, "sniff", None)
-        if sniff is not None:
-            # a format that looks at content has the last word on its own files
-            try:
-                result = sniff(path)
-            except Exception:  # noqa: BLE001 - a sniffer failing means "not mine"
-                result = None
-            if result:
-                candidate = Candidate(name, float(result[0]), result[1])
-        else:
-            candidate = _extension_score(klass, path)
+        try:        # DataFile.sniff: the format's own look at the content, else its extension
+            result = klass.sniff(path)
+        except Exception:  # noqa: BLE001 - a sniffer failing means "not mine"
+            result = None
+        if result:
+            candidate = Candidate(name, float(result[0]), result[1])
         if candidate is None and name == "raw_binary" and os.path.isfile(path):
             candidate = Candidate(name, 0.05, "any file can be read as headerless samples")
         if candidate is not None and candidate.score > 0:

@@ -20,13 +20,14 @@ import io
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
+
+from app.io import atomic
 
 SCHEMA_VERSION = 1
 SIDECAR_SUFFIX = ".annotations.json"
@@ -133,19 +134,8 @@ def read_sidecar(path: str) -> tuple[list[Annotation], dict]:
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, flush it to disk, rename it over `path`."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    """Write `text` over `path` atomically (app.io.atomic: temporary file, fsync, rename)."""
+    atomic.write_text(path, text)
 
 
 def _keep_copy(path: str) -> None:
@@ -160,14 +150,7 @@ def _keep_copy(path: str) -> None:
         while os.path.exists(f"{path}.invalid-{number}.json"):
             number += 1
         target = f"{path}.invalid-{number}.json"
-    temporary = target + ".tmp"
-    try:
-        shutil.copyfile(path, temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    atomic.copy_file(path, target)
 
 
 Listener = Callable[[str, tuple[str, ...]], None]
@@ -351,11 +334,7 @@ def append_time_intervals(source_nwb: str, output_nwb: str, table_name: str,
     from pynwb import NWBHDF5IO
     from pynwb.epoch import TimeIntervals
 
-    folder = os.path.dirname(os.path.abspath(output_nwb))
-    handle, temporary = tempfile.mkstemp(prefix="." + os.path.basename(output_nwb) + ".", suffix=".tmp",
-                                         dir=folder)
-    os.close(handle)
-    try:
+    with atomic.replacing(output_nwb) as temporary:
         shutil.copyfile(source_nwb, temporary)
         with NWBHDF5IO(temporary, "a") as nwb_io:
             nwbfile = nwb_io.read()
@@ -369,9 +348,4 @@ def append_time_intervals(source_nwb: str, output_nwb: str, table_name: str,
                 table.add_row(start_time=start, stop_time=stop, label=label, note=note)
             nwbfile.add_time_intervals(table)
             nwb_io.write(nwbfile)
-        os.replace(temporary, output_nwb)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
     return output_nwb

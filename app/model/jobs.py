@@ -17,18 +17,19 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
 import psutil
 
+from app.io import atomic
+from app.io.convert_options import SPEC_FIELDS, ConvertSpec, spec_arguments, spec_from_dict, spec_to_dict
 from app.paths import RESOURCES
 
 SORTERS_DIR = RESOURCES / "sorters"
@@ -178,8 +179,13 @@ class Job:
         klass = classes.get(data.get("kind", ""))
         if klass is None:
             raise JobError(f"unknown job kind {data.get('kind')!r} in the job history")
-        known = {f.name for f in fields(klass)}
+        known = klass.init_keys()
         return klass(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def init_keys(cls) -> set[str]:
+        """The keywords the constructor takes (the keys `from_dict` keeps)."""
+        return {f.name for f in fields(cls)}
 
 
 def mpiexec_path() -> str:
@@ -188,29 +194,52 @@ def mpiexec_path() -> str:
     return find_mpiexec() or "mpiexec"
 
 
-@dataclass
+@dataclass(init=False)
 class ConvertJob(Job):
-    """`wavescope convert`, as one process or under mpiexec (`ranks` > 1)."""
+    """`wavescope convert`, as one process or under mpiexec (`ranks` > 1).
+
+    What to convert to is a ConvertSpec (app.io.convert_options), the one record of the
+    convert options; the job adds how to open the source and how to launch the engine.
+    The spec's options can also be given and read as the job's own (``ConvertJob(output=...,
+    highpass=300)``, ``job.output``), the form older job histories are stored in.
+    """
 
     kind: ClassVar[str] = "convert"
     source: str = ""
-    output: str = ""
-    to_format: str = "raw_binary"
     file_format: str | None = None
     stream_mode: str | None = None
     params_file: str | None = None
     settings: dict = field(default_factory=dict)
-    out_settings: dict = field(default_factory=dict)
-    channels: str | None = None
-    start: float | None = None
-    stop: float | None = None
-    dtype: str | None = None
-    highpass: float | None = None
-    chunk_seconds: float | None = None
-    force: bool = False
-    verify: bool = False
+    spec: ConvertSpec = field(default_factory=lambda: ConvertSpec(output=""))
     ranks: int = 1
     hostfile: str | None = None
+
+    def __init__(self, spec: ConvertSpec | dict | None = None, **values: Any):
+        options = {key: values.pop(key) for key in list(values) if key in SPEC_FIELDS}
+        for own in fields(self):
+            if own.name == "spec":
+                continue
+            if own.name in values:
+                setattr(self, own.name, values.pop(own.name))
+            elif own.default_factory is not MISSING:
+                setattr(self, own.name, own.default_factory())
+            else:
+                setattr(self, own.name, own.default)
+        if values:
+            raise TypeError(f"ConvertJob() got unexpected keywords {sorted(values)}")
+        if isinstance(spec, dict):
+            spec = spec_from_dict(spec)
+        base = spec_to_dict(spec) if spec is not None else {"output": ""}
+        self.spec = spec_from_dict({**base, **options})
+
+    @classmethod
+    def init_keys(cls) -> set[str]:
+        return super().init_keys() | SPEC_FIELDS
+
+    def to_dict(self) -> dict:
+        data = super().to_dict()
+        data["spec"] = spec_to_dict(self.spec)
+        return data
 
     def command(self) -> list[str]:
         command: list[str] = []
@@ -221,26 +250,29 @@ class ConvertJob(Job):
                 raise JobError(f"{self.ranks} MPI ranks asked for, but {runtime.reason}")
             command += [runtime.mpiexec, "-n", str(self.ranks)]
             command += ["-f", self.hostfile] if self.hostfile else []
-        command += wavescope_command("convert", self.source, "-o", self.output,
-                                     "--to", self.to_format, "--progress", "json")
+        command += wavescope_command("convert", self.source, "--progress", "json")
         pairs = [("--format", self.file_format), ("--stream-mode", self.stream_mode),
-                 ("--params", self.params_file), ("--channels", self.channels), ("--start", self.start),
-                 ("--stop", self.stop), ("--dtype", self.dtype), ("--chunk-seconds", self.chunk_seconds),
-                 ("--filter", f"highpass:{self.highpass:g}" if self.highpass else None)]
+                 ("--params", self.params_file)]
         for flag, value in pairs:
             command += [flag, str(value)] if value is not None else []
         for key, value in self.settings.items():
             command += ["--set", f"{key}={value}"]
-        for key, value in self.out_settings.items():
-            command += ["--out-set", f"{key}={value}"]
-        command += ["--force"] if self.force else []
-        command += ["--verify"] if self.verify else []
-        return command
+        return command + spec_arguments(self.spec)
 
     def describe(self) -> str:
+        spec = self.spec
         extra = f" on {self.ranks} ranks" if self.ranks > 1 else ""
-        filt = f", high-pass {self.highpass:g} Hz" if self.highpass else ""
-        return f"convert {Path(self.source).name} -> {Path(self.output).name} ({self.to_format}{filt}){extra}"
+        filt = f", high-pass {spec.highpass:g} Hz" if spec.highpass else ""
+        return f"convert {Path(self.source).name} -> {Path(spec.output).name} ({spec.to_format}{filt}){extra}"
+
+
+def _spec_option(name: str) -> property:
+    return property(lambda job: getattr(job.spec, name), lambda job, value: setattr(job.spec, name, value),
+                    doc=f"the spec's `{name}`")
+
+
+for _name in SPEC_FIELDS:
+    setattr(ConvertJob, _name, _spec_option(_name))
 
 
 @dataclass
@@ -358,16 +390,7 @@ class JobHistory:
     def save(self, jobs: list[Job]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps([job.to_dict() for job in jobs[-self.keep:]], indent=1)
-        handle, temp = tempfile.mkstemp(prefix=".jobs-", suffix=".json", dir=self.path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        atomic.write_text(self.path, text)
 
     def record(self, job: Job) -> None:
         """Add or update `job` (by id)."""

@@ -23,8 +23,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import signal
 
+from app.io import filters
 from app.io.errors import DataFileError
 from app.model.decimate import (
     column_edges,
@@ -36,7 +36,7 @@ from app.model.decimate import (
 from app.model.overview import Overview, build_overview, overview_folder
 
 DEFAULT_CUTOFF = 300.0
-FILTER_ORDER = 3
+FILTER_ORDER = filters.FILTER_ORDER
 CHUNK_BYTES = 12 << 20
 NOISE_SAMPLES = 4096        # samples per channel the auto-scale's noise estimate looks at
 
@@ -47,15 +47,15 @@ def default_chunk_size(nb_channels: int) -> int:
     return int(min(max(1 << max(int(samples).bit_length() - 1, 0), 1024), 1 << 16))
 
 
-def filter_padding(sampling_rate: float, cutoff: float, chunk_size: int) -> int:
-    """Samples on each side that absorb the zero-phase high-pass's edge transient."""
-    return int(min(max(math.ceil(4.0 * sampling_rate / cutoff), 64), chunk_size))
+def filter_padding(sampling_rate: float, cutoff: float) -> int:
+    """Samples read on each side of a chunk so the display high-pass has no edge effects:
+    the padding of the one high-pass (app.io.filters), the same as a conversion's."""
+    return filters.padding(filters.highpass_sos(cutoff, sampling_rate))
 
 
 def highpass(data: np.ndarray, sampling_rate: float, cutoff: float, axis: int = -1) -> np.ndarray:
-    """Zero-phase Butterworth high-pass (sosfiltfilt), float32 out."""
-    sos = signal.butter(FILTER_ORDER, cutoff, btype="highpass", fs=sampling_rate, output="sos")
-    return signal.sosfiltfilt(sos, data, axis=axis).astype(np.float32)
+    """Zero-phase Butterworth high-pass (app.io.filters), float32 out."""
+    return filters.apply(data, filters.highpass_sos(cutoff, sampling_rate), axis=axis)
 
 
 def common_median_reference(data: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -238,7 +238,7 @@ class TraceSource:
         """The padding every chunk read uses in this display-filter state."""
         if not filter_on:
             return (0, 0)
-        pad = filter_padding(self.sampling_rate, self.cutoff, self.chunk_size)
+        pad = filter_padding(self.sampling_rate, self.cutoff)
         return (-pad, pad)
 
     # -- chunks -----------------------------------------------------------------------------------
@@ -297,7 +297,7 @@ class TraceSource:
         head = start - max(start + padding[0], 0)
         length = min(start + self.chunk_size, self.duration) - start
         block = np.asarray(data, dtype=np.float32)
-        if filter_on and block.shape[0] > 3 * (2 * FILTER_ORDER + 1):
+        if filter_on:
             block = highpass(block, self.sampling_rate, self.cutoff, axis=0)
         return np.ascontiguousarray(block[head:head + length])
 

@@ -1,4 +1,4 @@
-"""The "Convert this recording…" dialog: a form that builds a ConvertJob and shows its command.
+"""The "Convert this recording…" dialog: a form that builds a ConvertSpec (the job's) and shows its command.
 
 It asks only what `wavescope convert` takes (output, target format, sample type,
 channels, time range, high-pass, MPI ranks) and shows the exact command line the
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PyQt6 import QtWidgets
 
-from app.io.convert import ConvertError, parse_channels
+from app.io.convert_options import ConvertError, ConvertSpec, parse_channels
 from app.io.mpi import mpi_runtime
 from app.io.registry import supported_formats
 from app.model.jobs import ConvertJob
@@ -162,23 +162,26 @@ class ConvertDialog(QtWidgets.QDialog):
         self.update_command()
 
     # -- the job ----------------------------------------------------------------------------------
-    def job(self) -> ConvertJob:
-        """The ConvertJob the form describes; ValueError (ConvertError) names a bad field."""
+    def spec(self) -> ConvertSpec:
+        """The ConvertSpec the form describes; ValueError (ConvertError) names a bad field."""
         output = self.output.text().strip()
         if not output:
             raise ValueError("give an output file")
-        channels = self.channels.text().strip() or None
-        if channels:
-            parse_channels(channels)
+        channels = self.channels.text().strip()
         dtype = self.dtype.currentText()
-        return ConvertJob(
-            source=self.source, output=os.path.abspath(output), to_format=self.to_format.currentText(),
-            file_format=self.file_format, stream_mode=self.stream_mode, settings=dict(self.settings),
-            out_settings=parse_fields(self.out_fields.text()), channels=channels,
+        return ConvertSpec(
+            output=os.path.abspath(output), to_format=self.to_format.currentText(),
+            channels=parse_channels(channels) if channels else None,
             start=self.start.value() or None, stop=self.stop.value() or None,
             dtype=None if dtype == SAME_DTYPE else dtype,
             highpass=self.highpass.value() if self.highpass_on.isChecked() else None,
-            force=self.force.isChecked(), verify=self.verify.isChecked(), ranks=self.ranks.value())
+            force=self.force.isChecked(), verify=self.verify.isChecked(),
+            out_settings=parse_fields(self.out_fields.text()))
+
+    def job(self) -> ConvertJob:
+        """The ConvertJob of the form's spec for this recording, on the ranks asked."""
+        return ConvertJob(spec=self.spec(), source=self.source, file_format=self.file_format,
+                          stream_mode=self.stream_mode, settings=dict(self.settings), ranks=self.ranks.value())
 
     def update_command(self) -> None:
         ok = self.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok)

@@ -19,6 +19,7 @@ import numpy as np
 import psutil
 import pytest
 
+from app.io import atomic
 from app.io import convert as engine
 from app.io.convert import ConvertSpec, convert
 from app.io.partials import find_partials, host_tag, partial_name, remembered_folders
@@ -206,10 +207,10 @@ def test_output_is_fsynced_before_the_rename_and_the_folder_after(make_raw, tmp_
     src = make_raw("rec.dat", synthetic_int16(3000, 8))
     out = tmp_path / "out.dat"
     events = []
-    real_fsync, real_replace = engine._fsync_path, os.replace
-    monkeypatch.setattr(engine, "_fsync_path", lambda path, folder=False: (
+    real_fsync, real_replace = atomic.fsync_path, os.replace
+    monkeypatch.setattr(atomic, "fsync_path", lambda path, folder=False: (
         events.append(("fsync", path, os.path.exists(out))), real_fsync(path, folder)))
-    monkeypatch.setattr(engine.os, "replace", lambda a, b: (events.append(("replace", a, b)), real_replace(a, b)))
+    monkeypatch.setattr(atomic.os, "replace", lambda a, b: (events.append(("replace", a, b)), real_replace(a, b)))
     convert(_source(src), ConvertSpec(str(out), write_params=False))
     assert [e[0] for e in events] == ["fsync", "replace", "fsync"]
     assert ".partial-" in events[0][1] and events[0][2] is False

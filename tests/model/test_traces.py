@@ -94,7 +94,7 @@ def test_zoomed_in_frame_holds_the_exact_samples(recording, tmp_path):
 def test_filter_pads_chunks_and_matches_scipy(recording, tmp_path):
     datafile, values = recording
     source = make_source(datafile, tmp_path, cutoff=300.0)
-    pad = filter_padding(RATE, 300.0, 1024)
+    pad = filter_padding(RATE, 300.0)
     chunk = source.chunk(3, filter_on=True)
     assert datafile.calls == [(3, 1024, (-pad, pad))]
     sos = signal.butter(3, 300.0, "highpass", fs=RATE, output="sos")
