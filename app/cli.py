@@ -567,7 +567,7 @@ def cmd_demo(args) -> int:
 
 def _run_gui(files: Sequence[str], params: dict | None = None, screenshot: str | None = None) -> int:
     try:
-        from app.views.main_window import run
+        from app.views.launch import run
     except ImportError as error:
         print(f"wavescope: the browser is not available ({error}); "
               "showing `wavescope info` of the recording instead.", file=sys.stderr)

@@ -1,7 +1,7 @@
-"""The browser window: stream tree, trace view, probe view and log, around one recording.
+"""The browser window: the trace view around one Session, and its docks.
 
-`run(files, params, screenshot)` is what `wavescope FILE`, `wavescope gui` and
-`wavescope demo` call.
+Every panel is a dock added with `add_dock` (View > Panels, remembered layout) and takes the
+window's session through `set_session`; `app.views.launch.run` starts the window.
 """
 
 from __future__ import annotations
@@ -10,29 +10,26 @@ import hashlib
 import logging
 import os
 import sys
-import time
 import traceback
 from pathlib import Path
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.io.errors import DataFileError, MissingFieldsError
-from app.model.jobs import JobError, JobHistory, SortJob
+from app.model.jobs import JobHistory
 from app.model.recording import Recording
 from app.model.session import Session
 from app.model.traces import TraceSource
-from app.views import events_integration
-from app.views.convert_dialog import ConvertDialog
+from app.views import events_integration, jobs_actions
 from app.views.jobs_panel import JobsPanel
 from app.views.log_panel import LogPanel
 from app.views.probe_view import ProbeView
 from app.views.stream_tree import StreamTree
 from app.views.trace_view import TracePanel
-from app.views.welcome import WIZARD_KEY, ErrorDialog, MissingFieldsDialog, WelcomePage
+from app.views.welcome import WIZARD_KEY, ErrorDialog, MissingFieldsDialog, RecentFiles, WelcomePage
 from app.views.workers import Worker
 
 log = logging.getLogger("wavescope")
-MAX_RECENT = 10
 OVERVIEW_AUTO_BYTES = 20 << 30          # build the summary by itself for recordings up to 20 GB
 OPEN_KEYS = ("file_format", "stream_mode", "mapping")
 
@@ -48,6 +45,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle("Wavescope")
         self.settings = settings or QtCore.QSettings("Wavescope", "wavescope")
         self.session = Session(cache_bytes=self._cache_bytes())
+        self.recent = RecentFiles(self.settings)
         self.ask_missing_fields = lambda error: MissingFieldsDialog.ask(error, self)
         self.show_error = self._error_dialog
         self.panel = TracePanel(self)
@@ -95,16 +93,16 @@ class MainWindow(QtWidgets.QMainWindow):
         dock = QtWidgets.QDockWidget(title, self)
         dock.setObjectName(object_name or f"dock-{title.lower()}")
         dock.setWidget(widget)
-        self.addDockWidget(area, dock)
-        if tabify_with is not None:
-            self.tabifyDockWidget(self.docks[tabify_with], dock)
+        # added after the saved layout was applied: its remembered place, else the given one
+        if not (self._state_restored and self.restoreDockWidget(dock)):
+            self.addDockWidget(area, dock)
+            if tabify_with is not None:
+                self.tabifyDockWidget(self.docks[tabify_with], dock)
         action = dock.toggleViewAction()
         if shortcut:
             action.setShortcut(QtGui.QKeySequence(shortcut))
         self.panels_menu.addAction(action)
         self.docks[title] = dock
-        if self._state_restored:
-            self.restoreDockWidget(dock)          # added after the saved layout was applied
         set_session(self.session)
         return dock
 
@@ -342,13 +340,13 @@ class MainWindow(QtWidgets.QMainWindow):
         return int(self.settings.value("cache_mb", 1024)) << 20
 
     def open_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a recording", self._last_dir())
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a recording", self.last_dir())
         if path:
             self.settings.setValue("last_dir", os.path.dirname(path))
             self.open_file(path)
 
     def export_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export the view", self._last_dir(),
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export the view", self.last_dir(),
                                                         "PNG image (*.png);;SVG drawing (*.svg)")
         if path:
             try:
@@ -356,24 +354,22 @@ class MainWindow(QtWidgets.QMainWindow):
             except OSError as error:
                 self.show_error("Export failed", str(error))
 
-    def _last_dir(self) -> str:
+    def last_dir(self) -> str:
         return str(self.settings.value("last_dir", str(Path.home())))
 
     def _remember(self, path: str) -> None:
-        recent = [p for p in self.recent_files() if p != os.path.abspath(path)]
-        self.settings.setValue("recent_files", [os.path.abspath(path)] + recent[:MAX_RECENT - 1])
+        self.recent.remember(path)
         self._update_recent_menu()
 
     def recent_files(self) -> list[str]:
-        value = self.settings.value("recent_files", [])
-        return [value] if isinstance(value, str) else list(value or [])
+        return self.recent.paths()
 
     def _update_recent_menu(self) -> None:
         self.recent_menu.clear()
-        for path in self.recent_files():
+        for path in self.recent.paths():
             self.recent_menu.addAction(path, lambda p=path: self.open_file(p))
-        self.recent_menu.setEnabled(bool(self.recent_files()))
-        self.welcome.set_recent(self.recent_files())
+        self.recent_menu.setEnabled(bool(self.recent.paths()))
+        self.welcome.set_recent(self.recent.paths())
 
     # -- reactions --------------------------------------------------------------------------------
     def go_to_segment(self, index: int) -> None:
@@ -468,32 +464,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.jobs_panel.add_job(job)
         self.show_dock("Jobs")
 
-    def convert_dialog(self) -> None:
-        """Queue a conversion of the open recording, built in the convert dialog."""
-        if self.recording is None:
-            self.show_error("Convert", "Open a recording first.")
-            return
-        job = ConvertDialog.ask(self.recording.datafile, self)
-        if job is not None:
-            self.queue_job(job)
-
-    def sort_dialog(self) -> None:
-        """Queue a sorter run on a .params file (SpyKING CIRCUS by default)."""
-        folder = os.path.dirname(self.recording.datafile.file_name) if self.recording else self._last_dir()
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Sort with params", folder,
-                                                        "Params files (*.params);;All files (*)")
-        if not path:
-            return
-        job = SortJob(params_file=path)
-        try:
-            missing = job.template().missing_message()
-            job.command()
-        except JobError as error:
-            missing = str(error)
-        if missing:
-            self.show_error("Cannot sort", missing)
-            return
-        self.queue_job(job)
+    convert_dialog = jobs_actions.convert_recording
+    sort_dialog = jobs_actions.sort_with_params
 
     # -- drag and drop ----------------------------------------------------------------------------
     def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:
@@ -506,45 +478,3 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_file(paths[0])
             event.acceptProposedAction()
 
-
-def wait_for_frame(app: QtWidgets.QApplication, window: MainWindow, timeout: float = 20.0) -> bool:
-    """Process events until the trace view has painted a frame of data (bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        app.processEvents()
-        if window.view.frame is not None and window.view._painted_request == window.view.frame.request_id:
-            return True
-        time.sleep(0.01)
-    return False
-
-
-def run(files: list[str], params: dict | None = None, screenshot: str | None = None) -> int:
-    """Open the browser on `files` (the first is shown); with `screenshot`, render offscreen, save, exit."""
-    if screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
-    app.setOrganizationName("Wavescope")
-    app.setApplicationName("wavescope")
-    window = MainWindow(restore=screenshot is None)
-    if screenshot:
-        window.resize(1600, 1000)
-    window.show()
-    params = dict(params or {})
-    opened = False
-    if files:
-        opened = window.open_file(files[0], params)
-        for extra in files[1:]:
-            log.info("one recording at a time: %s not opened", extra)
-    if screenshot:
-        if opened:
-            window.view.setFocus()
-            wait_for_frame(app, window)
-        app.processEvents()
-        ok = window.grab().save(str(screenshot))
-        window.close()
-        if not ok:
-            print(f"wavescope: could not write {screenshot}", file=sys.stderr)
-            return 1
-        print(f"wrote {screenshot}", file=sys.stderr)
-        return 0 if opened or not files else 1
-    return app.exec()

@@ -81,6 +81,21 @@ class WelcomePage(QtWidgets.QWidget):
         self.recent_label.setVisible(bool(paths))
 
 
+class RecentFiles:
+    """The recently opened paths, newest first, kept in the window's QSettings."""
+
+    def __init__(self, settings: QtCore.QSettings, limit: int = 10):
+        self.settings, self.limit = settings, limit
+
+    def paths(self) -> list[str]:
+        value = self.settings.value("recent_files", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def remember(self, path: str) -> None:
+        path = os.path.abspath(path)
+        self.settings.setValue("recent_files", [path] + [p for p in self.paths() if p != path][:self.limit - 1])
+
+
 class ErrorDialog(QtWidgets.QDialog):
     """One readable sentence first; the full details (e.g. a traceback) behind a toggle; a copy button."""
 
