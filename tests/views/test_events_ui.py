@@ -483,3 +483,15 @@ def test_peri_event_mean_matches_numpy(qtbot, make_raw):
     assert len(view.result.trials) == 5
     view.shutdown()
     session.close()
+
+
+def test_closing_the_window_waits_for_the_event_workers(qtbot, window, tmp_path):
+    ui = window.events_ui
+    ui.load_events_file(write_events_csv(tmp_path))
+    peri = ui.peri_view
+    peri.channels_provider = lambda: [0, 1, 2, 3]
+    ticket = peri.compute()
+    assert ticket is not None
+    window.close()
+    assert peri.worker.closed and ui.reader.closed and not peri.worker.busy()
+    assert peri.compute() is None                              # nothing new starts on a closed view
