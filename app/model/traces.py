@@ -216,6 +216,26 @@ class TraceSource:
         return self._read_lock
 
     @property
+    def latest_request(self) -> int:
+        """The id of the newest `request`: frames with another id are stale."""
+        return self._latest
+
+    def is_latest(self, frame: TraceFrame) -> bool:
+        """Whether `frame` answers the newest request (older ones are dropped by the view)."""
+        return frame.request_id == self._latest
+
+    def set_cutoff(self, cutoff: float) -> None:
+        """A new display high-pass cutoff; column summaries of the old one are forgotten
+        (filtered chunks are cached per cutoff)."""
+        if float(cutoff) != self.cutoff:
+            self.cutoff = float(cutoff)
+            self.forget_columns()
+
+    def forget_columns(self) -> None:
+        """Drop the per-column summaries of the last frame, so the next one recomputes them."""
+        self._columns = {}
+
+    @property
     def n_chunks(self) -> int:
         return max(-(-self.duration // self.chunk_size), 0)
 
@@ -577,7 +597,7 @@ class TraceSource:
                 result = None
             if result is not None:
                 self.overview = result
-                self._columns = {}
+                self.forget_columns()
             if on_done is not None:
                 on_done(result)
 

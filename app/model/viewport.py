@@ -6,7 +6,7 @@ subscribers, who redraw. Time is kept in timeline samples of the main stream (ex
 TraceSource asks for) and offered in seconds too (`t_start`, `duration`).
 
 Topics: "window" (time window), "channels" (order, hidden, first channel, spacing),
-"gain" (amplitude or per-channel gains), "selection", "filter" (high-pass, cutoff, CAR),
+"gain" (amplitude or per-channel gains), "autoscale", "selection", "filter" (high-pass, cutoff, CAR),
 "recording" (a new recording's extent), "settings" (several at once).
 """
 
@@ -242,8 +242,9 @@ class Viewport(Observable):
         self.notify("gain")
 
     def request_autoscale(self) -> None:
+        """Ask for the amplitude to follow the noise of the next frame (topic "autoscale")."""
         self.pending_autoscale = True
-        self.notify("gain")
+        self.notify("autoscale")
 
     def autoscale_from_noise(self, noise: np.ndarray) -> bool:
         """Set the amplitude so a row spans ±6 noise SDs of the median channel; True when it changed.

@@ -24,7 +24,7 @@ def _wait_painted(app, view, request_id: int, timeout: float = 60.0) -> float | 
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
         app.processEvents()
-        if view._painted_request >= request_id:
+        if view.painted_request >= request_id:
             return view.last_frame_seconds
         time.sleep(0.0005)
     return None
@@ -49,7 +49,7 @@ def open_view(recording, width: int = 1920, height: int = 1080, cache_bytes: int
     view.framePainted.connect(painted)
     view.show()
     view.set_recording(recording, source)
-    _wait_painted(app, view, source._latest)
+    _wait_painted(app, view, source.latest_request)
     return app, view, source
 
 
@@ -58,7 +58,7 @@ def forget_columns(source) -> None:
     for key in source.cache.key_list():
         if key[0] == "columns":
             source.cache.discard(key)
-    source._columns = {}
+    source.forget_columns()
 
 
 def scroll_frames(app, view, window_s: float, steps: int = 60, step_fraction: float = 0.1,
@@ -72,14 +72,14 @@ def scroll_frames(app, view, window_s: float, steps: int = 60, step_fraction: fl
     window = window_s * rate
     duration = view.recording.duration
     view.set_window(start_s * rate, window)
-    _wait_painted(app, view, view.source._latest)
+    _wait_painted(app, view, view.source.latest_request)
     span = max(duration - window, 0)
     positions = [(start_s * rate + k * step_fraction * window) % (span + 1) for k in range(steps)]
     for t0 in positions:                 # warm the caches along the path
         view.set_window(t0, window)
-        _wait_painted(app, view, view.source._latest)
+        _wait_painted(app, view, view.source.latest_request)
     view.set_window(positions[0], window)
-    _wait_painted(app, view, view.source._latest)
+    _wait_painted(app, view, view.source.latest_request)
     times = []
     prefetch = view.source.prefetch_windows
     for t0 in positions[1:]:
@@ -87,7 +87,7 @@ def scroll_frames(app, view, window_s: float, steps: int = 60, step_fraction: fl
             view.source.prefetch_windows = 0
             forget_columns(view.source)
         view.set_window(t0, window)
-        seconds = _wait_painted(app, view, view.source._latest)
+        seconds = _wait_painted(app, view, view.source.latest_request)
         if seconds is not None:
             times.append(seconds)
     view.source.prefetch_windows = prefetch

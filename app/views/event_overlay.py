@@ -16,7 +16,6 @@ see it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,184 +24,15 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.model.annotations import Annotation, Annotations
 from app.model.events import EventIndex
-
-EVENT_PALETTE = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#e377c2", "#8c564b",
-                 "#bcbd22", "#7f7f7f"]
-ANNOTATION_FILL = QtGui.QColor(255, 176, 0, 56)
-ANNOTATION_EDGE = QtGui.QColor(196, 120, 0, 200)
-SELECTED_EDGE = QtGui.QColor(140, 80, 0, 235)          # dark amber: apart from every event colour
-LABEL_FILL = QtGui.QColor(255, 248, 225, 220)
-LABEL_TEXT = QtGui.QColor("#6b4500")
-EDGE_GRAB_PX = 4.0
-MAX_LABELS = 200
-MAX_SPRITES = 4096                                     # cached label pictures before the cache starts over
-MAX_TOOLTIP_EVENTS = 8
+from app.views.event_labels import AnnotationLabels
+# the marker geometry is re-exported: tests and callers import it from here
+from app.views.event_markers import (  # noqa: F401
+    ANNOTATION_EDGE_PIXEL, ANNOTATION_FILL_PIXEL, EDGE_GRAB_PX, EVENT_OPAQUE, EVENT_PALETTE, EVENT_TINTS,
+    MAX_TOOLTIP_EVENTS, SELECTED_EDGE, SpanIndex, coverage, event_columns, marker_columns,
+    paint_annotations, paint_events, top_per_column,
+)
 
 
-# -- pixel geometry (pure numpy) ----------------------------------------------------------------------
-def span_columns(x0: np.ndarray, x1: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel spans [x0, x1) as whole columns [c0, c1), at least one column wide, clipped to the plot."""
-    c0 = np.floor(x0).astype(np.int64)
-    c1 = np.maximum(np.ceil(x1).astype(np.int64), c0 + 1)
-    return np.minimum(np.maximum(c0, 0), width), np.minimum(np.maximum(c1, 0), width)
-
-
-def coverage(c0: np.ndarray, c1: np.ndarray, width: int) -> np.ndarray:
-    """Which of `width` columns some span [c0, c1) covers (a difference array: O(spans + width))."""
-    steps = np.bincount(c0, minlength=width + 1)[:width + 1] - np.bincount(c1, minlength=width + 1)[:width + 1]
-    return np.cumsum(steps[:width]) > 0
-
-
-@dataclass
-class EventColumns:
-    """Where a run of columns draws its events: `lines` (codes, columns) unique per (code, column)
-    and ordered by column then code; `bands` (codes, c0, c1) clipped whole-column spans; `onsets`
-    (codes, columns) of the bands that start inside the run."""
-
-    lines: tuple[np.ndarray, np.ndarray]
-    bands: tuple[np.ndarray, np.ndarray, np.ndarray]
-    onsets: tuple[np.ndarray, np.ndarray]
-
-
-def event_columns(starts: np.ndarray, durations: np.ndarray, codes: np.ndarray, n_codes: int,
-                  first: float, spc: float, width: int) -> EventColumns:
-    """The events' pixels on the `width` columns from grid column `first` (`spc` samples per column).
-
-    An event shorter than a column is a line in the column of its start; a longer one is a band.
-    Which it is depends on `spc` only, and with an integer `first` every column comes out the same
-    whether it is computed alone or with its neighbours, so a scrolled row can be patched.
-    """
-    x0 = starts / spc - first
-    wide = np.maximum(durations, 0) / spc >= 1.0
-    column = np.floor(x0[~wide]).astype(np.int64)
-    inside = (column >= 0) & (column < width)
-    n_codes = max(n_codes, 1)
-    table = np.zeros(width * n_codes, dtype=bool)
-    table[column[inside] * n_codes + codes[~wide][inside]] = True
-    cells = np.flatnonzero(table)
-    x0, band_codes = x0[wide], codes[wide]
-    x1 = (starts[wide] + durations[wide]) / spc - first
-    keep = (x1 > 0) & (x0 < width)
-    c0, c1 = span_columns(x0[keep], x1[keep], width)
-    starting = (x0[keep] >= 0) & (x0[keep] < width)
-    return EventColumns((cells % n_codes, cells // n_codes), (band_codes[keep], c0, c1),
-                        (band_codes[keep][starting], c0[starting]))
-
-
-def marker_columns(starts: np.ndarray, durations: np.ndarray, codes: np.ndarray, n_codes: int,
-                   first_column: float, spc: float, width: int):
-    """(lines, bands) of `event_columns`: at most n_codes * width lines however many events."""
-    columns = event_columns(starts, durations, codes, n_codes, first_column, spc, width)
-    return columns.lines, columns.bands
-
-
-def top_per_column(columns: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One (column, code) per column of `columns` (ascending): the highest code, drawn on top."""
-    if not len(columns):
-        return columns, codes
-    starts_run = np.empty(len(columns), dtype=bool)
-    starts_run[0] = True
-    np.not_equal(columns[1:], columns[:-1], out=starts_run[1:])
-    heads = np.flatnonzero(starts_run)
-    return columns[heads], np.maximum.reduceat(codes, heads)
-
-
-def top_band_codes(codes: np.ndarray, c0: np.ndarray, c1: np.ndarray, width: int) -> np.ndarray:
-    """Per column, the highest code of the spans [c0, c1) covering it, -1 where none does.
-
-    One difference array per code, all in one bincount, so the cost does not grow with a loop
-    over the codes.
-    """
-    n = int(codes.max()) + 1
-    base = codes * (width + 1)
-    steps = np.bincount(base + c0, minlength=n * (width + 1)) - np.bincount(base + c1, minlength=n * (width + 1))
-    covered = np.cumsum(steps.reshape(n, width + 1)[:, :width], axis=1) > 0
-    top = n - 1 - np.argmax(covered[::-1], axis=0)
-    top[~covered.any(axis=0)] = -1
-    return top
-
-
-def paint_events(row: np.ndarray, columns: EventColumns, opaque: np.ndarray, tints: np.ndarray) -> None:
-    """Event pixels into `row`: band tints, then band onsets, then lines; the highest code on top."""
-    band_codes, c0, c1 = columns.bands
-    if len(band_codes):
-        top = top_band_codes(band_codes, c0, c1, len(row))
-        covered = top >= 0
-        row[covered] = tints[top[covered] % len(tints)]
-    onset_codes, onsets = columns.onsets
-    order = np.argsort(onsets, kind="stable")
-    for at, codes in (top_per_column(onsets[order], onset_codes[order]),
-                      top_per_column(columns.lines[1], columns.lines[0])):
-        row[at] = opaque[codes % len(opaque)]
-
-
-def paint_annotations(row: np.ndarray, starts: np.ndarray, stops: np.ndarray, first: float, spc: float,
-                      fill: int, edge: int) -> None:
-    """Annotation fills (spans of a column or more) then edges into the `len(row)` columns from `first`."""
-    width = len(row)
-    x0, x1 = starts / spc - first, stops / spc - first
-    ranged = (stops - starts) / spc >= 1.0
-    c0, c1 = span_columns(x0[ranged], x1[ranged], width)
-    row[coverage(c0, c1, width)] = fill
-    opening = np.floor(x0).astype(np.int64)
-    closing = np.ceil(x1[ranged]).astype(np.int64) - 1
-    for at in (opening, closing):
-        row[at[(at >= 0) & (at < width)]] = edge
-
-
-class SpanIndex:
-    """Spans [start, end) sorted by start, asked which overlap [s0, s1) in O(log n + answer).
-
-    All but the `n_long` longest spans are at most `bound` long, so their candidates are one
-    slice of the starts; the long ones (a whole-session annotation, a long pulse) are checked
-    one by one, so they never turn a query into a scan.
-    """
-
-    def __init__(self, starts: np.ndarray, ends: np.ndarray, n_long: int = 256):
-        self.starts = np.ascontiguousarray(starts, dtype=np.int64)
-        self.ends = np.ascontiguousarray(ends, dtype=np.int64)
-        lengths = self.ends - self.starts
-        cut = len(lengths) - n_long - 1
-        self.bound = int(np.partition(lengths, cut)[cut]) if cut >= 0 else int(lengths.max(initial=0))
-        self.long = np.flatnonzero(lengths > self.bound)
-
-    def __len__(self) -> int:
-        return len(self.starts)
-
-    def overlapping(self, s0: float, s1: float) -> np.ndarray:
-        """Indices (ascending) of the spans with start < s1 and end > s0."""
-        # integer keys: a float key would make searchsorted copy the starts to float64 first
-        s0, s1 = math.floor(s0), math.ceil(s1)
-        lo = int(np.searchsorted(self.starts, np.int64(s0 - self.bound), side="left"))
-        hi = max(int(np.searchsorted(self.starts, np.int64(s1), side="left")), lo)
-        rows = np.arange(lo, hi)[self.ends[lo:hi] > s0]
-        if not len(self.long):
-            return rows
-        early = self.long[self.long < lo]
-        return np.concatenate([early[self.ends[early] > s0], rows])
-
-
-def premultiplied(colour: QtGui.QColor) -> int:
-    """`colour` as one ARGB32-premultiplied pixel value."""
-    alpha = colour.alpha()
-    scale = alpha / 255.0
-    return (alpha << 24) | (round(colour.red() * scale) << 16) | (round(colour.green() * scale) << 8) \
-        | round(colour.blue() * scale)
-
-
-def _with_alpha(name: str, alpha: int) -> QtGui.QColor:
-    colour = QtGui.QColor(name)
-    colour.setAlpha(alpha)
-    return colour
-
-
-EVENT_OPAQUE = np.array([premultiplied(QtGui.QColor(c)) for c in EVENT_PALETTE], dtype=np.uint32)
-EVENT_TINTS = np.array([premultiplied(_with_alpha(c, 40)) for c in EVENT_PALETTE], dtype=np.uint32)
-ANNOTATION_FILL_PIXEL = premultiplied(ANNOTATION_FILL)
-ANNOTATION_EDGE_PIXEL = premultiplied(ANNOTATION_EDGE)
-
-
-# -- drag state ---------------------------------------------------------------------------------------
 @dataclass
 class _Drag:
     kind: str                   # "create" or "edge"
@@ -212,7 +42,7 @@ class _Drag:
     edge: str | None = None     # "start" or "stop"
 
 
-class EventOverlay:
+class EventOverlay(AnnotationLabels):
     """Paints events and annotations over a TraceView and edits annotations with the mouse."""
 
     def __init__(self, view: QtWidgets.QWidget, index: EventIndex | None = None,
@@ -296,11 +126,7 @@ class EventOverlay:
     # -- view geometry --------------------------------------------------------------------------------
     def _mapping(self, rect: QtCore.QRect) -> tuple[float, float]:
         """(samples per column, grid column at the rect's left edge), as the traces are drawn."""
-        view = self.view
-        frame = view.frame
-        spc = frame.spc if frame is not None else view.window / max(rect.width(), 1)
-        first = frame.first_column if frame is not None else view.t0 / spc
-        return float(spc), float(first)
+        return self.view.column_grid(rect)
 
     def x_of(self, sample: float, rect: QtCore.QRect | None = None) -> float:
         rect = rect or self.view.plot_rect()
@@ -388,84 +214,6 @@ class EventOverlay:
                                     first, spc, len(row))
             paint_events(row, columns, EVENT_OPAQUE, EVENT_TINTS)
 
-    def _labels(self, rect: QtCore.QRect, spc: float, first: float) -> list:
-        """(x, y, width, text) of the labelled annotations on screen, none when more than MAX_LABELS are."""
-        width = rect.width()
-        visible = self._spans.overlapping(first * spc, (first + width) * spc)
-        if not len(visible) or len(visible) > MAX_LABELS:
-            return []
-        c0, c1 = span_columns(self._a_starts[visible] / spc - first, self._a_stops[visible] / spc - first, width)
-        left, y, items = rect.left() + 3.0, rect.top() + 2, self._items
-        return [(left + c0v, y, float(c1v - c0v), items[k].label)
-                for k, c0v, c1v in zip(visible.tolist(), c0.tolist(), c1.tolist()) if items[k].label]
-
-    def _paint_labels(self, painter: QtGui.QPainter, labels: list) -> None:
-        """Labels as cached pictures on screen (a few µs each), as vector text when exporting."""
-        if not labels:
-            return
-        if self._label_font is None:
-            self._label_font = QtGui.QFont()
-            self._label_font.setPointSizeF(8.0)
-            self._metrics = QtGui.QFontMetrics(self._label_font)
-        if painter.device() is not self.view:
-            self._draw_label_text(painter, labels)
-            return
-        ratio = self.view.devicePixelRatioF()
-        if len(self._sprites) > MAX_SPRITES:
-            self._sprites.clear()
-            self._text_widths.clear()
-        keys = [self._sprite_key(text, span, ratio) for _x, _y, span, text in labels]
-        missing = [key for key in dict.fromkeys(keys) if key not in self._sprites]
-        if missing:
-            self._render_sprites(missing, ratio)
-        sprites = self._sprites
-        for (x, y, _span, _text), key in zip(labels, keys, strict=True):
-            painter.drawImage(QtCore.QPointF(x - 2, y), sprites[key])
-
-    def _sprite_key(self, text: str, span: float, ratio: float) -> tuple[str, int | None, float]:
-        """(text, the width it is elided to or None when it fits a band `span` wide, pixel ratio)."""
-        width = self._text_widths.get(text)
-        if width is None:
-            width = self._text_widths[text] = self._metrics.horizontalAdvance(text)
-        limit = int(max(span - 6, 60))
-        return text, None if width <= limit else limit, ratio
-
-    def _render_sprites(self, keys: list[tuple[str, int | None, float]], ratio: float) -> None:
-        """Label pictures for `keys`, drawn side by side with one painter, then cut apart."""
-        metrics = self._metrics
-        shown = [text if limit is None else metrics.elidedText(text, QtCore.Qt.TextElideMode.ElideRight, limit)
-                 for text, limit, _ in keys]
-        widths = [math.ceil((metrics.horizontalAdvance(text) + 4) * ratio) for text in shown]
-        height = math.ceil(metrics.height() * ratio)
-        sheet = QtGui.QImage(sum(widths), height, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
-        sheet.setDevicePixelRatio(ratio)
-        sheet.fill(LABEL_FILL)
-        sheet_painter = QtGui.QPainter(sheet)
-        sheet_painter.setFont(self._label_font)
-        sheet_painter.setPen(LABEL_TEXT)
-        left = 0
-        for text, width in zip(shown, widths, strict=True):
-            sheet_painter.drawText(QtCore.QPointF(left / ratio + 2, metrics.ascent()), text)
-            left += width
-        sheet_painter.end()
-        left = 0
-        for key, width in zip(keys, widths, strict=True):
-            sprite = sheet.copy(left, 0, width, height)
-            sprite.setDevicePixelRatio(ratio)
-            self._sprites[key] = sprite
-            left += width
-
-    def _draw_label_text(self, painter: QtGui.QPainter, labels: list) -> None:
-        painter.setFont(self._label_font)
-        metrics = self._metrics
-        height = metrics.height()
-        for x, y, span, text in labels:
-            shown = metrics.elidedText(text, QtCore.Qt.TextElideMode.ElideRight, int(max(span - 6, 60)))
-            box = QtCore.QRectF(x - 2, y, metrics.horizontalAdvance(shown) + 4, height)
-            painter.fillRect(box, LABEL_FILL)
-            painter.setPen(LABEL_TEXT)
-            painter.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, shown)
-
     def _paint_selection(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
         if self.selected_id is None or self.annotations is None or self._drag is not None:
             return
@@ -541,7 +289,7 @@ class EventOverlay:
         """What is under the mouse: nearby events (time, channel, label, duration) and annotations."""
         if self.view.recording is None or not self.view.plot_rect().contains(pos.toPoint()):
             return ""
-        rate = self.view.sampling_rate
+        rate = self.view.viewport.sampling_rate
         lines = []
         events = self.events_near(pos.x())
         for event in events[:MAX_TOOLTIP_EVENTS]:
@@ -572,7 +320,7 @@ class EventOverlay:
         self._select(annotation_id)
 
     def _clamped_sample(self, x: float) -> int:
-        duration = self.view.recording.duration if self.view.recording is not None else 0
+        duration = self.view.viewport.total
         return int(np.clip(round(self.sample_at(x)), 0, max(duration, 0)))
 
     def press(self, pos: QtCore.QPointF, modifiers=QtCore.Qt.KeyboardModifier.NoModifier) -> bool:

@@ -20,7 +20,7 @@ def wait_for_frame(app: QtWidgets.QApplication, window: MainWindow, timeout: flo
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         app.processEvents()
-        if window.view.frame is not None and window.view._painted_request == window.view.frame.request_id:
+        if window.view.frame is not None and window.view.painted_request == window.view.frame.request_id:
             return True
         time.sleep(0.01)
     return False

@@ -25,7 +25,7 @@ from app.views.jobs_panel import JobsPanel
 from app.views.log_panel import LogPanel
 from app.views.probe_view import ProbeView
 from app.views.stream_tree import StreamTree
-from app.views.trace_view import TracePanel
+from app.views.trace import TracePanel
 from app.views.welcome import WIZARD_KEY, ErrorDialog, MissingFieldsDialog, RecentFiles, WelcomePage
 from app.views.workers import Worker
 
@@ -44,12 +44,14 @@ class MainWindow(QtWidgets.QMainWindow):
         super().__init__()
         self.setWindowTitle("Wavescope")
         self.settings = settings or QtCore.QSettings("Wavescope", "wavescope")
-        self.session = Session(cache_bytes=self._cache_bytes())
         self.recent = RecentFiles(self.settings)
         self.ask_missing_fields = lambda error: MissingFieldsDialog.ask(error, self)
         self.show_error = self._error_dialog
         self.panel = TracePanel(self)
         self.view = self.panel.view
+        self.viewport = self.view.viewport
+        self.session = Session(cache_bytes=self._cache_bytes())
+        self.view.set_session(self.session)
         self.welcome = WelcomePage(self.open_dialog, self.open_demo, self.open_file)
         self.pages = QtWidgets.QStackedWidget()
         self.pages.addWidget(self.welcome)
@@ -275,7 +277,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _show_recording(self, recording: Recording) -> None:
         self.pages.setCurrentWidget(self.panel)
-        self.view.set_recording(recording, self.source)
         self.view.apply_settings(self._saved_view_settings())
         self._sync_controls()
         self._show_lanes(recording)

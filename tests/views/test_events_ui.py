@@ -40,8 +40,8 @@ Qt = QtCore.Qt
 
 
 def wait_painted(qtbot, view):
-    qtbot.waitUntil(lambda: view.frame is not None and view.frame.request_id == view.source._latest
-                    and view._painted_request == view.frame.request_id, timeout=10_000)
+    qtbot.waitUntil(lambda: view.frame is not None and view.frame.request_id == view.source.latest_request
+                    and view.painted_request == view.frame.request_id, timeout=10_000)
 
 
 @pytest.fixture

@@ -41,10 +41,10 @@ def open_view(qtbot, ap, tmp_path):
 def wait_lanes(qtbot, view):
     """Until the main frame and every shown lane's frame answer the latest requests."""
     def ready() -> bool:
-        if view.frame is None or view.frame.request_id != view.source._latest:
+        if view.frame is None or view.frame.request_id != view.source.latest_request:
             return False
         return all(view.lane_displays[k].frame is not None
-                   and view.lane_displays[k].frame.request_id == view.lanes[k].source._latest
+                   and view.lane_displays[k].frame.request_id == view.lanes[k].source.latest_request
                    for k in view.shown_lanes())
     qtbot.waitUntil(ready, timeout=10_000)
 
@@ -58,7 +58,7 @@ def test_lanes_get_bands_under_the_main_traces(qtbot, lanes_view):
     assert bands[-1][1] + bands[-1][2] == rect.bottom() + 1
     assert view.main_height() == bands[0][1] - rect.top()
     assert view.lane_at(bands[0][1] + 5) == 0 and view.lane_at(rect.top() + 2) is None
-    assert view.lane_displays[0].image is not None
+    assert view.lane_displays[0].ring.image is not None
     recording.close()
 
 
@@ -200,8 +200,8 @@ def test_the_lane_is_drawn_in_its_band(qtbot, lanes_view, tmp_path):
 
 
 def lane_screen_order(display) -> np.ndarray:
-    offset = display.ring_first % display.index.shape[1]
-    return np.concatenate([display.index[:, offset:], display.index[:, :offset]], axis=1)
+    offset = display.ring.first % display.ring.index.shape[1]
+    return np.concatenate([display.ring.index[:, offset:], display.ring.index[:, :offset]], axis=1)
 
 
 @pytest.mark.parametrize(("start_s", "window_s"), [(0.3, 0.2), (0.1, 0.6)])   # LF samples, LF min/max
@@ -218,16 +218,16 @@ def test_a_lane_ring_after_scrolls_equals_a_full_redraw(qtbot, lanes_view, start
 
     view._lane_raster = recording_raster
     for fraction in (0.1, 0.1, -0.1, 0.25, -0.3):
-        before = [view.lane_displays[k].pixels for k in view.shown_lanes()]
+        before = [view.lane_displays[k].ring.pixels for k in view.shown_lanes()]
         drawn.clear()
         view.scroll_by(fraction)
         wait_lanes(qtbot, view)
         for k, pixels in zip(view.shown_lanes(), before, strict=True):
             display = view.lane_displays[k]
-            assert display.pixels is pixels                   # drawn in place, nothing reallocated
-            height, width = display.index.shape
+            assert display.ring.pixels is pixels                   # drawn in place, nothing reallocated
+            height, width = display.ring.index.shape
             np.testing.assert_array_equal(lane_screen_order(display), whole(k, 0, width, height))
-            np.testing.assert_array_equal(display.pixels, view._palette[display.index])
+            np.testing.assert_array_equal(display.ring.pixels, view.palette[display.ring.index])
         lf_columns = sum(columns for k, columns in drawn if k == 0)
         assert 0 < lf_columns <= abs(fraction) * view.lane_displays[0].frame.n_columns + 2
     view._lane_raster = whole
@@ -239,7 +239,7 @@ def test_a_lane_ring_after_scrolls_equals_a_full_redraw(qtbot, lanes_view, start
     for column in (3, picture.shape[1] // 2, picture.shape[1] - 3):
         lit = np.flatnonzero(picture[:, column])[0]
         colour = QtGui.QColor(shown.pixel(left + column, top + 14 + int(lit)))
-        assert colour.rgb() == int(view._palette[picture[lit, column]])
+        assert colour.rgb() == int(view.palette[picture[lit, column]])
     recording.close()
 
 

@@ -26,7 +26,7 @@ def window(qtbot, settings):
 
 def wait_frame(qtbot, window):
     view = window.view
-    qtbot.waitUntil(lambda: view.frame is not None and view.frame.request_id == view.source._latest,
+    qtbot.waitUntil(lambda: view.frame is not None and view.frame.request_id == view.source.latest_request,
                     timeout=10_000)
 
 

@@ -52,8 +52,8 @@ def viewer(qtbot, make_raw, tmp_path):
 
 
 def wait_painted(qtbot, view):
-    qtbot.waitUntil(lambda: view.frame is not None and view.frame.request_id == view.source._latest
-                    and view._painted_request == view.frame.request_id, timeout=10_000)
+    qtbot.waitUntil(lambda: view.frame is not None and view.frame.request_id == view.source.latest_request
+                    and view.painted_request == view.frame.request_id, timeout=10_000)
     return view.frame
 
 
@@ -73,7 +73,7 @@ def test_scrolling_reads_expected_chunks_and_shows_the_samples(qtbot, viewer):
         block = values[rows, edges[k]:edges[k + 1]]
         np.testing.assert_array_equal(frame.lo[:, k], block.min(axis=1))
         np.testing.assert_array_equal(frame.hi[:, k], block.max(axis=1))
-    assert view._image is not None and view._index.any()
+    assert view.ring.image is not None and view.ring.index.any()
 
 
 def test_keyboard_navigation_moves_by_expected_amounts(qtbot, viewer):
@@ -164,25 +164,25 @@ def full_raster(view):
 
 
 def screen_order(view):
-    offset = view._ring_first % view._index.shape[1]
-    return np.concatenate([view._index[:, offset:], view._index[:, :offset]], axis=1)
+    offset = view.ring.first % view.ring.index.shape[1]
+    return np.concatenate([view.ring.index[:, offset:], view.ring.index[:, :offset]], axis=1)
 
 
 def test_ring_image_after_scrolls_equals_a_full_redraw(qtbot, viewer):
     view, _, _ = viewer
     for fraction in (0.1, 0.1, -0.1, 0.25, -0.3):
-        before = view._pixels
+        before = view.ring.pixels
         view.scroll_by(fraction)
         wait_painted(qtbot, view)
-        assert view._pixels is before                        # drawn in place, nothing reallocated
+        assert view.ring.pixels is before                        # drawn in place, nothing reallocated
         np.testing.assert_array_equal(screen_order(view), full_raster(view))
-    offset = view._ring_first % view._index.shape[1]
-    assert view._pixels[0, offset] == view._palette[view._index[0, offset]]
+    offset = view.ring.first % view.ring.index.shape[1]
+    assert view.ring.pixels[0, offset] == view.palette[view.ring.index[0, offset]]
     shown = view.grab().toImage()
     rect = view.plot_rect()
     lit = np.flatnonzero(screen_order(view)[:, 5])[0]
     colour = QtGui.QColor(shown.pixel(rect.left() + 5, rect.top() + int(lit)))
-    assert colour.rgb() == int(view._palette[screen_order(view)[lit, 5]])
+    assert colour.rgb() == int(view.palette[screen_order(view)[lit, 5]])
 
 
 def test_channel_gain_menu_wheel_and_settings(qtbot, viewer):
@@ -240,9 +240,9 @@ def test_spacing_box_scrolls_channels_and_is_saved(qtbot, viewer):
 
 def test_scale_bar_is_drawn_outside_the_traces(qtbot, viewer):
     view, _, _ = viewer
-    view._raster_key = None
-    view._pixels[:] = view._palette[0]
-    view._index[:] = 0
+    view.ring.invalidate()
+    view.ring.pixels[:] = view.palette[0]
+    view.ring.index[:] = 0
     view.frame = view.frame                                 # no traces in the ring: only decorations
     image = view.grab().toImage()
     rect = view.plot_rect()
