@@ -7,7 +7,7 @@ import runs), its imports resolved (relative ones too, function-level ones inclu
 - `app/io` imports no Qt and nothing from `app.model` or `app.views`;
 - `app/model` imports no widgets (QtWidgets, pyqtgraph) and nothing from `app.views`;
 - `app/views` stays thin: no format module, no `open_datafile`/DataFile construction, no private
-  attribute of another object (`views_violations`, checked against `VIEWS_ALLOWED`).
+  attribute of another object (`views_violations`).
 """
 
 from __future__ import annotations
@@ -188,16 +188,6 @@ def layer_violations(imports: list[Import]) -> list[str]:
 
 
 # -- thin views ---------------------------------------------------------------------------------------
-# Violations of the views rule found on main when this test was written, which other branches of
-# issue 15 (wave 2: W-B, W-C, W-D, W-E) are removing: this list may only shrink, never grow.
-# Delete an entry when its violation is gone; the lead empties it after the merges.
-VIEWS_ALLOWED: frozenset[str] = frozenset({
-    "app.views.convert_dialog: touches supported_formats()[name]._required_fields",
-    "app.views.events_integration: touches self.window._show_jobs",
-    "app.views.main_window: touches window.view._painted_request",
-})
-
-
 def datafile_classes() -> set[str]:
     """DataFile and the names of every class under app/io that derives from it (by name)."""
     bases: dict[str, set[str]] = {}
@@ -271,15 +261,11 @@ def test_io_imports_no_qt_no_model_no_views_and_model_no_widgets():
     assert not wrong, "\n".join(wrong)
 
 
-def test_views_stay_thin_and_the_allowed_list_only_shrinks():
+def test_views_stay_thin():
+    """No module under app/views imports a format, opens a DataFile or touches a model's private parts."""
     found = views_violations()
-    for what, lines in sorted(found.items()):
-        print(f"{what} (line {', '.join(map(str, lines))})")
-    new = set(found) - VIEWS_ALLOWED
-    assert not new, "views must not open files, import formats or touch private attributes of models:\n" + \
-        "\n".join(sorted(new))
-    gone = VIEWS_ALLOWED - set(found)
-    assert not gone, "fixed, so remove from VIEWS_ALLOWED:\n" + "\n".join(sorted(gone))
+    assert not found, "views must not open files, import formats or touch private attributes of models:\n" + \
+        "\n".join(f"{what} (line {', '.join(map(str, lines))})" for what, lines in sorted(found.items()))
 
 
 def test_cli_commands_never_import_the_dispatcher_and_views_only_when_run():

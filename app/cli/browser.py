@@ -20,7 +20,7 @@ _NOT_FIELDS = ("file_format", "stream_mode", "mapping")
 def run_gui(files: Sequence[str], params: dict | None = None, screenshot: str | None = None) -> int:
     """Open `files` in the browser (with `params` as their [data] settings); its exit status."""
     try:
-        from app.views.main_window import run
+        from app.views.launch import run
     except ImportError as error:
         print(f"wavescope: the browser is not available ({error}); "
               "showing `wavescope info` of the recording instead.", file=sys.stderr)

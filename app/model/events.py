@@ -8,6 +8,7 @@ Peri-event averages read the recording only through `read_range` windows around 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -130,6 +131,35 @@ class PeriEvent:
     trial_samples: np.ndarray
     count: int
     skipped: int
+
+
+class LockedReader:
+    """`read_range` of a recording's DataFile under the lock its other readers (the trace source)
+    take, so a peri-event average never interleaves its reads with theirs (None: no lock)."""
+
+    def __init__(self, datafile: Any, lock: threading.Lock | None = None):
+        self.datafile, self.lock = datafile, lock
+        self.duration = int(datafile.duration)
+
+    def read_range(self, t_start: int, t_stop: int, nodes: Sequence[int] | None = None) -> np.ndarray:
+        if self.lock is None:
+            return self.datafile.read_range(t_start, t_stop, nodes)
+        with self.lock:
+            return self.datafile.read_range(t_start, t_stop, nodes)
+
+
+def session_reader(session: Any) -> LockedReader | None:
+    """What a view reads the open recording's samples through (it never holds the DataFile):
+    the session's DataFile under its trace source's read lock; None when nothing is open."""
+    if session is None or session.recording is None:
+        return None
+    lock = session.source.read_lock if session.source is not None else None
+    return LockedReader(session.recording.datafile, lock)
+
+
+def recording_events(recording: Any) -> EventIndex:
+    """The recording's own events, indexed (slow for some formats: call it off the GUI thread)."""
+    return EventIndex.from_datafile(recording.datafile)
 
 
 def _reader(datafile_or_source: Any) -> tuple[Callable[..., np.ndarray], int]:

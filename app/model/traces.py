@@ -211,6 +211,11 @@ class TraceSource:
         self._load_existing_overview()
 
     @property
+    def read_lock(self) -> threading.Lock:
+        """The lock every read of the DataFile takes; other readers of it (peri-event) share it."""
+        return self._read_lock
+
+    @property
     def latest_request(self) -> int:
         """The id of the newest `request`: frames with another id are stale."""
         return self._latest

@@ -136,6 +136,20 @@ class AnnotationsPanel(QtWidgets.QWidget):
         layout.addWidget(self.hint)
 
     # -- model ----------------------------------------------------------------------------------------
+    def set_session(self, session) -> None:
+        """Show the session's annotations, following it (the dock contract)."""
+        self._session = session
+        session.subscribe(self._session_changed)
+        self._session_changed("opened", None)
+
+    def _session_changed(self, topic: str, _value) -> None:
+        if topic not in ("opened", "closed", "annotations"):
+            return
+        recording = self._session.recording
+        rate = recording.sampling_rate if recording is not None else 1.0
+        t_start = recording.segments[0].t_start if recording is not None and recording.segments else 0
+        self.set_annotations(self._session.annotations, rate, t_start)
+
     def set_annotations(self, annotations: Annotations | None, sampling_rate: float = 1.0,
                         t_start: int = 0) -> None:
         if self._unsubscribe is not None:

@@ -17,6 +17,7 @@ from app.io.convert_options import ConvertError, ConvertSpec, parse_channels
 from app.io.mpi import mpi_runtime
 from app.io.registry import supported_formats
 from app.model.jobs import ConvertJob
+from app.model.wizard import required_fields
 
 DTYPES = ("int16", "uint16", "int32", "float32", "float64")
 SAME_DTYPE = "same as input"
@@ -155,7 +156,7 @@ class ConvertDialog(QtWidgets.QDialog):
         if output:
             self.output.setText(str(Path(output).with_suffix(format_extension(name))))
         fields = parse_fields(self.out_fields.text()) if "=" in self.out_fields.text() else {}
-        for key in supported_formats()[name]._required_fields:
+        for key in required_fields(name):
             if key in OUTPUT_FIELD_DEFAULTS and key not in fields:
                 fields[key] = OUTPUT_FIELD_DEFAULTS[key]
         self.out_fields.setText(", ".join(f"{k}={v}" for k, v in fields.items()))

@@ -1,9 +1,10 @@
-"""Events and annotations in the browser: `install_events_ui(main_window)` adds it all.
+"""Events and annotations in the browser, as dock modules: `install(window)` adds it all.
 
-It adds the Events, Annotations and Peri-event docks, an Events menu (load an event file,
-annotate mode, next/previous event with N/P, undo/redo, export), the markers overlay on the
-trace view, and follows the window's recording: the recording's own events are read off the GUI
-thread, its annotations come from (and are saved to) the sidecar beside it.
+It adds the Events, Annotations and Peri-event docks (`window.add_dock`), an Events menu (load an
+event file, annotate mode, next/previous event with N/P, undo/redo, export) and the markers overlay
+on the trace view. It follows the window's session: on "opened" the recording's own events are read
+on a `Worker` and its annotations come from (and are saved to) the sidecar beside it; both are put
+in the session (`set_events`, `set_annotations`), whose docks show them.
 
 The trace view paints the overlay (`view.overlays`) over the traces and offers it the mouse and
 keys first.
@@ -14,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PyQt6 import QtCore, QtGui, QtWidgets
@@ -22,11 +22,13 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from app.io.errors import DataFileError
 from app.io.events import load_event_file
 from app.model.annotations import Annotation, AnnotationFileError, Annotations
-from app.model.events import EventIndex
+from app.model.events import EventIndex, recording_events
+from app.model.session import Session
 from app.views.annotations_panel import AnnotationsPanel
 from app.views.event_overlay import EventOverlay
 from app.views.events_panel import EventsPanel
 from app.views.peri_event_view import PeriEventView
+from app.views.workers import Worker
 
 log = logging.getLogger("wavescope")
 SAVE_DELAY_MS = 300
@@ -37,27 +39,36 @@ class EventsUI(QtCore.QObject):
     """The events/annotations features of one MainWindow; see `install_events_ui`."""
 
     eventsLoaded = QtCore.pyqtSignal()
-    _eventsRead = QtCore.pyqtSignal(object, object)        # recording, EventIndex or exception
 
     def __init__(self, window: QtWidgets.QMainWindow):
         super().__init__(window)
         self.window = window
         self.view = window.view
-        self.recording = None
-        self.annotations: Annotations | None = None
-        self.index = EventIndex()
+        self.session: Session = window.session
+        self.annotations: Annotations | None = None     # kept past "closed": saved then
         self.can_save = True
         self.ask_open_path = self._ask_open_path
         self.show_message = lambda title, text: QtWidgets.QMessageBox.information(window, title, text)
         self.show_error = lambda title, text: window.show_error(title, text)
         self.exec_dialog = lambda dialog: dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted
-        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="events")
+        self.reader = Worker(self, "events", on_result=self._events_read, on_error=self._events_failed)
         self._save_timer = QtCore.QTimer(self, singleShot=True, interval=SAVE_DELAY_MS, timeout=self.save)
         self._pending_sorts: dict[str, str] = {}
         self._build_widgets()
         self._attach_overlay()
         self._build_menu()
         self._connect()
+        self.session.subscribe(self._session_changed)
+        if self.session.recording is not None:
+            self._session_changed("opened", self.session.recording)
+
+    @property
+    def recording(self):
+        return self.session.recording
+
+    @property
+    def index(self) -> EventIndex:
+        return self.session.events if self.session.events is not None else EventIndex()
 
     # -- construction ---------------------------------------------------------------------------------
     def _build_widgets(self) -> None:
@@ -67,28 +78,13 @@ class EventsUI(QtCore.QObject):
         self.annotations_panel.on_range_job = self.range_job
         self.peri_view = PeriEventView()
         self.peri_view.channels_provider = self.visible_channels
-        Area = QtCore.Qt.DockWidgetArea
-        self.docks = {name: self._dock(name, widget, area) for name, widget, area in [
-            ("Events", self.events_panel, Area.BottomDockWidgetArea),
-            ("Annotations", self.annotations_panel, Area.BottomDockWidgetArea),
-            ("Peri-event", self.peri_view, Area.BottomDockWidgetArea)]}
+        bottom = QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
         # tabbed with the log and jobs under the traces: the traces keep the width, the probe its column
-        previous = getattr(self.window, "docks", {}).get("Jobs") or getattr(self.window, "docks", {}).get("Log")
-        for name in ("Events", "Annotations", "Peri-event"):
-            if previous is not None:
-                self.window.tabifyDockWidget(previous, self.docks[name])
-            previous = self.docks[name]
-        log = getattr(self.window, "docks", {}).get("Log")
-        (log or self.docks["Events"]).raise_()
-
-    def _dock(self, name: str, widget: QtWidgets.QWidget, area) -> QtWidgets.QDockWidget:
-        dock = QtWidgets.QDockWidget(name, self.window)
-        dock.setObjectName(f"dock-{name.lower()}")
-        dock.setWidget(widget)
-        self.window.addDockWidget(area, dock)
-        if isinstance(getattr(self.window, "docks", None), dict):
-            self.window.docks[name] = dock
-        return dock
+        self.docks = {"Events": self.window.add_dock(self.events_panel, bottom, "Events", tabify_with="Jobs"),
+                      "Annotations": self.window.add_dock(self.annotations_panel, bottom, "Annotations",
+                                                          tabify_with="Events"),
+                      "Peri-event": self.window.add_dock(self.peri_view, bottom, "Peri-event",
+                                                         tabify_with="Annotations")}
 
     def _attach_overlay(self) -> None:
         self.view.overlays.append(self.overlay)
@@ -115,86 +111,69 @@ class EventsUI(QtCore.QObject):
             action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
 
     def _connect(self) -> None:
-        self._eventsRead.connect(self._events_read)
-        self.view.windowChanged.connect(self._window_changed)
+        self.view.windowChanged.connect(lambda *_: self.peri_view.channels_changed())
         self.events_panel.channelsChanged.connect(self._event_channels_changed)
         self.annotations_panel.annotationActivated.connect(self.show_annotation)
         self.overlay.selection_listeners.append(self.annotations_panel.select)
         self.annotations_panel.table.selectionModel().currentRowChanged.connect(
             lambda *_: self.overlay.select(self.annotations_panel.current_id()))
-        self.window.installEventFilter(self)
         self.window.jobs_panel.jobFinished.connect(self._job_finished)
 
-    def eventFilter(self, watched, event) -> bool:
-        if watched is self.window and event.type() == QtCore.QEvent.Type.Close:
-            self.save()
-            self.peri_view.shutdown()
-            self._reader.shutdown(wait=True, cancel_futures=True)
-        return False
-
-    # -- the recording --------------------------------------------------------------------------------
-    def _window_changed(self, *_args) -> None:
-        if self.window.recording is not self.recording:
-            self.recording_changed(self.window.recording)
-        self.peri_view.channels_changed()
-
-    def recording_changed(self, recording) -> None:
-        """Show `recording`'s events and annotations (None: nothing). MainWindow._show_recording may
-        call this; it is also noticed by itself on the view's next window change."""
-        if recording is self.recording:
-            return
+    def shutdown(self) -> None:
+        """Save, then stop and wait for the workers (the window calls this before it goes)."""
         self.save()
-        self.recording = recording
-        self.set_index(EventIndex())
-        self._load_annotations(recording)
-        if recording is None:
-            self.peri_view.set_source(None, 1.0)
-            return
-        lock = getattr(self.window.source, "_read_lock", None)
-        self.peri_view.set_source(recording.datafile, recording.sampling_rate, lock)
-        future = self._reader.submit(EventIndex.from_datafile, recording.datafile)
-        future.add_done_callback(lambda f: self._eventsRead.emit(
-            recording, f.exception() if f.exception() is not None else f.result()))
+        self.peri_view.shutdown()
+        self.reader.close()
 
-    def _events_read(self, recording, answer) -> None:
-        if recording is not self.recording:
-            return
-        if isinstance(answer, BaseException):
-            log.warning("%s: reading the recording's events failed: %s", recording.name, answer)
+    # -- the recording ---------------------------------------------------------------------------------
+    def _session_changed(self, topic: str, value) -> None:
+        if topic == "closed":
+            self.save()
+            self.reader.cancel()
+            self._show_annotations(None)
+        elif topic == "opened":
+            self._load_annotations(value)
+            if not self.reader.closed:
+                self.reader.submit(recording_events, value)
+        elif topic == "events":
+            self.overlay.set_events(self.index)
+            self.eventsLoaded.emit()
+
+    def _events_read(self, index: EventIndex) -> None:
+        recording = self.recording
+        if recording is None:
             return
         if len(self.index):
-            answer.add(self.index.events)
-        self.set_index(answer)
-        if len(answer):
-            log.info("%s: %d events on %d channel(s)", recording.name, len(answer), len(answer.channels))
+            index.add(self.index.events)
+        self.set_index(index)
+        if len(index):
+            log.info("%s: %d events on %d channel(s)", recording.name, len(index), len(index.channels))
+
+    def _events_failed(self, error: Exception) -> None:
+        name = self.recording.name if self.recording is not None else "the recording"
+        log.warning("%s: reading the recording's events failed: %s", name, error)
 
     def set_index(self, index: EventIndex) -> None:
-        """Show `index` in the overlay, the Events table and the peri-event choices."""
-        self.index = index
-        rate = self.recording.sampling_rate if self.recording is not None else 1.0
-        self.overlay.set_events(index)
-        self.events_panel.set_events(index, rate)
-        self.peri_view.set_events(index)
-        self.eventsLoaded.emit()
+        """Put `index` in the session: the overlay, the Events table and the peri-event choices follow."""
+        self.session.set_events(index)
 
     def _load_annotations(self, recording) -> None:
         self.can_save = True
-        annotations = None
-        if recording is not None:
-            path = recording.datafile.file_name
-            try:
-                annotations = Annotations.load(path, recording.sampling_rate)
-            except AnnotationFileError as error:
-                self.can_save = False
-                annotations = Annotations(path, recording.sampling_rate)
-                self.show_error("Annotations not loaded", f"{error}\nNew annotations will not be saved until the "
-                                "sidecar is fixed or removed.")
-            annotations.subscribe(lambda kind, ids: self._save_timer.start())
+        path = recording.datafile.file_name
+        try:
+            annotations = Annotations.load(path, recording.sampling_rate)
+        except AnnotationFileError as error:
+            self.can_save = False
+            annotations = Annotations(path, recording.sampling_rate)
+            self.show_error("Annotations not loaded", f"{error}\nNew annotations will not be saved until the "
+                            "sidecar is fixed or removed.")
+        annotations.subscribe(lambda kind, ids: self._save_timer.start())
+        self._show_annotations(annotations)
+        self.session.set_annotations(annotations)
+
+    def _show_annotations(self, annotations: Annotations | None) -> None:
         self.annotations = annotations
         self.overlay.set_annotations(annotations)
-        t_start = int(getattr(recording.datafile, "t_start", 0)) if recording is not None else 0
-        self.annotations_panel.set_annotations(annotations, recording.sampling_rate if recording else 1.0,
-                                               t_start)
 
     def save(self) -> str | None:
         """Write the annotations sidecar if anything changed; its path, or None."""
@@ -285,8 +264,7 @@ class EventsUI(QtCore.QObject):
             job.start, job.stop = start_s or None, stop_s       # exact, not the box's milliseconds
         if kind == "sort":
             self._pending_sorts[job.id] = params_path_for(job.output)
-        self.window.jobs_panel.add_job(job)
-        self.window._show_jobs()
+        self.window.queue_job(job)
         return job
 
     def _range_output(self, annotation: Annotation, default: str) -> str:
@@ -303,14 +281,6 @@ class EventsUI(QtCore.QObject):
         self.window.jobs_panel.add_job(SortJob(params_file=params))
 
 
-def install_events_ui(window: QtWidgets.QMainWindow) -> EventsUI:
-    """Add events, annotations and peri-event features to `window` (a MainWindow); idempotent."""
-    existing = getattr(window, "events_ui", None)
-    if isinstance(existing, EventsUI):
-        return existing
-    ui = EventsUI(window)
-    window.events_ui = ui
-    if window.recording is not None:
-        ui.recording_changed(window.recording)
-    return ui
-
+def install(window: QtWidgets.QMainWindow) -> EventsUI:
+    """Add events, annotations and peri-event features to `window` (a MainWindow with a session)."""
+    return EventsUI(window)

@@ -121,6 +121,19 @@ class EventsPanel(QtWidgets.QWidget):
         layout.addWidget(self.count)
 
     # -- data -----------------------------------------------------------------------------------------
+    def set_session(self, session) -> None:
+        """Show the session's events, following it (the dock contract)."""
+        self._session = session
+        session.subscribe(self._session_changed)
+        self._session_changed("opened", None)
+
+    def _session_changed(self, topic: str, _value) -> None:
+        if topic not in ("opened", "closed", "events"):
+            return
+        recording, events = self._session.recording, self._session.events
+        self.set_events(events if events is not None else EventIndex(),
+                        recording.sampling_rate if recording is not None else 1.0)
+
     def set_events(self, index: EventIndex, sampling_rate: float) -> None:
         """Show the events of `index` (every channel checked)."""
         self.index, self.sampling_rate = index, float(sampling_rate)

@@ -120,7 +120,9 @@ class JobsPanel(QtWidgets.QWidget):
         self._timer.start()
         self._load_history()
 
-    # -- construction -----------------------------------------------------------------------------
+    def set_session(self, session) -> None:
+        """The dock contract: jobs outlive recordings, so the panel keeps none of the session."""
+
     def _build(self, max_concurrent: int) -> None:
         self.table = QtWidgets.QTreeWidget()
         self.table.setHeaderLabels(list(COLUMNS))

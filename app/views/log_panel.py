@@ -42,6 +42,9 @@ class LogPanel(QtWidgets.QPlainTextEdit):
         if self.logger.level == logging.NOTSET or self.logger.level > logging.INFO:
             self.logger.setLevel(logging.INFO)
 
+    def set_session(self, session) -> None:
+        """The dock contract: the log shows every recording's records, so it keeps none of the session."""
+
     def append_record(self, level: int, text: str) -> None:
         colour = _COLOURS.get(level)
         if colour:

@@ -1,87 +1,37 @@
-"""The browser window: stream tree, trace view, probe view and log, around one recording.
+"""The browser window: the trace view around one Session, and its docks.
 
-`run(files, params, screenshot)` is what `wavescope FILE`, `wavescope gui` and
-`wavescope demo` call.
+Every panel is a dock added with `add_dock` (View > Panels, remembered layout) and takes the
+window's session through `set_session`; `app.views.launch.run` starts the window.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
 import logging
 import os
 import sys
-import time
 import traceback
 from pathlib import Path
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.io.errors import DataFileError, MissingFieldsError
-from app.model.jobs import JobError, JobHistory, SortJob
+from app.model.jobs import JobHistory
 from app.model.recording import Recording
+from app.model.session import Session
 from app.model.traces import TraceSource
-from app.views.convert_dialog import ConvertDialog
+from app.views import events_integration, jobs_actions
 from app.views.jobs_panel import JobsPanel
 from app.views.log_panel import LogPanel
 from app.views.probe_view import ProbeView
 from app.views.stream_tree import StreamTree
-from app.model.session import Session
 from app.views.trace import TracePanel
-from app.views.welcome import ErrorDialog, WelcomePage
+from app.views.welcome import WIZARD_KEY, ErrorDialog, MissingFieldsDialog, RecentFiles, WelcomePage
+from app.views.workers import Worker
 
 log = logging.getLogger("wavescope")
-MAX_RECENT = 10
 OVERVIEW_AUTO_BYTES = 20 << 30          # build the summary by itself for recordings up to 20 GB
 OPEN_KEYS = ("file_format", "stream_mode", "mapping")
-WIZARD_KEY = "__wizard__"   # the missing-fields dialog's answer "use the params wizard instead"
-
-
-class MissingFieldsDialog(QtWidgets.QDialog):
-    """Lists the fields the file does not give, with their types, and lets the user type them."""
-
-    def __init__(self, error: MissingFieldsError, parent: QtWidgets.QWidget | None = None):
-        super().__init__(parent)
-        self.setWindowTitle("Missing fields")
-        layout = QtWidgets.QVBoxLayout(self)
-        name = os.path.basename(error.file_name or "the file")
-        text = QtWidgets.QLabel(f"<b>{name}</b> does not say these values"
-                                f"{' for format ' + error.file_format if error.file_format else ''}. "
-                                "Type them to open it:")
-        text.setWordWrap(True)
-        layout.addWidget(text)
-        form = QtWidgets.QFormLayout()
-        self.editors: dict[str, QtWidgets.QLineEdit] = {}
-        for field, type_name in error.missing.items():
-            editor = QtWidgets.QLineEdit()
-            editor.setPlaceholderText(type_name)
-            editor.setObjectName(field)
-            form.addRow(f"{field} ({type_name})", editor)
-            self.editors[field] = editor
-        layout.addLayout(form)
-        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
-                                             | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        wizard = buttons.addButton("Params &wizard…", QtWidgets.QDialogButtonBox.ButtonRole.ActionRole)
-        wizard.setToolTip("Guided set-up: header facts, suggestions for headerless files, probe, preview")
-        wizard.clicked.connect(lambda: self.done(self.USE_WIZARD))
-        layout.addWidget(buttons)
-
-    USE_WIZARD = 2
-
-    def values(self) -> dict[str, str]:
-        return {k: e.text().strip() for k, e in self.editors.items() if e.text().strip()}
-
-    @classmethod
-    def ask(cls, error: MissingFieldsError, parent: QtWidgets.QWidget | None = None) -> dict | None:
-        dialog = cls(error, parent)
-        result = dialog.exec()
-        if result == cls.USE_WIZARD:
-            return {WIZARD_KEY: "1"}
-        if result != QtWidgets.QDialog.DialogCode.Accepted:
-            return None
-        return dialog.values() or None
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -94,8 +44,7 @@ class MainWindow(QtWidgets.QMainWindow):
         super().__init__()
         self.setWindowTitle("Wavescope")
         self.settings = settings or QtCore.QSettings("Wavescope", "wavescope")
-        self.recording: Recording | None = None
-        self.source: TraceSource | None = None
+        self.recent = RecentFiles(self.settings)
         self.ask_missing_fields = lambda error: MissingFieldsDialog.ask(error, self)
         self.show_error = self._error_dialog
         self.panel = TracePanel(self)
@@ -108,42 +57,81 @@ class MainWindow(QtWidgets.QMainWindow):
         self.pages.addWidget(self.welcome)
         self.pages.addWidget(self.panel)
         self.setCentralWidget(self.pages)
-        self._demo_future = None
-        self.tree = StreamTree()
-        self.probe = ProbeView()
-        self.log_panel = LogPanel()
-        self.docks = {name: self._dock(name, widget, area) for name, widget, area in [
-            ("Streams", self.tree, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea),
-            ("Probe", self.probe, QtCore.Qt.DockWidgetArea.RightDockWidgetArea),
-            ("Log", self.log_panel, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)]}
-        self._build_jobs_dock()
+        self.demo_worker = Worker(self, "demo", on_result=self._demo_written, on_error=self._demo_failed)
+        self.docks: dict[str, QtWidgets.QDockWidget] = {}
+        self._state_restored = False
         self.resize(1400, 900)
-        self.resizeDocks([self.docks["Streams"], self.docks["Probe"]], [330, 240],
-                         QtCore.Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["Log"]], [110], QtCore.Qt.Orientation.Vertical)
         self._build_status_bar()
         self._build_toolbar()
         self._build_menus()
+        self.session.subscribe(self._session_changed)
+        self._build_docks()
         self._connect()
         self.setAcceptDrops(True)
-        from app.views.events_integration import install_events_ui
-        install_events_ui(self)
-        for name in ("Log", "Jobs", "Events", "Annotations", "Peri-event"):
-            # the bottom row may be slim: its tables and logs scroll
-            if name in self.docks:
-                self.docks[name].widget().setMinimumHeight(80)
         self._default_layout_pending = True
         if restore:
             self._restore_settings()
+        self._state_restored = True
 
-    # -- construction -----------------------------------------------------------------------------
-    def _dock(self, name: str, widget: QtWidgets.QWidget, area) -> QtWidgets.QDockWidget:
-        dock = QtWidgets.QDockWidget(name, self)
-        dock.setObjectName(f"dock-{name.lower()}")
+    @property
+    def recording(self) -> Recording | None:
+        return self.session.recording
+
+    @property
+    def source(self) -> TraceSource | None:
+        return self.session.source
+
+    # -- docks ------------------------------------------------------------------------------------
+    def add_dock(self, widget: QtWidgets.QWidget, area: QtCore.Qt.DockWidgetArea, title: str,
+                 object_name: str | None = None, shortcut: str | None = None,
+                 tabify_with: str | None = None) -> QtWidgets.QDockWidget:
+        """Add `widget` as a dock: an entry in View > Panels (with an optional `shortcut`), its place and
+        visibility remembered with the window state under `object_name`, tabbed with the dock titled
+        `tabify_with` when given. The widget gets the session through its `set_session(session)`."""
+        set_session = getattr(widget, "set_session", None)
+        if not callable(set_session):
+            raise TypeError(f"dock {title!r}: {type(widget).__name__} has no set_session(session); "
+                            "every dock takes the session (one that needs none ignores it)")
+        dock = QtWidgets.QDockWidget(title, self)
+        dock.setObjectName(object_name or f"dock-{title.lower()}")
         dock.setWidget(widget)
-        self.addDockWidget(area, dock)
+        # added after the saved layout was applied: its remembered place, else the given one
+        if not (self._state_restored and self.restoreDockWidget(dock)):
+            self.addDockWidget(area, dock)
+            if tabify_with is not None:
+                self.tabifyDockWidget(self.docks[tabify_with], dock)
+        action = dock.toggleViewAction()
+        if shortcut:
+            action.setShortcut(QtGui.QKeySequence(shortcut))
+        self.panels_menu.addAction(action)
+        self.docks[title] = dock
+        set_session(self.session)
         return dock
 
+    def show_dock(self, title: str) -> None:
+        """Show the dock titled `title` and bring its tab to the front."""
+        self.docks[title].show()
+        self.docks[title].raise_()
+
+    def _build_docks(self) -> None:
+        Area = QtCore.Qt.DockWidgetArea
+        self.tree = StreamTree()
+        self.probe = ProbeView()
+        self.log_panel = LogPanel()
+        self.jobs_panel = JobsPanel(JobHistory())
+        self.add_dock(self.tree, Area.LeftDockWidgetArea, "Streams")
+        self.add_dock(self.probe, Area.RightDockWidgetArea, "Probe")
+        self.add_dock(self.log_panel, Area.BottomDockWidgetArea, "Log")
+        self.add_dock(self.jobs_panel, Area.BottomDockWidgetArea, "Jobs", tabify_with="Log")
+        self.events_ui = events_integration.install(self)
+        for dock in self.docks.values():
+            if self.dockWidgetArea(dock) == Area.BottomDockWidgetArea:
+                dock.widget().setMinimumHeight(80)          # the bottom row may be slim: its tables scroll
+        self.docks["Log"].raise_()
+        self.resizeDocks([self.docks["Streams"], self.docks["Probe"]], [330, 240], QtCore.Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["Log"]], [110], QtCore.Qt.Orientation.Vertical)
+
+    # -- construction -----------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
         self.cursor_label = QtWidgets.QLabel("")
         self.window_label = QtWidgets.QLabel("")
@@ -199,8 +187,7 @@ class MainWindow(QtWidgets.QMainWindow):
                        lambda: self.order_box.setCurrentIndex(1 - self.order_box.currentIndex()))
         view.addAction("Build summary for zoomed-out views", self.build_overview)
         view.addSeparator()
-        for dock in self.docks.values():
-            view.addAction(dock.toggleViewAction())
+        self.panels_menu = view.addMenu("&Panels")
         go = self.menuBar().addMenu("&Go")
         go.addAction("Go to time…", QtGui.QKeySequence("Ctrl+G"), self._focus_goto)
         go.addAction("Start", QtGui.QKeySequence("Ctrl+Home"), lambda: self.view.set_window(0))
@@ -230,7 +217,7 @@ class MainWindow(QtWidgets.QMainWindow):
         params = dict(params or {})
         for _attempt in range(5):
             try:
-                recording = Recording.open(str(path), params)
+                self.session.open(str(path), params, cutoff=self.cutoff_box.value())
             except MissingFieldsError as error:
                 given = self.ask_missing_fields(error)
                 if not given:
@@ -245,7 +232,6 @@ class MainWindow(QtWidgets.QMainWindow):
                 log.error("%s", error)
                 self.show_error("Cannot open the recording", str(error))
                 return False
-            self._show_recording(recording)
             self._remember(str(path))
             return True
         return False
@@ -267,39 +253,33 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def open_demo(self) -> None:
         """Write the demo recording once (in the background) and open it."""
-        from app.model.demo import default_folder, demo_params, write_demo
-        if self._demo_future is not None:
+        from app.model.demo import default_folder, write_demo
+        if self.demo_worker.busy():
             return
         self.statusBar().showMessage("Writing the demo recording (first time only)…")
-        self._demo_future = concurrent.futures.ThreadPoolExecutor(max_workers=1).submit(write_demo, default_folder())
+        self.demo_worker.submit(write_demo, default_folder())
 
-        def poll() -> None:
-            future = self._demo_future
-            if not future.done():
-                QtCore.QTimer.singleShot(100, poll)
-                return
-            self._demo_future = None
-            self.statusBar().clearMessage()
-            try:
-                first = future.result()
-            except OSError as error:
-                self.show_error("Cannot write the demo recording", str(error))
-                return
-            self.open_file(str(first), demo_params(first))
+    def _demo_written(self, first) -> None:
+        from app.model.demo import demo_params
+        self.statusBar().clearMessage()
+        self.open_file(str(first), demo_params(first))
 
-        QtCore.QTimer.singleShot(100, poll)
+    def _demo_failed(self, error: Exception) -> None:
+        self.statusBar().clearMessage()
+        self.show_error("Cannot write the demo recording", str(error))
+
+    def _session_changed(self, topic: str, value) -> None:
+        """The one place the window learns that a recording opened or closed."""
+        if topic == "opened":
+            self._show_recording(value)
+        elif topic == "closed":
+            self._show_welcome()
 
     def _show_recording(self, recording: Recording) -> None:
-        self.close_recording()
         self.pages.setCurrentWidget(self.panel)
-        self.session.cache_bytes = self._cache_bytes()
-        self.session.adopt(recording, cutoff=self.cutoff_box.value())       # the view follows the session
-        self.recording, self.source = recording, self.session.source
         self.view.apply_settings(self._saved_view_settings())
         self._sync_controls()
         self._show_lanes(recording)
-        self.tree.set_recording(recording)
-        self.probe.set_recording(recording)
         self.setWindowTitle(f"Wavescope — {recording.name}")
         self.goto_box.setMaximum(recording.duration_s)
         self.width_box.setMaximum(max(recording.duration_s, 0.001))
@@ -307,12 +287,11 @@ class MainWindow(QtWidgets.QMainWindow):
                  recording.nb_channels, recording.duration_s, len(recording.segments))
         if self.source.overview is None and self._data_bytes(recording) <= OVERVIEW_AUTO_BYTES:
             self.build_overview()
-        self.events_ui.recording_changed(recording)
 
     def _show_lanes(self, recording: Recording) -> None:
         """The acquisition's other streams as lanes; which are shown is remembered per file (small
         lanes such as NI or aux start shown, a second band of a whole probe starts hidden)."""
-        lanes = recording.open_lanes()
+        lanes = recording.lanes
         shown = self.settings.value(self._lanes_key(recording))
         if isinstance(shown, str):
             for lane in lanes:
@@ -346,7 +325,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def close_recording(self) -> None:
         self.session.close()
-        self.source, self.recording = None, None
+        self._show_welcome()
+
+    def _show_welcome(self) -> None:
+        self.setWindowTitle("Wavescope")
         self.view.clear()
         self.welcome.set_recent(self.recent_files())
         self.pages.setCurrentWidget(self.welcome)
@@ -359,13 +341,13 @@ class MainWindow(QtWidgets.QMainWindow):
         return int(self.settings.value("cache_mb", 1024)) << 20
 
     def open_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a recording", self._last_dir())
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a recording", self.last_dir())
         if path:
             self.settings.setValue("last_dir", os.path.dirname(path))
             self.open_file(path)
 
     def export_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export the view", self._last_dir(),
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export the view", self.last_dir(),
                                                         "PNG image (*.png);;SVG drawing (*.svg)")
         if path:
             try:
@@ -373,24 +355,22 @@ class MainWindow(QtWidgets.QMainWindow):
             except OSError as error:
                 self.show_error("Export failed", str(error))
 
-    def _last_dir(self) -> str:
+    def last_dir(self) -> str:
         return str(self.settings.value("last_dir", str(Path.home())))
 
     def _remember(self, path: str) -> None:
-        recent = [p for p in self.recent_files() if p != os.path.abspath(path)]
-        self.settings.setValue("recent_files", [os.path.abspath(path)] + recent[:MAX_RECENT - 1])
+        self.recent.remember(path)
         self._update_recent_menu()
 
     def recent_files(self) -> list[str]:
-        value = self.settings.value("recent_files", [])
-        return [value] if isinstance(value, str) else list(value or [])
+        return self.recent.paths()
 
     def _update_recent_menu(self) -> None:
         self.recent_menu.clear()
-        for path in self.recent_files():
+        for path in self.recent.paths():
             self.recent_menu.addAction(path, lambda p=path: self.open_file(p))
-        self.recent_menu.setEnabled(bool(self.recent_files()))
-        self.welcome.set_recent(self.recent_files())
+        self.recent_menu.setEnabled(bool(self.recent.paths()))
+        self.welcome.set_recent(self.recent.paths())
 
     # -- reactions --------------------------------------------------------------------------------
     def go_to_segment(self, index: int) -> None:
@@ -472,50 +452,21 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.save_settings()
+        self.events_ui.shutdown()
+        self.demo_worker.close()
         self.close_recording()
         self.jobs_panel.shutdown()
         self.log_panel.detach()
         super().closeEvent(event)
 
     # -- jobs: convert and sort (the Jobs dock runs them) ------------------------------------------
-    def _build_jobs_dock(self) -> None:
-        self.jobs_panel = JobsPanel(JobHistory())
-        self.docks["Jobs"] = self._dock("Jobs", self.jobs_panel, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.tabifyDockWidget(self.docks["Log"], self.docks["Jobs"])
-        self.docks["Log"].raise_()
-
-    def _show_jobs(self) -> None:
-        self.docks["Jobs"].show()
-        self.docks["Jobs"].raise_()
-
-    def convert_dialog(self) -> None:
-        """Queue a conversion of the open recording, built in the convert dialog."""
-        if self.recording is None:
-            self.show_error("Convert", "Open a recording first.")
-            return
-        job = ConvertDialog.ask(self.recording.datafile, self)
-        if job is not None:
-            self.jobs_panel.add_job(job)
-            self._show_jobs()
-
-    def sort_dialog(self) -> None:
-        """Queue a sorter run on a .params file (SpyKING CIRCUS by default)."""
-        folder = os.path.dirname(self.recording.datafile.file_name) if self.recording else self._last_dir()
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Sort with params", folder,
-                                                        "Params files (*.params);;All files (*)")
-        if not path:
-            return
-        job = SortJob(params_file=path)
-        try:
-            missing = job.template().missing_message()
-            job.command()
-        except JobError as error:
-            missing = str(error)
-        if missing:
-            self.show_error("Cannot sort", missing)
-            return
+    def queue_job(self, job) -> None:
+        """Queue `job` (convert, sort) in the Jobs dock and show it."""
         self.jobs_panel.add_job(job)
-        self._show_jobs()
+        self.show_dock("Jobs")
+
+    convert_dialog = jobs_actions.convert_recording
+    sort_dialog = jobs_actions.sort_with_params
 
     # -- drag and drop ----------------------------------------------------------------------------
     def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:
@@ -528,45 +479,3 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_file(paths[0])
             event.acceptProposedAction()
 
-
-def wait_for_frame(app: QtWidgets.QApplication, window: MainWindow, timeout: float = 20.0) -> bool:
-    """Process events until the trace view has painted a frame of data (bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        app.processEvents()
-        if window.view.frame is not None and window.view._painted_request == window.view.frame.request_id:
-            return True
-        time.sleep(0.01)
-    return False
-
-
-def run(files: list[str], params: dict | None = None, screenshot: str | None = None) -> int:
-    """Open the browser on `files` (the first is shown); with `screenshot`, render offscreen, save, exit."""
-    if screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
-    app.setOrganizationName("Wavescope")
-    app.setApplicationName("wavescope")
-    window = MainWindow(restore=screenshot is None)
-    if screenshot:
-        window.resize(1600, 1000)
-    window.show()
-    params = dict(params or {})
-    opened = False
-    if files:
-        opened = window.open_file(files[0], params)
-        for extra in files[1:]:
-            log.info("one recording at a time: %s not opened", extra)
-    if screenshot:
-        if opened:
-            window.view.setFocus()
-            wait_for_frame(app, window)
-        app.processEvents()
-        ok = window.grab().save(str(screenshot))
-        window.close()
-        if not ok:
-            print(f"wavescope: could not write {screenshot}", file=sys.stderr)
-            return 1
-        print(f"wrote {screenshot}", file=sys.stderr)
-        return 0 if opened or not files else 1
-    return app.exec()

@@ -2,21 +2,22 @@
 
 Pick an event channel (and optionally one label) and a window such as -50..+100 ms; the mean
 over the events (a few single trials faint behind it) is computed by `app.model.events.peri_event`
-on a worker thread. A new request cancels the running one and any late answer of an older
-request is dropped, so the plot always shows the latest choice.
+on the view's `Worker`: a new request cancels the running one and any late answer of an older
+request is dropped, so the plot always shows the latest choice. The samples come through a reader
+the model gives (`app.model.events.session_reader`); the view never holds a DataFile.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtWidgets
 
-from app.model.events import EventIndex, PeriEvent, peri_event
+from app.model.events import EventIndex, PeriEvent, peri_event, session_reader
+from app.views.workers import Worker
 
 ANY_LABEL = "any label"
 MAX_CHANNELS_WITH_TRIALS = 64
@@ -35,41 +36,24 @@ def lane_spacing(mean: np.ndarray, trials: np.ndarray) -> float:
     return spacing if spacing > 0 else 1.0
 
 
-class _LockedReader:
-    """`read_range` of a DataFile under the lock its TraceSource reads with (None: no lock)."""
-
-    def __init__(self, datafile, lock: threading.Lock | None):
-        self.datafile, self.lock = datafile, lock
-        self.duration = int(datafile.duration)
-
-    def read_range(self, t_start: int, t_stop: int, nodes=None) -> np.ndarray:
-        if self.lock is None:
-            return self.datafile.read_range(t_start, t_stop, nodes)
-        with self.lock:
-            return self.datafile.read_range(t_start, t_stop, nodes)
-
-
 class PeriEventView(QtWidgets.QWidget):
     """Controls + a pyqtgraph plot of peri-event means, one lane per channel."""
 
-    resultShown = QtCore.pyqtSignal(int)                  # request id of the drawn result
-    _resultReady = QtCore.pyqtSignal(int, object)         # request id, PeriEvent or exception
+    resultShown = QtCore.pyqtSignal(int)                  # ticket id of the drawn result
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.index = EventIndex()
-        self.reader: _LockedReader | None = None
+        self.reader: Any = None                            # has read_range(t0, t1, nodes) and duration
         self.sampling_rate = 1.0
         self.channels_provider: Callable[[], list[int]] = list
         self.result: PeriEvent | None = None
         self.shown_channels: list[int] = []
         self.offsets = np.zeros(0)
         self.mean_curves: list[pg.PlotDataItem] = []
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="peri-event")
-        self._latest = 0
-        self._cancel = threading.Event()
+        self.worker = Worker(self, "peri-event", on_error=self._on_error)
+        self.worker.resultReady.connect(self._on_result)
         self._timer = QtCore.QTimer(self, singleShot=True, interval=150, timeout=self.compute)
-        self._resultReady.connect(self._on_result)
         self._build()
 
     def _build(self) -> None:
@@ -115,12 +99,26 @@ class PeriEventView(QtWidgets.QWidget):
             signal.connect(lambda *_: self.schedule())
 
     # -- inputs ---------------------------------------------------------------------------------------
-    def set_source(self, datafile, sampling_rate: float, lock: threading.Lock | None = None) -> None:
-        """Read the recording through `datafile` (under `lock`, shared with the trace view's reads)."""
+    def set_reader(self, reader: Any, sampling_rate: float) -> None:
+        """Read the recording through `reader` (None: nothing open); see `session_reader`."""
         self.cancel()
-        self.reader = None if datafile is None else _LockedReader(datafile, lock)
+        self.reader = reader
         self.sampling_rate = float(sampling_rate or 1.0)
         self._clear_plot()
+
+    def set_session(self, session) -> None:
+        """Follow `session`: its recording's samples and events (the dock contract)."""
+        self._session = session
+        session.subscribe(self._session_changed)
+        self._session_changed("opened" if session.recording is not None else "closed", None)
+
+    def _session_changed(self, topic: str, _value) -> None:
+        session = self._session
+        if topic in ("opened", "closed"):
+            rate = session.recording.sampling_rate if session.recording is not None else 1.0
+            self.set_reader(session_reader(session), rate)
+        if topic in ("opened", "closed", "events"):
+            self.set_events(session.events if session.events is not None else EventIndex())
 
     def set_events(self, index: EventIndex) -> None:
         self.index = index
@@ -157,12 +155,13 @@ class PeriEventView(QtWidgets.QWidget):
         self._timer.start()
 
     def cancel(self) -> None:
-        self._cancel.set()
-        self._latest += 1
+        self.worker.cancel()
 
     def compute(self) -> int | None:
-        """Start computing the current choice off the GUI thread; the request id, or None."""
+        """Start computing the current choice off the GUI thread; the ticket id, or None."""
         self.cancel()
+        if self.worker.closed:
+            return None
         channel = self.channel_box.currentText()
         channels = [int(c) for c in self.channels_provider()]
         if self.reader is None or not channel or not channels:
@@ -174,38 +173,26 @@ class PeriEventView(QtWidgets.QWidget):
         if window[1] <= window[0]:
             self.status.setText("The window is empty.")
             return None
-        request, flag = self._latest, threading.Event()
-        self._cancel = flag
         trials = self.trials.value() if len(channels) <= MAX_CHANNELS_WITH_TRIALS else 0
         reader, max_trials = self.reader, self.max_events.value()
 
-        def work() -> tuple[list[int], PeriEvent]:
+        def work(ticket) -> tuple[list[int], PeriEvent]:
             return channels, peri_event(reader, samples, window, channels, max_trials=max_trials,
-                                        single_trials=trials, cancelled=flag.is_set)
+                                        single_trials=trials, cancelled=ticket.cancelled)
 
         self.status.setText(f"averaging {min(len(samples), max_trials)} events of {channel}…")
-        future = self._executor.submit(work)
-        future.add_done_callback(lambda f: self._deliver(request, flag, f))
-        return request
+        return self.worker.submit(work, pass_ticket=True).id
 
-    def _deliver(self, request: int, flag: threading.Event, future) -> None:
-        if flag.is_set():
-            return
-        error = future.exception()
-        self._resultReady.emit(request, error if error is not None else future.result())
+    def _on_error(self, error: Exception) -> None:
+        self.status.setText(f"peri-event average failed: {error}")
 
-    def _on_result(self, request: int, answer) -> None:
-        if request != self._latest:
-            return
-        if isinstance(answer, BaseException):
-            self.status.setText(f"peri-event average failed: {answer}")
-            return
+    def _on_result(self, ticket, answer) -> None:
         channels, result = answer
         self.result, self.shown_channels = result, list(channels)
         self._draw(result, channels)
         skipped = f", {result.skipped} too close to the ends" if result.skipped else ""
         self.status.setText(f"mean of {result.count} events{skipped}; {len(channels)} channels")
-        self.resultShown.emit(request)
+        self.resultShown.emit(ticket.id)
 
     # -- drawing --------------------------------------------------------------------------------------
     def _clear_plot(self) -> None:
@@ -241,5 +228,6 @@ class PeriEventView(QtWidgets.QWidget):
         return np.stack([c.getData()[1] - self.offsets[k] for k, c in enumerate(self.mean_curves)], axis=1)
 
     def shutdown(self) -> None:
-        self.cancel()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Stop computing and wait for the running average (before the widget goes)."""
+        self._timer.stop()
+        self.worker.close()

@@ -27,6 +27,16 @@ class ProbeView(pg.PlotWidget):
         self.xy = np.zeros((0, 2))
         self.message = pg.TextItem("no probe: channels in index order", color="#777")
 
+    def set_session(self, session) -> None:
+        """Show the session's probe, following it (the dock contract)."""
+        self._session = session
+        session.subscribe(self._session_changed)
+        self.set_recording(session.recording)
+
+    def _session_changed(self, topic: str, _value) -> None:
+        if topic in ("opened", "closed", "probe"):
+            self.set_recording(self._session.recording)
+
     def set_recording(self, recording: Recording | None) -> None:
         self.sites.clear()
         self.highlight.clear()

@@ -27,6 +27,16 @@ class StreamTree(QtWidgets.QTreeWidget):
         self.itemChanged.connect(self._item_changed)
         self.recording: Recording | None = None
 
+    def set_session(self, session) -> None:
+        """Show the session's streams, groups and lanes, following it (the dock contract)."""
+        self._session = session
+        session.subscribe(self._session_changed)
+        self.set_recording(session.recording)
+
+    def _session_changed(self, topic: str, _value) -> None:
+        if topic in ("opened", "closed", "probe"):
+            self.set_recording(self._session.recording)
+
     def set_recording(self, recording: Recording | None) -> None:
         self.clear()
         self.recording = recording

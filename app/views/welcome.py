@@ -8,6 +8,10 @@ from collections.abc import Callable, Sequence
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
+from app.io.errors import MissingFieldsError
+
+WIZARD_KEY = "__wizard__"   # the missing-fields dialog's answer "use the params wizard instead"
+
 
 class WelcomePage(QtWidgets.QWidget):
     """Open a recording, try the demo, or pick a recent file; dropping a file anywhere opens it."""
@@ -77,6 +81,21 @@ class WelcomePage(QtWidgets.QWidget):
         self.recent_label.setVisible(bool(paths))
 
 
+class RecentFiles:
+    """The recently opened paths, newest first, kept in the window's QSettings."""
+
+    def __init__(self, settings: QtCore.QSettings, limit: int = 10):
+        self.settings, self.limit = settings, limit
+
+    def paths(self) -> list[str]:
+        value = self.settings.value("recent_files", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def remember(self, path: str) -> None:
+        path = os.path.abspath(path)
+        self.settings.setValue("recent_files", [path] + [p for p in self.paths() if p != path][:self.limit - 1])
+
+
 class ErrorDialog(QtWidgets.QDialog):
     """One readable sentence first; the full details (e.g. a traceback) behind a toggle; a copy button."""
 
@@ -119,3 +138,50 @@ class ErrorDialog(QtWidgets.QDialog):
 
     def copy_details(self) -> None:
         QtWidgets.QApplication.clipboard().setText(self._full_text)
+
+
+class MissingFieldsDialog(QtWidgets.QDialog):
+    """Lists the fields the file does not give, with their types, and lets the user type them."""
+
+    def __init__(self, error: MissingFieldsError, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Missing fields")
+        layout = QtWidgets.QVBoxLayout(self)
+        name = os.path.basename(error.file_name or "the file")
+        text = QtWidgets.QLabel(f"<b>{name}</b> does not say these values"
+                                f"{' for format ' + error.file_format if error.file_format else ''}. "
+                                "Type them to open it:")
+        text.setWordWrap(True)
+        layout.addWidget(text)
+        form = QtWidgets.QFormLayout()
+        self.editors: dict[str, QtWidgets.QLineEdit] = {}
+        for field, type_name in error.missing.items():
+            editor = QtWidgets.QLineEdit()
+            editor.setPlaceholderText(type_name)
+            editor.setObjectName(field)
+            form.addRow(f"{field} ({type_name})", editor)
+            self.editors[field] = editor
+        layout.addLayout(form)
+        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
+                                             | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        wizard = buttons.addButton("Params &wizard…", QtWidgets.QDialogButtonBox.ButtonRole.ActionRole)
+        wizard.setToolTip("Guided set-up: header facts, suggestions for headerless files, probe, preview")
+        wizard.clicked.connect(lambda: self.done(self.USE_WIZARD))
+        layout.addWidget(buttons)
+
+    USE_WIZARD = 2
+
+    def values(self) -> dict[str, str]:
+        return {k: e.text().strip() for k, e in self.editors.items() if e.text().strip()}
+
+    @classmethod
+    def ask(cls, error: MissingFieldsError, parent: QtWidgets.QWidget | None = None) -> dict | None:
+        dialog = cls(error, parent)
+        result = dialog.exec()
+        if result == cls.USE_WIZARD:
+            return {WIZARD_KEY: "1"}
+        if result != QtWidgets.QDialog.DialogCode.Accepted:
+            return None
+        return dialog.values() or None

@@ -70,7 +70,7 @@ class Ticket:
     def progress(self, fraction: float) -> None:
         """Report progress (0..1) from the task; dropped when the ticket is no longer the latest."""
         if not self.cancelled():
-            self._worker._progressed.emit(self.id, float(fraction))
+            self._worker.report_progress(self.id, float(fraction))
 
     def __repr__(self) -> str:
         return f"Ticket({self.id}, {self.name!r}{', cancelled' if self.cancelled() else ''})"
@@ -102,6 +102,10 @@ class Worker(QtCore.QObject):
         self._progressed.connect(self._deliver_progress, QtCore.Qt.ConnectionType.QueuedConnection)
         if parent is not None:
             parent.destroyed.connect(self.close)
+
+    def report_progress(self, ticket_id: int, fraction: float) -> None:
+        """A ticket's progress, from the task's thread; delivered on the GUI thread while it is the latest."""
+        self._progressed.emit(ticket_id, fraction)
 
     @property
     def latest(self) -> Ticket | None:

@@ -11,6 +11,7 @@ from app.io.formats.raw_binary import RawBinaryFile
 from app.model.annotations import Annotations, read_sidecar
 from app.model.events import EventIndex
 from app.model.recording import Recording
+from app.model.session import Session
 from app.model.traces import TraceSource
 from app.views.event_overlay import (
     ANNOTATION_EDGE_PIXEL,
@@ -27,7 +28,6 @@ from app.views.event_overlay import (
     paint_events,
     top_per_column,
 )
-from app.views.events_integration import install_events_ui
 from app.views.events_panel import EventsPanel
 from app.views.main_window import MainWindow
 from app.views.peri_event_view import PeriEventView
@@ -40,8 +40,8 @@ Qt = QtCore.Qt
 
 
 def wait_painted(qtbot, view):
-    qtbot.waitUntil(lambda: view.frame is not None and view.frame.request_id == view.source._latest
-                    and view._painted_request == view.frame.request_id, timeout=10_000)
+    qtbot.waitUntil(lambda: view.frame is not None and view.frame.request_id == view.source.latest_request
+                    and view.painted_request == view.frame.request_id, timeout=10_000)
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def window(qtbot, tmp_path, make_raw):
     window.show_error = lambda title, text: window.errors.append(text)
     qtbot.addWidget(window)
     window.show()
-    ui = install_events_ui(window)
+    ui = window.events_ui
     ui.show_message = lambda title, text: window.__dict__.setdefault("messages", []).append(text)
     path = make_raw("rec.dat", synthetic_int16(40_000, 4, seed=5))
     assert window.open_file(path, PARAMS)
@@ -432,9 +432,8 @@ def test_main_window_annotations_save_to_the_sidecar_and_come_back(qtbot, window
     assert ui.annotations[created.id].note == "look here"
     path = window.recording.datafile.file_name
     window.close_recording()
-    ui.recording_changed(None)
+    assert ui.annotations is None and ui.annotations_panel.model.rowCount() == 0
     assert window.open_file(path, PARAMS)
-    ui.recording_changed(window.recording)
     assert [(a.start, a.note) for a in ui.annotations.items()] == [(created.start, "look here")]
 
 
@@ -460,14 +459,17 @@ def test_peri_event_mean_matches_numpy(qtbot, make_raw):
     for onset in onsets:
         data[onset + 20:onset + 100] += response
     path = make_raw("peri.dat", np.round(data).astype(np.int16))
-    datafile = RawBinaryFile(path, {"data_dtype": "int16", "nb_channels": 3, "sampling_rate": RATE})
+    session = Session()
+    session.open(path, {"data_dtype": "int16", "nb_channels": 3, "sampling_rate": RATE,
+                        "file_format": "raw_binary"})
     values = np.round(data).astype(np.int16).astype(np.float64)
     view = PeriEventView()
     qtbot.addWidget(view)
     view.show()
-    view.set_source(datafile, RATE)
+    view.set_session(session)
     view.channels_provider = lambda: [2, 0]
-    view.set_events(EventIndex(make_events(np.append(onsets, 29_990), "stim", "go")))
+    session.set_events(EventIndex(make_events(np.append(onsets, 29_990), "stim", "go")))
+    assert view.channel_box.currentText() == "stim"
     view.before.setValue(-5.0)
     view.after.setValue(15.0)
     view.compute()
@@ -480,3 +482,16 @@ def test_peri_event_mean_matches_numpy(qtbot, make_raw):
     assert view.result.count == len(onsets) and view.result.skipped == 1
     assert len(view.result.trials) == 5
     view.shutdown()
+    session.close()
+
+
+def test_closing_the_window_waits_for_the_event_workers(qtbot, window, tmp_path):
+    ui = window.events_ui
+    ui.load_events_file(write_events_csv(tmp_path))
+    peri = ui.peri_view
+    peri.channels_provider = lambda: [0, 1, 2, 3]
+    ticket = peri.compute()
+    assert ticket is not None
+    window.close()
+    assert peri.worker.closed and ui.reader.closed and not peri.worker.busy()
+    assert peri.compute() is None                              # nothing new starts on a closed view

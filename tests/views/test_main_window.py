@@ -26,7 +26,7 @@ def window(qtbot, settings):
 
 def wait_frame(qtbot, window):
     view = window.view
-    qtbot.waitUntil(lambda: view.frame is not None and view.frame.request_id == view.source._latest,
+    qtbot.waitUntil(lambda: view.frame is not None and view.frame.request_id == view.source.latest_request,
                     timeout=10_000)
 
 
@@ -154,3 +154,40 @@ def test_try_the_demo_from_the_welcome_page(qtbot, window, monkeypatch, tmp_path
     qtbot.waitUntil(lambda: window.recording is not None, timeout=20_000)
     assert window.recording.nb_channels == 64 and len(window.recording.segments) == 2
     assert window.pages.currentWidget() is window.panel
+
+
+class CountingDock(QtWidgets.QLabel):
+    """A dock in the shape every dock has: it takes the session and follows it."""
+
+    def set_session(self, session):
+        self.topics = []
+        session.subscribe(lambda topic, value: self.topics.append(topic))
+
+
+def test_add_dock_gives_the_session_a_panels_entry_and_a_remembered_place(qtbot, settings, make_raw):
+    Area = QtCore.Qt.DockWidgetArea
+    window = MainWindow(settings=settings)
+    qtbot.addWidget(window)
+    widget = CountingDock("counts")
+    dock = window.add_dock(widget, Area.RightDockWidgetArea, "Counts", shortcut="Ctrl+Shift+K")
+    assert window.docks["Counts"] is dock and dock.objectName() == "dock-counts"
+    entries = {a.text(): a for a in window.panels_menu.actions()}
+    assert set(entries) >= {"Streams", "Probe", "Log", "Jobs", "Events", "Annotations", "Peri-event", "Counts"}
+    assert entries["Counts"].shortcut().toString() == "Ctrl+Shift+K"
+    assert window.open_file(make_raw("rec.dat", synthetic_int16(3000, 4)), PARAMS)
+    window.close_recording()
+    assert {"opened", "annotations", "closed"} <= set(widget.topics) and widget.topics[-1] == "closed"
+    window.show()
+    dock.hide()
+    window.close()
+    second = MainWindow(settings=settings)                 # the saved state is applied to a later dock too
+    qtbot.addWidget(second)
+    later = second.add_dock(CountingDock("again"), Area.RightDockWidgetArea, "Counts")
+    second.show()
+    assert later.isHidden() and second.docks["Probe"].isVisible()
+    second.close()
+
+
+def test_a_dock_without_set_session_is_refused_with_the_fix(qtbot, window):
+    with pytest.raises(TypeError, match="set_session"):
+        window.add_dock(QtWidgets.QLabel("no session"), QtCore.Qt.DockWidgetArea.RightDockWidgetArea, "Bare")

@@ -1,0 +1,44 @@
+"""The File menu's job actions: convert the open recording, sort with a params file.
+
+Both build a job (app.model.jobs), check it, and hand it to `window.queue_job`; the Jobs dock runs
+it. `window` is a MainWindow: its `recording`, `show_error`, `last_dir` and `queue_job` are used.
+"""
+
+from __future__ import annotations
+
+import os
+
+from PyQt6 import QtWidgets
+
+from app.model.jobs import JobError, SortJob
+from app.views.convert_dialog import ConvertDialog
+
+
+def convert_recording(window) -> None:
+    """Queue a conversion of the open recording, built in the convert dialog."""
+    if window.recording is None:
+        window.show_error("Convert", "Open a recording first.")
+        return
+    job = ConvertDialog.ask(window.recording.datafile, window)
+    if job is not None:
+        window.queue_job(job)
+
+
+def sort_with_params(window) -> None:
+    """Queue a sorter run on a .params file (SpyKING CIRCUS by default)."""
+    recording = window.recording
+    folder = os.path.dirname(recording.datafile.file_name) if recording is not None else window.last_dir()
+    path, _ = QtWidgets.QFileDialog.getOpenFileName(window, "Sort with params", folder,
+                                                    "Params files (*.params);;All files (*)")
+    if not path:
+        return
+    job = SortJob(params_file=path)
+    try:
+        missing = job.template().missing_message()
+        job.command()
+    except JobError as error:
+        missing = str(error)
+    if missing:
+        window.show_error("Cannot sort", missing)
+        return
+    window.queue_job(job)
