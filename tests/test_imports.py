@@ -323,3 +323,10 @@ def test_the_checker_finds_layer_and_view_violations(tmp_path):
     assert set(views_violations(modules)) == {
         "app.views.panel: imports app.io.formats.raw_binary", "app.views.panel: calls open_datafile()",
         "app.views.panel: calls RawBinaryFile()", "app.views.panel: touches model._cache"}
+
+
+def test_every_view_module_reads_without_scrolling_far():
+    """Issue 15: TraceView and every module under app/views stay under 500 lines."""
+    long = {path.relative_to(REPO).as_posix(): n for path in (APP / "views").rglob("*.py")
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) >= 500}
+    assert not long, f"split these view modules: {long}"

@@ -159,6 +159,7 @@ class PeriEventView(QtWidgets.QWidget):
 
     def compute(self) -> int | None:
         """Start computing the current choice off the GUI thread; the ticket id, or None."""
+        self._timer.stop()              # a pending debounced request would only repeat this one
         self.cancel()
         if self.worker.closed:
             return None

@@ -113,7 +113,7 @@ def test_convert_job_in_a_bundle_runs_the_bundle_itself(monkeypatch):
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     command = ConvertJob(source="in.dat", output="out.dat").command()
     assert command[:3] == [sys.executable, "convert", "in.dat"]
-    assert command[command.index("-o") + 1] == "out.dat" and "-m" not in command
+    assert command[command.index("--output") + 1] == "out.dat" and "-m" not in command
 
 
 @pytest.mark.skipif(not mpi_runtime().available, reason="needs mpi4py and mpiexec")
