@@ -82,8 +82,18 @@ def _probe_ranks() -> dict | None:
     return {"ok": True, "size": world.Get_size(), "ranks": ranks}
 
 
+def _probe_platform() -> dict:
+    """Create the QGuiApplication the browser would get (QT_QPA_PLATFORM is set by the parent).
+
+    A platform plugin that cannot load aborts the process (status 134): the parent reads stderr."""
+    from PyQt6 import QtGui
+
+    app = QtGui.QGuiApplication.instance() or QtGui.QGuiApplication(sys.argv[:1])
+    return {"ok": True, "platform": app.platformName()}
+
+
 PROBES: dict[str, Callable[[], dict | None]] = {
-    "opengl": _probe_opengl, "mpi": _probe_mpi, "ranks": _probe_ranks}
+    "opengl": _probe_opengl, "mpi": _probe_mpi, "ranks": _probe_ranks, "platform": _probe_platform}
 
 
 def run_probe(name: str) -> int:
@@ -144,6 +154,103 @@ def check_qt() -> list[Check]:
         return [Check("qt", False, f"PyQt6 does not import ({error})",
                       "pip install PyQt6 (the browser needs it; the CLI works without)")]
     return [Check("qt", True, f"Qt {QtCore.qVersion()}, PyQt6 {QtCore.PYQT_VERSION_STR}")]
+
+
+# Libraries the xcb plugin needs that minimal Debian/Ubuntu desktops lack, by package.
+XCB_PACKAGES = {"libxcb-cursor.so.0": "libxcb-cursor0", "libxcb-icccm.so.4": "libxcb-icccm4",
+                "libxcb-keysyms.so.1": "libxcb-keysyms1", "libxcb-image.so.0": "libxcb-image0",
+                "libxcb-render-util.so.0": "libxcb-render-util0", "libxcb-xkb.so.1": "libxcb-xkb1",
+                "libxkbcommon-x11.so.0": "libxkbcommon-x11-0", "libxcb-randr.so.0": "libxcb-randr0",
+                "libxcb-shape.so.0": "libxcb-shape0", "libxcb-xinerama.so.0": "libxcb-xinerama0"}
+
+
+def debian_package(library: str) -> str:
+    """`libxcb-icccm.so.4` -> `libxcb-icccm4`: Debian names a library package after its soname."""
+    if library in XCB_PACKAGES:
+        return XCB_PACKAGES[library]
+    stem, _, version = library.partition(".so.")
+    version = version.split(".")[0]
+    return f"{stem}-{version}" if stem[-1:].isdigit() else f"{stem}{version}"
+
+
+def user_platform() -> str | None:
+    """The Qt platform the browser would start on; None on Linux with no display at all."""
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return os.environ["QT_QPA_PLATFORM"].split(":")[0]
+    if not sys.platform.startswith("linux"):
+        return ""
+    if os.environ.get("DISPLAY"):
+        return "xcb"
+    return "wayland" if os.environ.get("WAYLAND_DISPLAY") else None
+
+
+def platform_plugin(name: str) -> Path | None:
+    """The plugin file of platform `name` shipped inside PyQt6 (`libqxcb.so` for xcb)."""
+    try:
+        from PyQt6 import QtCore
+    except ImportError:
+        return None
+    folder = Path(QtCore.QLibraryInfo.path(QtCore.QLibraryInfo.LibraryPath.PluginsPath)) / "platforms"
+    found = sorted(folder.glob(f"*q{name}.*")) if folder.is_dir() else []
+    return found[0] if found else None
+
+
+def missing_libraries(qt_error: str, plugin: Path | None) -> list[str]:
+    """System libraries the platform plugin lacks: from Qt's own message and from `ldd` on the plugin."""
+    missing = []
+    if "xcb-cursor0 or libxcb-cursor0 is needed" in qt_error:
+        missing.append("libxcb-cursor.so.0")
+    ldd = shutil.which("ldd")
+    if plugin is not None and ldd:
+        try:
+            listing = subprocess.run([ldd, str(plugin)], capture_output=True, text=True, timeout=20,
+                                     check=False).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            listing = ""
+        missing += [line.split("=>")[0].strip() for line in listing.splitlines() if "not found" in line]
+    return list(dict.fromkeys(missing))
+
+
+def _qt_cause(stderr: str) -> str:
+    """The lines of Qt's message that say why, without its advice to reinstall."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    useful = [line for line in lines if line.startswith("qt.qpa") or "Could not" in line
+              or "could not connect" in line.lower()]
+    return " ".join(useful or lines[-1:])[:400]
+
+
+def check_platform() -> list[Check]:
+    """Start Qt for real on the user's platform, in a child: a plugin that cannot load aborts Qt."""
+    name = user_platform()
+    if name is None:
+        detail = "no display (DISPLAY and WAYLAND_DISPLAY unset): the browser cannot open here"
+        name, optional = "offscreen", True
+    else:
+        detail, optional = "", False
+    env = {**os.environ, "QT_QPA_PLATFORM": name} if name else dict(os.environ)
+    try:
+        done = subprocess.run(_self_command("platform"), capture_output=True, text=True, env=env,
+                              timeout=PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL, check=False)
+        answer = next((json.loads(line[6:]) for line in done.stdout.splitlines() if line.startswith("PROBE ")),
+                      {"ok": False})
+        stderr = done.stderr
+    except subprocess.TimeoutExpired:
+        answer, stderr = {"ok": False}, f"no answer within {PROBE_TIMEOUT_S:.0f} s"
+    if answer.get("ok"):
+        text = detail + "; " if detail else ""
+        return [Check("qt platform", not optional, f"{text}Qt starts on platform {answer['platform']}",
+                      "`wavescope demo --screenshot out.png` and `wavescope info FILE` work without one",
+                      optional=optional)]
+    missing = missing_libraries(stderr, platform_plugin(name or "xcb"))
+    cause = answer.get("detail") or _qt_cause(stderr) or f"exit status {done.returncode}"
+    if missing:
+        packages = " ".join(dict.fromkeys(debian_package(lib) for lib in missing))
+        return [Check("qt platform", False, f"Qt cannot start on platform {name!r}: missing system "
+                      f"libraries {', '.join(missing)} ({cause})",
+                      f"sudo apt install {packages}  (Debian/Ubuntu package names)")]
+    return [Check("qt platform", False, f"Qt cannot start on platform {name!r}: {cause}",
+                  "check that the display is reachable (DISPLAY / WAYLAND_DISPLAY) or set QT_QPA_PLATFORM "
+                  "to another Qt platform (xcb, wayland); `wavescope demo --screenshot out.png` works without one")]
 
 
 def check_opengl() -> list[Check]:
@@ -297,7 +404,7 @@ def clean_partials(folders: Sequence[str] | None = None) -> int:
 
 
 CHECKS: tuple[Callable[[], list[Check]], ...] = (
-    check_python, check_qt, check_opengl, check_mpi, check_optional_tools, check_folders, check_plugins,
+    check_python, check_qt, check_platform, check_opengl, check_mpi, check_optional_tools, check_folders, check_plugins,
     check_partials)
 
 

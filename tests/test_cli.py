@@ -96,9 +96,13 @@ def test_check_format_reports_a_broken_wrapper(tmp_path, monkeypatch, capsys):
 
 def test_demo_info_only(tmp_path, capsys):
     assert main(["demo", "--info-only", "--folder", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "nb_streams    2" in out and "duration      3600000" in out
+    first = capsys.readouterr()
+    assert "nb_streams    2" in first.out and "duration      3600000" in first.out
     assert (tmp_path / "demo_1.dat").stat().st_size == 60 * 30000 * 64 * 2
+    assert "writing the demo recording" in first.err
+    assert main(["demo", "--info-only", "--folder", str(tmp_path)]) == 0
+    again = capsys.readouterr()  # the demo is already there: nothing is written, nothing said
+    assert "writing the demo recording" not in again.err and "nb_streams    2" in again.out
 
 
 def test_wrong_extension_says_what_it_suggests(tmp_path, capsys):

@@ -114,3 +114,56 @@ def test_a_crashing_check_is_reported():
 
     checks = doctor.run_checks([doctor.check_python, check_explodes])
     assert checks[-1].name == "explodes" and not checks[-1].ok and "surprise" in checks[-1].detail
+
+
+def run_doctor(tmp_path, **env_changes):
+    """`python -m app.doctor --json` in a child whose environment has `env_changes` (None removes)."""
+    import os
+    import subprocess
+    from pathlib import Path
+    env = dict(os.environ, PYTHONPATH=str(Path(doctor.__file__).parents[1]))
+    for key, value in env_changes.items():
+        env.pop(key, None) if value is None else env.__setitem__(key, value)
+    done = subprocess.run([sys.executable, "-m", "app.doctor", "--json"], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=300, check=False)
+    return done.returncode, {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+
+
+def test_platform_plugin_that_cannot_load_fails_the_doctor(tmp_path):
+    """xcb on a display that does not exist: Qt aborts in the child; the doctor names why and fails."""
+    status, checks = run_doctor(tmp_path, QT_QPA_PLATFORM="xcb", DISPLAY=":97", WAYLAND_DISPLAY=None)
+    platform_check = checks["qt platform"]
+    assert status == 1
+    assert platform_check["status"] == "MISSING" and not platform_check["optional"]
+    assert "Qt cannot start on platform 'xcb'" in platform_check["detail"]
+    missing = doctor.missing_libraries("", doctor.platform_plugin("xcb"))
+    if missing:  # this machine lacks xcb libraries: the fix names their packages
+        assert "missing system libraries" in platform_check["detail"]
+        assert platform_check["fix"].startswith("sudo apt install ")
+        for library in missing:
+            assert doctor.debian_package(library) in platform_check["fix"]
+    else:  # the libraries are there: the display itself is the cause
+        assert "display" in platform_check["detail"].lower()
+
+
+def test_unknown_platform_is_named(tmp_path):
+    status, checks = run_doctor(tmp_path, QT_QPA_PLATFORM="nosuchplatform")
+    assert status == 1
+    assert 'Could not find the Qt platform plugin "nosuchplatform"' in checks["qt platform"]["detail"]
+    assert "QT_QPA_PLATFORM" in checks["qt platform"]["fix"]
+
+
+def test_no_display_is_said_but_not_fatal(tmp_path):
+    status, checks = run_doctor(tmp_path, QT_QPA_PLATFORM=None, DISPLAY=None, WAYLAND_DISPLAY=None)
+    assert checks["qt platform"]["optional"] and "no display" in checks["qt platform"]["detail"]
+    assert "Qt starts on platform offscreen" in checks["qt platform"]["detail"]
+
+
+def test_debian_package_names():
+    assert doctor.debian_package("libxcb-cursor.so.0") == "libxcb-cursor0"
+    assert doctor.debian_package("libxcb-icccm.so.4") == "libxcb-icccm4"
+    assert doctor.debian_package("libxcb-keysyms.so.1") == "libxcb-keysyms1"
+    assert doctor.debian_package("libxkbcommon-x11.so.0") == "libxkbcommon-x11-0"
+    assert doctor.debian_package("libxcb-xfixes.so.0") == "libxcb-xfixes0"
+    assert doctor.missing_libraries("qt.qpa.plugin: From 6.5.0, xcb-cursor0 or libxcb-cursor0 is needed "
+                                    "to load the Qt xcb platform plugin.", None) == ["libxcb-cursor.so.0"]

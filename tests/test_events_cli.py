@@ -57,6 +57,15 @@ def test_list_a_recordings_events_filtered_by_channel(tmp_path, capsys):
     assert main(["list", str(path), "--channel", "sync"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and lines[1].split()[:3] == ["100", f"{100 / 30000:.6f}", "100"]
+    assert main(["list", str(path), "--channel", "TTL 99"]) == 1           # exitcodes.DATA_ERROR
+    captured = capsys.readouterr()
+    assert "no events on channel 'TTL 99'" in captured.err
+    assert "'sync' (2)" in captured.err and "'SY bit 2' (1)" in captured.err and captured.out == ""
+    assert main(["list", str(path), "--channel", "TTL 99", "--json"]) == 1
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["channels"] == {"sync": 2, "SY bit 2": 1} and error["field"] == "channel"
+    assert main(["list", str(path), "--label", "no such label"]) == 1
+    assert "no events on label 'no such label'" in capsys.readouterr().err
 
 
 def test_list_reports_missing_fields(tmp_path, capsys):

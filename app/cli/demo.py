@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.cli.browser import run_gui
+from app.cli.browser import no_display, run_gui, say_no_display
 from app.cli.describe import describe
 
 
@@ -20,9 +20,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from app.model.demo import default_folder, demo_params, write_demo
+    from app.model.demo import default_folder, demo_is_current, demo_params, write_demo
     folder = Path(args.folder) if args.folder else default_folder()
-    print(f"writing the demo recording into {folder} ...", file=sys.stderr)
+    if not (args.info_only or args.screenshot) and no_display():
+        return say_no_display([])
+    if not demo_is_current(folder):
+        print(f"writing the demo recording into {folder} ...", file=sys.stderr)
     first = write_demo(folder)
     params = demo_params(first)
     if args.info_only:

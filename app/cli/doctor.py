@@ -10,7 +10,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     doctor = subparsers.add_parser("doctor",
                                    help="check this installation and say how to fix what is missing")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
-    doctor.add_argument("--probe", choices=["opengl", "mpi", "ranks"], help=argparse.SUPPRESS)
+    doctor.add_argument("--probe", choices=["opengl", "mpi", "ranks", "platform"], help=argparse.SUPPRESS)
     doctor.add_argument("--clean", action="store_true", help="remove partial outputs of killed conversions")
     doctor.set_defaults(func=cmd_doctor)
 

@@ -13,12 +13,14 @@ import sys
 
 import numpy as np
 
+from app import exitcodes
 from app.cli.options import add_open_options, open_from_args
 
 EXAMPLES = """examples:
   wavescope events load stim.csv --rate 30000           times in seconds become samples at 30 kHz
   wavescope events load onsets.npy --time-unit samples --json
-  wavescope events list run_g0_t0.imec0.ap.bin --channel sync
+  wavescope events list run_g0_t0.imec0.ap.bin --channel sync     channel names differ by format:
+                                                                 `events list FILE` shows them
   wavescope events list rec.dat --set nb_channels=64 --set data_dtype=int16 --set sampling_rate=30000 --json
 """
 
@@ -39,7 +41,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     listing = sub.add_parser("list", help="the events a recording holds, on its timeline")
     add_open_options(listing)
     listing.add_argument("--channel", action="append", default=[],
-                         help="only this event channel, e.g. 'TTL 1' (repeatable)")
+                         help="only this event channel (repeatable); names differ by format "
+                              "(SpikeGLX 'sync', Open Ephys 'TTL 1'): list without it to see them")
+    listing.add_argument("--label", action="append", default=[],
+                         help="only events with this label (repeatable)")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=cmd_events_list)
 
@@ -80,18 +85,48 @@ def cmd_events_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def channel_counts(events: np.ndarray) -> dict[str, int]:
+    names, counts = np.unique(events["channel"].astype(str), return_counts=True) if len(events) else ([], [])
+    return {str(n): int(c) for n, c in zip(names, counts)}
+
+
+def no_match(file_name: str, events: np.ndarray, args: argparse.Namespace) -> int:
+    """A filter that matches nothing is an error that lists what there is, not an empty table."""
+    asked = " and ".join(part for part in (
+        f"channel {', '.join(map(repr, args.channel))}" if args.channel else "",
+        f"label {', '.join(map(repr, args.label))}" if args.label else "") if part)
+    available = channel_counts(events)
+    if available:
+        listed = ", ".join(f"{name!r} ({count})" for name, count in available.items())
+        message = f"{file_name}: no events on {asked}; the channels with events are: {listed}"
+        if args.label:
+            labels = sorted(set(events["label"].astype(str).tolist()))
+            message += f"; labels: {', '.join(map(repr, labels[:20]))}{' ...' if len(labels) > 20 else ''}"
+    else:
+        message = f"{file_name}: no events on {asked}; this recording holds no events at all"
+    if args.json:
+        print(json.dumps({"error": {"type": "NoMatchingEvents", "message": message, "file": file_name,
+                                    "field": "channel" if args.channel else "label", "channels": available}}))
+    print(f"wavescope: {message}", file=sys.stderr)
+    return exitcodes.DATA_ERROR
+
+
 def cmd_events_list(args: argparse.Namespace) -> int:
     from app.model.events import datafile_events
     datafile = open_from_args(args)
     events = datafile_events(datafile)
+    selected = events
     if args.channel:
-        events = events[np.isin(events["channel"].astype(str), args.channel)]
+        selected = selected[np.isin(selected["channel"].astype(str), args.channel)]
+    if args.label:
+        selected = selected[np.isin(selected["label"].astype(str), args.label)]
+    if (args.channel or args.label) and not len(selected):
+        return no_match(datafile.file_name, events, args)
+    events = selected
     rate = float(datafile.sampling_rate)
     if args.json:
-        channels = events["channel"].astype(str)
-        names, counts = np.unique(channels, return_counts=True) if len(events) else ([], [])
         print(json.dumps({"file": datafile.file_name, "format": datafile.description, "sampling_rate": rate,
-                          "count": len(events), "channels": {str(n): int(c) for n, c in zip(names, counts)},
+                          "count": len(events), "channels": channel_counts(events),
                           "events": event_rows(events, rate)}))
         return 0
     print(f"{datafile.file_name}: {len(events)} events", file=sys.stderr)

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
+from pathlib import Path
 
 from app import exitcodes
 from app.cli.options import add_open_options, check_format_name, open_from_args
@@ -144,6 +145,37 @@ class SorterUnavailable(Exception):
     exit_status = exitcodes.UNAVAILABLE
 
 
+def probe_warnings(params_path: str) -> list[str]:
+    """What is wrong with the probe file the params name (`mapping` in [data]); the sorter stops on it.
+
+    A relative path is read from the current folder, as the sorter (started here) reads it."""
+    try:
+        with open(params_path, encoding="utf-8-sig") as handle:
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []                           # no params to read: the sorter itself says so
+    section, found = None, None
+    for number, raw in enumerate(lines, start=1):
+        text = raw.strip()
+        if text.startswith("["):
+            section = text.strip("[]").strip().lower()
+        elif section == "data" and "=" in text and text.split("=", 1)[0].strip().lower() == "mapping":
+            found = (number, text.split("=", 1)[1].split("#", 1)[0].strip())
+    if found is None:
+        return [f"{params_path}: [data] has no mapping line; the sorter needs the probe file "
+                "(mapping = /path/to/probe.prb)"]
+    number, value = found
+    where = f"{params_path}: line {number}: mapping"
+    if not value:
+        return [f"{where} is empty; give the probe file (mapping = /path/to/probe.prb)"]
+    path = Path(os.path.abspath(os.path.expanduser(value)))
+    if not path.is_file():
+        return [f"{where} = {value}: the probe file {path} does not exist; fix the path"]
+    if path.stat().st_size == 0:
+        return [f"{where} = {value}: the probe file {path} is empty; write its channel groups into it"]
+    return []
+
+
 def cmd_sort(args: argparse.Namespace) -> int:
     from app.model.jobs import InPlaceRefused, JobHistory, JobRunner, SortJob, sorter_template
     template = sorter_template(args.sorter)
@@ -154,6 +186,8 @@ def cmd_sort(args: argparse.Namespace) -> int:
     try:
         command = job.command()
         print(" ".join(_quote(part) for part in command), flush=True)
+        for warning in probe_warnings(job.params_path()):
+            print(f"wavescope: warning: {warning}", file=sys.stderr)
         job.preflight()
     except InPlaceRefused as refused:
         if not args.dry_run:

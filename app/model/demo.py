@@ -65,6 +65,18 @@ def default_folder() -> Path:
     return Path(platformdirs.user_cache_dir("wavescope")) / "demo"
 
 
+def demo_is_current(folder: str | os.PathLike, spec: DemoSpec = DemoSpec()) -> bool:
+    """True when `folder` already holds this demo (its stamp matches), so `write_demo` has nothing to do."""
+    folder = Path(folder)
+    stamp = folder / "demo.json"
+    if not (stamp.exists() and (folder / "demo_0.dat").exists()):
+        return False
+    try:
+        return json.loads(stamp.read_text()) == {"version": DEMO_VERSION, **spec.__dict__}
+    except (ValueError, OSError):
+        return False
+
+
 def write_demo(folder: str | os.PathLike, spec: DemoSpec = DemoSpec()) -> Path:
     """Write the demo (parts, probe, params-ready description) into `folder`; return the first part.
 
@@ -73,14 +85,10 @@ def write_demo(folder: str | os.PathLike, spec: DemoSpec = DemoSpec()) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     first = folder / "demo_0.dat"
-    stamp = folder / "demo.json"
+    if demo_is_current(folder, spec):
+        return first
     description = {"version": DEMO_VERSION, **spec.__dict__}
-    if stamp.exists() and first.exists():
-        try:
-            if json.loads(stamp.read_text()) == description:
-                return first
-        except (ValueError, OSError):
-            pass
+    stamp = folder / "demo.json"
     rng = np.random.default_rng(spec.seed)
     waveforms, footprints, rates = _units(spec, rng)
     for part in range(spec.parts):

@@ -298,3 +298,22 @@ def test_large_sparse_file_opens_without_reading(tmp_path):
     middle = df.read_range(50_000_000 - 500, 50_000_000 + 500, nodes=[15, 2])
     assert middle.shape == (1000, 2)
     assert not middle.any()
+
+
+def test_annotation_at_the_recording_end_is_kept_on_the_last_sample(tmp_path):
+    """pyedflib writes "Recording ends" at the duration, one past the last sample: it stays, on it."""
+    path = str(tmp_path / "ends.edf")
+    writer = pyedflib.EdfWriter(path, 2, file_type=pyedflib.FILETYPE_EDFPLUS)
+    writer.setSignalHeaders([highlevel.make_signal_header(f"ch{k}", "uV", 256, -100.0, 100.0, -32768, 32767)
+                             for k in range(2)])
+    writer.writeSamples([np.zeros(2560), np.zeros(2560)])
+    writer.writeAnnotation(1.0, -1, "start")
+    writer.writeAnnotation(2559 / 256, -1, "last sample")
+    writer.writeAnnotation(10.0, -1, "Recording ends")
+    writer.writeAnnotation(12.0, -1, "after the end")
+    writer.close()
+    datafile = open_datafile(path, {}, None, None)
+    assert datafile.duration == 2560
+    events = datafile.get_events()
+    assert [(int(e["sample"]), str(e["label"])) for e in events] == \
+        [(256, "start"), (2559, "last sample"), (2559, "Recording ends")]

@@ -97,3 +97,25 @@ def test_a_params_file_that_names_no_single_recording_is_refused_not_guessed(tmp
         SortJob(params_file=str(tmp_path / "rec.params")).command()
     assert main(["sort", str(tmp_path / "rec.params"), "--dry-run"]) == 1
     assert "set file_name = " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("probe_text", [None, ""])           # None: the file is not there; "": empty
+def test_dry_run_warns_when_the_probe_file_is_missing_or_empty(recording, capsys, probe_text):
+    probe = recording.with_name("probe.prb")
+    if probe_text is not None:
+        probe.write_text(probe_text)
+    params = write_params(recording, "False", f"mapping = {probe}\n")
+    assert main(["sort", params, "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    state = "does not exist" if probe_text is None else "is empty"
+    assert f"wavescope: warning: {params}: line 5: mapping = {probe}: the probe file {probe} {state}" in err
+
+
+def test_dry_run_is_quiet_about_a_good_probe_and_warns_about_no_mapping(recording, capsys):
+    probe = recording.with_name("probe.prb")
+    probe.write_text("total_nb_channels = 1\nradius = 100\nchannel_groups = {}\n")
+    assert main(["sort", write_params(recording, "False", f"mapping = {probe}\n"), "--dry-run"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    params = write_params(recording, "False")
+    assert main(["sort", params, "--dry-run"]) == 0
+    assert f"{params}: [data] has no mapping line" in capsys.readouterr().err

@@ -350,11 +350,16 @@ class EdfFile(DataFile):
     # -- annotations ------------------------------------------------------------------------------
     def _local_events(self) -> np.ndarray:
         """The annotations (TALs other than the time-keeping ones) on the timeline; an annotation
-        outside every stream (in an EDF+D gap, or in another segment) has no place and is left out."""
+        outside every stream (in an EDF+D gap, or in another segment) has no place and is left out.
+
+        One at the recording's end time ("Recording ends", written at the duration) falls one past
+        the last sample: it is kept, on the last sample."""
         onsets, durations, labels, channels = cached_for_file(self.file_name, "edf-annotations",
                                                               self._read_annotations)
         rate = float(self.sampling_rate)
         samples = np.round((onsets - self.segment.onset) * rate).astype(np.int64)
+        end = int(self.duration)
+        samples[samples == end] = end - 1
         return make_events(samples, channels, labels, np.round(durations * rate).astype(np.int64))
 
     def _read_annotations(self) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
