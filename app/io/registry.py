@@ -35,13 +35,13 @@ import pkgutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
+from app.io import atomic
 from app.io.datafile import DataFile
 
 ENTRY_POINT_GROUP = "wavescope.formats"
@@ -247,10 +247,7 @@ def _save_verdict(key: str, stamp: list, verdict: str) -> None:
     path = _verdict_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".plugin-checks.", dir=path.parent)
-        with os.fdopen(handle, "w") as out:
-            json.dump(verdicts, out)
-        os.replace(temporary, path)
+        atomic.write_text(path, json.dumps(verdicts))
     except OSError:
         pass        # no cache: the check runs again next time
 
