@@ -406,20 +406,40 @@ def read_spikeinterface(folder: str | os.PathLike) -> Sorting:
     folder = Path(folder)
     if (folder / "spikes.npy").is_file():
         return _read_numpy_folder(folder)
-    if (folder / "sorting" / "spikes.npy").is_file():
-        return _read_numpy_folder(folder / "sorting")
+    _check_sorter_log(folder / "spikeinterface_log.json")
+    # SpikeInterface's own sorters save a NumpyFolderSorting here; others need their reader.
+    for inner in (folder / "sorter_output" / "sorting", folder / "sorting"):
+        if (inner / "spikes.npy").is_file():
+            sorting = _read_numpy_folder(inner)
+            sorting.notes.append(f"read {inner.relative_to(folder)} of a run_sorter folder")
+            return sorting
     try:
-        import spikeinterface
+        from spikeinterface.sorters import read_sorter_folder
     except ImportError as error:
         raise SortingError(f"{folder}: a run_sorter output folder; reading it needs SpikeInterface "
                            f"(pip install spikeinterface), or save the sorting with sorting.save().",
                            str(folder)) from error
     try:
-        sorting = spikeinterface.read_sorter_folder(folder)
+        sorting = read_sorter_folder(folder, register_recording=False, sorting_info=False)
     except Exception as error:  # noqa: BLE001 - any failure of a third-party reader becomes a typed error
         raise SortingError(f"{folder}: SpikeInterface cannot read this sorter folder "
                            f"({type(error).__name__}: {error}).", str(folder)) from error
     return _from_spikeinterface(sorting, folder)
+
+
+def _check_sorter_log(path: Path) -> None:
+    """A run_sorter folder says in its log whether the sorter failed."""
+    if not path.is_file():
+        raise SortingError(f"{path.parent}: no spikes.npy and no spikeinterface_log.json; not a SpikeInterface "
+                           f"sorting or run_sorter folder.", str(path.parent))
+    try:
+        log = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise SortingError(f"{path}: unreadable ({error}).", str(path)) from error
+    if isinstance(log, dict) and log.get("error"):
+        trace = str(log.get("error_trace") or "").strip().splitlines()
+        raise SortingError(f"{path}: the sorter {log.get('sorter_name', '')!s} failed"
+                           + (f" ({trace[-1]})" if trace else "") + "; there is no result to read.", str(path))
 
 
 def _from_spikeinterface(sorting: Any, folder: Path) -> Sorting:

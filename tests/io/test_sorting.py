@@ -3,6 +3,7 @@ follows SpyKING CIRCUS 1.1's layout, phy and SpikeInterface folders written by S
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import h5py
@@ -260,3 +261,38 @@ def test_phy_folder_from_spikeinterface_exporter(tmp_path, ground_truth):
         # The peak channel of our template is SpikeInterface's own.
         ours = unit.template_channels[np.argmax(np.ptp(unit.template, axis=0))]
         assert ours == np.argmax(np.ptp(templates[k], axis=0))
+
+
+def test_run_sorter_folder(tmp_path, ground_truth):
+    """The layout run_sorter leaves for SpikeInterface's own sorters, checked against SpikeInterface's
+    read_sorter_folder on the same folder."""
+    si = pytest.importorskip("spikeinterface.sorters")
+    _, sorting = ground_truth
+    folder = tmp_path / "run"
+    sorting.save(folder=folder / "sorter_output" / "sorting")
+    log = {"sorter_name": "simple", "sorter_version": "1.0", "datetime": "2026-01-01T00:00:00",
+           "runtime_trace": [], "error": False, "run_time": 1.0}
+    (folder / "spikeinterface_log.json").write_text(json.dumps(log))
+    read = read_sorting(folder)
+    theirs = si.read_sorter_folder(folder, register_recording=False, sorting_info=False)
+    expected = _trains(theirs)
+    assert [u.id for u in read.units] == sorted(expected)
+    for unit in read.units:
+        np.testing.assert_array_equal(unit.spike_train, expected[unit.id])
+    assert "sorter_output" in read.notes[-1]
+    log.update(error=True, error_trace="Traceback ...\nMemoryError: out of memory")
+    (folder / "spikeinterface_log.json").write_text(json.dumps(log))
+    with pytest.raises(SortingError, match="the sorter simple failed .MemoryError: out of memory"):
+        read_sorting(folder)
+
+
+def test_run_sorter_folder_without_a_result(tmp_path):
+    pytest.importorskip("spikeinterface.sorters")
+    folder = tmp_path / "run"
+    (folder / "sorter_output").mkdir(parents=True)
+    (folder / "spikeinterface_log.json").write_text(json.dumps({"sorter_name": "simple", "error": False}))
+    with pytest.raises(SortingError, match="SpikeInterface cannot read this sorter folder"):
+        read_sorting(folder)
+    (folder / "spikeinterface_log.json").write_text("{not json")
+    with pytest.raises(SortingError, match="spikeinterface_log.json: unreadable"):
+        read_sorting(folder)
