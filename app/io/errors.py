@@ -90,3 +90,8 @@ class ProbeError(DataFileError):
     def __init__(self, message: str, file_name: str | None = None, line: int | None = None):
         self.line = line
         super().__init__(message, file_name)
+
+
+class SortingError(DataFileError):
+    """A spike sorter's output (results, templates, a phy or SpikeInterface folder) is missing a
+    piece or is damaged; the message names the file and what is missing."""
