@@ -98,7 +98,8 @@ class SpikeInterfaceBinaryFile(DataFile):
         self.ignored_bytes = payload % frame if frame else 0
         self._shape = (payload // frame if frame else 0, nb_channels)
         t_starts = kwargs.get("t_starts")
-        if t_starts and t_starts[index] is not None:
+        self.has_clock = bool(t_starts) and t_starts[index] is not None
+        if self.has_clock:
             self._t_start = self._seconds_to_sample(t_starts[index], rate, "t_starts")
         self.channel_names = [str(c) for c in kwargs.get("channel_ids") or range(nb_channels)]
         header = {"nb_channels": nb_channels, "sampling_rate": rate, "data_dtype": dtype.str}
@@ -163,4 +164,8 @@ class SpikeInterfaceBinaryFile(DataFile):
     def set_streams(self, stream_mode: str) -> list[DataFile]:
         if stream_mode != "segments":
             return super().set_streams(stream_mode)
-        return self._segment_sources(self.nb_segments)
+        sources = self._segment_sources(self.nb_segments)
+        for previous, source in zip(sources, sources[1:]):
+            if not source.has_clock:      # SpikeInterface's t_start None is 0 s for every segment:
+                source._t_start = previous.t_stop      # placed end to end on Wavescope's timeline
+        return sources
