@@ -242,6 +242,21 @@ def _seed_rhd(folder: Path) -> Seed:
     return Seed("rhd", "rec.rhd", {}, [Target("rec.rhd", 0, 1200, "binary")])
 
 
+def _seed_si_binary(folder: Path) -> Seed:
+    # the layout SpikeInterface's recording.save(format="binary") writes, without needing it installed
+    rec = folder / "si"
+    rec.mkdir()
+    _int16(500, 3).tofile(rec / "traces_cached_seg0.raw")
+    kwargs = {"file_paths": ["traces_cached_seg0.raw"], "sampling_frequency": 30000.0, "t_starts": None,
+              "num_channels": 3, "dtype": "<i2", "channel_ids": ["0", "1", "2"], "time_axis": 0,
+              "file_offset": 0, "gain_to_uV": [0.195] * 3, "offset_to_uV": [0.0] * 3}
+    (rec / "binary.json").write_text(json.dumps(
+        {"class": "spikeinterface.core.binaryrecordingextractor.BinaryRecordingExtractor", "kwargs": kwargs},
+        indent=4))
+    return Seed("si_binary", "si", {}, [Target("si/binary.json", 0, _size(folder, "si/binary.json"), "text"),
+                                        Target("si/traces_cached_seg0.raw", 0, 64, "binary")])
+
+
 def _seed_spike2(folder: Path) -> Seed:
     from tests.io.test_spike2 import recording
     from tests.io.writers_more2 import write_smr
