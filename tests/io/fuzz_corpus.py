@@ -257,6 +257,23 @@ def _seed_si_binary(folder: Path) -> Seed:
                                         Target("si/traces_cached_seg0.raw", 0, 64, "binary")])
 
 
+def _seed_si_zarr(folder: Path) -> Seed:
+    # the layout SpikeInterface's recording.save(format="zarr") writes (zarr format 2), without SpikeInterface
+    import zarr
+    root = zarr.open_group(str(folder / "rec.zarr"), mode="w", zarr_format=2) \
+        if int(zarr.__version__.split(".")[0]) >= 3 else zarr.open_group(str(folder / "rec.zarr"), mode="w")
+    root.attrs.update({"sampling_frequency": 30000.0, "num_segments": 1,
+                       "zarr_class_info": {"class": "spikeinterface.core.zarrextractors.ZarrRecordingExtractor"}})
+    root.create_dataset("traces_seg0", data=_int16(500, 3), chunks=(250, 3))
+    root.create_dataset("channel_ids", data=np.array(["a", "b", "c"]))
+    root.create_dataset("properties/gain_to_uV", data=np.array([0.195, 0.2, 0.195]))
+    root.create_dataset("properties/offset_to_uV", data=np.zeros(3))
+    return Seed("si_zarr", "rec.zarr", {}, [
+        Target("rec.zarr/.zattrs", 0, _size(folder, "rec.zarr/.zattrs"), "text"),
+        Target("rec.zarr/traces_seg0/.zarray", 0, _size(folder, "rec.zarr/traces_seg0/.zarray"), "text"),
+        Target("rec.zarr/traces_seg0/0.0", 0, 64, "binary")])
+
+
 def _seed_spike2(folder: Path) -> Seed:
     from tests.io.test_spike2 import recording
     from tests.io.writers_more2 import write_smr

@@ -245,3 +245,22 @@ def test_a_folder_that_is_not_a_binary_recording_is_not_claimed(tmp_path):
     from app.io.errors import HeaderError
     with pytest.raises(HeaderError, match="not a SpikeInterface binary recording"):
         open_datafile(str(tmp_path), {}, "si_binary")
+
+
+def test_zarr_recording_saved_by_spikeinterface_opens_as_si_zarr(tmp_path):
+    pytest.importorskip("zarr")
+    recording, _ = si.generate_ground_truth_recording(durations=[0.6, 0.4], num_channels=5, seed=2)
+    recording.set_channel_gains([0.5, 1.0, 2.0, 1.0, 0.25])
+    folder = tmp_path / "gt.zarr"
+    recording.save(folder=folder, format="zarr", progress_bar=False)
+    assert guess_format(str(folder)) == "si_zarr"
+    df = open_datafile(str(folder))
+    assert df.nb_channels == 5 and df.channel_names == [str(c) for c in recording.get_channel_ids()]
+    np.testing.assert_allclose(df.read_range(0, df.duration), in_uV(recording, segment_index=0), rtol=1e-6)
+    np.testing.assert_array_equal(df.channel_positions(), recording.get_channel_locations())
+    both = open_datafile(str(folder), {}, "si_zarr", "segments")
+    assert both.nb_streams == 2
+    np.testing.assert_allclose(both.streams[1].read_range(0, 300, [4, 0]),
+                               in_uV(recording, segment_index=1, end_frame=300, channel_ids=["4", "0"]),
+                               rtol=1e-6)
+    assert_conforms(str(folder), "si_zarr", {}, "segments", scratch_dir=str(tmp_path))

@@ -55,6 +55,31 @@ def _per_channel(value: Any, nb_channels: int, default: float) -> np.ndarray:
     return np.full(nb_channels, values[0]) if values.size == 1 else values
 
 
+def scaling(gain_to_uV: Any, offset_to_uV: Any, nb_channels: int) -> tuple[dict, Any, Any]:
+    """({gain, dtype_offset}, per-channel gains or None, per-channel raw zeros or None) from
+    SpikeInterface's gain_to_uV / offset_to_uV (µV = raw * gain + offset). Per channel only when
+    they differ; no gain in the recording: the samples are taken as they are."""
+    gains = _per_channel(gain_to_uV, nb_channels, 1.0)
+    offsets = _per_channel(offset_to_uV, nb_channels, 0.0)
+    zeros = np.divide(-offsets, gains, out=np.zeros(nb_channels), where=gains != 0)
+    if np.all(gains == gains[0]) and np.all(zeros == zeros[0]):
+        return {"gain": float(gains[0]), "dtype_offset": float(zeros[0])}, None, None
+    return {"gain": 1.0, "dtype_offset": 0}, gains, zeros
+
+
+def probegroup_positions(probegroup: dict, nb_channels: int) -> np.ndarray | None:
+    """(nb_channels, 2) positions in µm from probeinterface's dict (``probegroup.json``); None
+    when a channel has no wired contact."""
+    positions = np.full((nb_channels, 2), np.nan)
+    for probe in probegroup.get("probes") or []:
+        xy = np.asarray(probe["contact_positions"], dtype=np.float64)[:, :2]
+        wired = probe.get("device_channel_indices")
+        wired = np.arange(len(xy)) if wired is None else np.asarray(wired, dtype=np.int64)
+        keep = (wired >= 0) & (wired < nb_channels)
+        positions[wired[keep]] = xy[keep]
+    return None if np.isnan(positions).any() else positions
+
+
 class SpikeInterfaceBinaryFile(DataFile):
     description = "si_binary"
     title = "SpikeInterface binary folder"
@@ -107,30 +132,16 @@ class SpikeInterfaceBinaryFile(DataFile):
         return header
 
     def _scaling(self, kwargs: dict, nb_channels: int) -> dict:
-        """gain and dtype_offset (raw value of 0 µV) from gain_to_uV / offset_to_uV; per channel
-        when they differ. No gain in the folder: the samples are taken as they are."""
-        gains = _per_channel(kwargs.get("gain_to_uV"), nb_channels, 1.0)
-        offsets = _per_channel(kwargs.get("offset_to_uV"), nb_channels, 0.0)
-        zeros = np.divide(-offsets, gains, out=np.zeros(nb_channels), where=gains != 0)
-        if np.all(gains == gains[0]) and np.all(zeros == zeros[0]):
-            return {"gain": float(gains[0]), "dtype_offset": float(zeros[0])}
-        self._channel_gains, self._channel_offsets = gains, zeros
-        return {"gain": 1.0, "dtype_offset": 0}
+        header, self._channel_gains, self._channel_offsets = scaling(
+            kwargs.get("gain_to_uV"), kwargs.get("offset_to_uV"), nb_channels)
+        return header
 
     def channel_positions(self) -> np.ndarray | None:
         path = os.path.join(self.folder, "probegroup.json")
         if not os.path.isfile(path):
             return None
         with open(path, encoding="utf-8") as handle:
-            probes = json.load(handle).get("probes") or []
-        positions = np.full((self.nb_channels, 2), np.nan)
-        for probe in probes:
-            xy = np.asarray(probe["contact_positions"], dtype=np.float64)[:, :2]
-            wired = probe.get("device_channel_indices")
-            wired = np.arange(len(xy)) if wired is None else np.asarray(wired, dtype=np.int64)
-            keep = (wired >= 0) & (wired < self.nb_channels)
-            positions[wired[keep]] = xy[keep]
-        return None if np.isnan(positions).any() else positions
+            return probegroup_positions(json.load(handle), self.nb_channels)
 
     # -- samples ----------------------------------------------------------------------------------
     def _open(self, mode: str = "r") -> None:
