@@ -208,8 +208,8 @@ def to_si_recording(datafile: Any, probe: Any = None) -> Any:
 
 
 def load_si_recording(description: dict | str | os.PathLike) -> Any:
-    """A recording back from `to_dict()` output or a saved JSON/pickle, through SpikeInterface."""
+    """A recording back from `to_dict()` output or a file `dump` wrote, through SpikeInterface
+    (``si.load`` since 0.102, ``load_extractor`` before)."""
     si = _require("spikeinterface.core")
-    if isinstance(description, dict):
-        return si.load_extractor(description) if hasattr(si, "load_extractor") else si.load(description)
-    return si.load(description)
+    load = si.load if hasattr(si, "load") else si.load_extractor
+    return load(description if isinstance(description, dict) else os.fspath(description))

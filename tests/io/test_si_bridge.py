@@ -18,7 +18,7 @@ pytest.importorskip("probeinterface")
 from app.io import guess_format, open_datafile  # noqa: E402
 from app.io.conformance import assert_conforms  # noqa: E402
 from app.io.probe import ChannelGroup, Probe, linear_probe, write_probe  # noqa: E402
-from app.io.si_bridge import to_si_recording  # noqa: E402
+from app.io.si_bridge import load_si_recording, to_si_recording  # noqa: E402
 from tests.conftest import synthetic_int16  # noqa: E402
 from tests.io.writers_ephys import write_legacy_recording  # noqa: E402
 
@@ -175,7 +175,7 @@ def test_open_ephys_segments_become_spikeinterface_segments(openephys_segments):
     np.testing.assert_array_equal(in_uV(recording, segment_index=1, start_frame=10, end_frame=1500),
                                   df.streams[1].read_range(10, 1500))
     np.testing.assert_array_equal(in_uV(recording, segment_index=2), data[4096:] * np.float32(GAIN))
-    reopened = si.load(recording.to_dict())
+    reopened = load_si_recording(recording.to_dict())
     assert reopened.get_num_segments() == 3
     np.testing.assert_array_equal(reopened.get_traces(segment_index=2), data[4096:] * np.float32(GAIN))
 
@@ -195,6 +195,23 @@ def test_without_spikeinterface_the_error_says_how_to_install(raw):
         "    print(error)\n")
     out = child_python(code, df.file_name)
     assert "pip install wavescope[si]" in out and "spikeinterface" in out
+
+
+def test_multi_file_parts_are_one_segment(tmp_path):
+    first, second = synthetic_int16(1500, 4, seed=7), synthetic_int16(700, 4, seed=8)
+    first.tofile(tmp_path / "rec_0.dat")
+    second.tofile(tmp_path / "rec_1.dat")
+    params = {"data_dtype": "int16", "nb_channels": 4, "sampling_rate": RATE}
+    df = open_datafile(str(tmp_path / "rec_0.dat"), params, "raw_binary", "multi-files")
+    recording = to_si_recording(df)
+    assert recording.get_num_segments() == 1 and recording.get_num_samples() == 2200
+    np.testing.assert_array_equal(in_uV(recording, start_frame=1400, end_frame=1600),
+                                  np.concatenate([first[1400:], second[:100]]).astype(np.float32))
+    dumped = tmp_path / "parts.json"
+    recording.dump_to_json(dumped)
+    again = load_si_recording(dumped)
+    assert again.get_num_samples() == 2200
+    np.testing.assert_array_equal(again.get_traces(), recording.get_traces())
 
 
 # -- SpikeInterface -> Wavescope (si_binary) ------------------------------------------------------
