@@ -68,7 +68,8 @@ def _probe_table(datafile: Any, probe: Any) -> list[list] | None:
     if positions.shape != (datafile.nb_channels, 2):
         raise DataFileError(f"{datafile.file_name}: the probe positions have shape {positions.shape}, "
                             f"but the recording has {datafile.nb_channels} channels; give "
-                            f"({datafile.nb_channels}, 2) positions in µm or a .prb file.", datafile.file_name)
+                            f"({datafile.nb_channels}, 2) positions in µm or a .prb file.",
+                            datafile.file_name)
     return [[k, float(x), float(y), "0"] for k, (x, y) in enumerate(positions)]
 
 
@@ -137,7 +138,8 @@ def _build_classes() -> dict[str, type]:
             from app.io import open_datafile
 
             # `_datafile`: the one `to_si_recording` was given, not opened twice; never serialised
-            datafile = _datafile or open_datafile(file_path, dict(params or {}), file_format, stream_mode)
+            datafile = _datafile if _datafile is not None else \
+                open_datafile(file_path, dict(params or {}), file_format, stream_mode)
             rate = float(datafile.sampling_rate)
             si.BaseRecording.__init__(self, rate, _channel_ids(datafile), np.dtype("float32"))
             for part in _segments_of(datafile):
@@ -151,7 +153,8 @@ def _build_classes() -> dict[str, type]:
                             "file_format": datafile.description, "stream_mode": datafile.stream_mode,
                             "params": _plain(params or {}), "probe": probe}
 
-    WavescopeRecordingSegment.__module__ = WavescopeRecording.__module__ = __name__
+    for built in (WavescopeRecording, WavescopeRecordingSegment):
+        built.__module__, built.__qualname__ = __name__, built.__name__     # found by name, as if top-level
     return {"WavescopeRecording": WavescopeRecording, "WavescopeRecordingSegment": WavescopeRecordingSegment}
 
 

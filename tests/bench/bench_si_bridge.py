@@ -64,13 +64,15 @@ def main(argv: list[str] | None = None) -> None:
         direct = _best(lambda: datafile.read_range(middle, middle + RATE), args.repeat)
         bridged = _best(lambda: recording.get_traces(start_frame=middle, end_frame=middle + RATE,
                                                      return_in_uV=True), args.repeat)
-        unscaled = _best(lambda: recording.get_traces(start_frame=middle, end_frame=middle + RATE), args.repeat)
+        window = {"start_frame": middle, "end_frame": middle + RATE}
+        unscaled = _best(lambda: recording.get_traces(**window), args.repeat)
         subset = [str(k) for k in range(0, args.channels, 4)]
-        direct_sub = _best(lambda: datafile.read_range(middle, middle + RATE, list(range(0, args.channels, 4))),
-                           args.repeat)
+        nodes = list(range(0, args.channels, 4))
+        direct_sub = _best(lambda: datafile.read_range(middle, middle + RATE, nodes), args.repeat)
         bridged_sub = _best(lambda: recording.get_traces(start_frame=middle, end_frame=middle + RATE,
                                                          channel_ids=subset, return_in_uV=True), args.repeat)
-    print(f"raw_binary {samples * frame / 1e9:.1f} GB, {args.channels} channels, {samples / RATE / 60:.1f} min")
+    print(f"raw_binary {samples * frame / 1e9:.1f} GB, {args.channels} channels, "
+          f"{samples / RATE / 60:.1f} min")
     print(f"  open_datafile                 {opened * 1e3:8.2f} ms (first call {first_open * 1e3:.2f} ms)")
     print(f"  to_si_recording (with probe)  {wrapped * 1e3:8.2f} ms")
     print(f"  recording.to_dict()           {dumped * 1e3:8.2f} ms")
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
           f"bridge get_traces(µV) {bridged[0] * 1e3:7.2f} ms (median {bridged[1] * 1e3:.2f})")
     print(f"  1 s, all channels: bridge get_traces() without SpikeInterface's µV multiply "
           f"{unscaled[0] * 1e3:7.2f} ms (median {unscaled[1] * 1e3:.2f})")
-    print(f"  1 s, every 4th channel: direct {direct_sub[0] * 1e3:7.2f} ms; bridge {bridged_sub[0] * 1e3:7.2f} ms")
+    print(f"  1 s, every 4th channel: direct {direct_sub[0] * 1e3:7.2f} ms; "
+          f"bridge {bridged_sub[0] * 1e3:7.2f} ms")
 
 
 if __name__ == "__main__":

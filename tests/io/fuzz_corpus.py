@@ -262,8 +262,9 @@ def _seed_si_zarr(folder: Path) -> Seed:
     import zarr
     root = zarr.open_group(str(folder / "rec.zarr"), mode="w", zarr_format=2) \
         if int(zarr.__version__.split(".")[0]) >= 3 else zarr.open_group(str(folder / "rec.zarr"), mode="w")
+    extractor = "spikeinterface.core.zarrextractors.ZarrRecordingExtractor"
     root.attrs.update({"sampling_frequency": 30000.0, "num_segments": 1,
-                       "zarr_class_info": {"class": "spikeinterface.core.zarrextractors.ZarrRecordingExtractor"}})
+                       "zarr_class_info": {"class": extractor}})
     root.create_dataset("traces_seg0", data=_int16(500, 3), chunks=(250, 3))
     root.create_dataset("channel_ids", data=np.array(["a", "b", "c"]))
     root.create_dataset("properties/gain_to_uV", data=np.array([0.195, 0.2, 0.195]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +47,8 @@ def raw(tmp_path):
 
 def child_python(code: str, *args: str) -> str:
     """Run `code` in a new Python process that imports this worktree's `app`; its stdout."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path)
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
                           timeout=300, cwd=str(REPO))
     assert done.returncode == 0, done.stderr
@@ -138,6 +140,8 @@ def test_dict_round_trip_in_another_process(raw, tmp_path):
         "print(type(r).__name__, r.get_num_channels(), r.get_sampling_frequency())\n"
         "print(json.dumps(r.get_channel_locations().tolist()))\n")
     out = child_python(code, str(dumped), str(tmp_path / "traces.npy")).splitlines()
+    unpickled = pickle.loads(pickle.dumps(recording))      # SpikeInterface pickles through the dict
+    np.testing.assert_array_equal(unpickled.get_traces(end_frame=10), df.read_range(0, 10))
     assert out[0] == "WavescopeRecording 8 20000.0"
     np.testing.assert_array_equal(json.loads(out[1]), linear_probe(8).positions())
     np.testing.assert_array_equal(np.load(tmp_path / "traces.npy"), df.read_range(100, 400))

@@ -161,8 +161,8 @@ class SpikeInterfaceBinaryFile(DataFile):
             return np.zeros((0, width), dtype=self.data_dtype)
         if nodes is None:
             frame = self.nb_channels * np.dtype(self.data_dtype).itemsize
-            return pread_rows(self._fd, self.file_offset + t_start * frame, (t_stop - t_start, self.nb_channels),
-                              np.dtype(self.data_dtype))
+            return pread_rows(self._fd, self.file_offset + t_start * frame,
+                              (t_stop - t_start, self.nb_channels), np.dtype(self.data_dtype))
         return np.array(self.data[t_start:t_stop][:, np.asarray(nodes, dtype=np.intp)])
 
     def read_chunk(self, idx, chunk_size, padding=(0, 0), nodes=None):
