@@ -242,6 +242,39 @@ def _seed_rhd(folder: Path) -> Seed:
     return Seed("rhd", "rec.rhd", {}, [Target("rec.rhd", 0, 1200, "binary")])
 
 
+def _seed_si_binary(folder: Path) -> Seed:
+    # the layout SpikeInterface's recording.save(format="binary") writes, without needing it installed
+    rec = folder / "si"
+    rec.mkdir()
+    _int16(500, 3).tofile(rec / "traces_cached_seg0.raw")
+    kwargs = {"file_paths": ["traces_cached_seg0.raw"], "sampling_frequency": 30000.0, "t_starts": None,
+              "num_channels": 3, "dtype": "<i2", "channel_ids": ["0", "1", "2"], "time_axis": 0,
+              "file_offset": 0, "gain_to_uV": [0.195] * 3, "offset_to_uV": [0.0] * 3}
+    (rec / "binary.json").write_text(json.dumps(
+        {"class": "spikeinterface.core.binaryrecordingextractor.BinaryRecordingExtractor", "kwargs": kwargs},
+        indent=4))
+    return Seed("si_binary", "si", {}, [Target("si/binary.json", 0, _size(folder, "si/binary.json"), "text"),
+                                        Target("si/traces_cached_seg0.raw", 0, 64, "binary")])
+
+
+def _seed_si_zarr(folder: Path) -> Seed:
+    # the layout SpikeInterface's recording.save(format="zarr") writes (zarr format 2), without SpikeInterface
+    import zarr
+    root = zarr.open_group(str(folder / "rec.zarr"), mode="w", zarr_format=2) \
+        if int(zarr.__version__.split(".")[0]) >= 3 else zarr.open_group(str(folder / "rec.zarr"), mode="w")
+    extractor = "spikeinterface.core.zarrextractors.ZarrRecordingExtractor"
+    root.attrs.update({"sampling_frequency": 30000.0, "num_segments": 1,
+                       "zarr_class_info": {"class": extractor}})
+    root.create_dataset("traces_seg0", data=_int16(500, 3), chunks=(250, 3))
+    root.create_dataset("channel_ids", data=np.array(["a", "b", "c"]))
+    root.create_dataset("properties/gain_to_uV", data=np.array([0.195, 0.2, 0.195]))
+    root.create_dataset("properties/offset_to_uV", data=np.zeros(3))
+    return Seed("si_zarr", "rec.zarr", {}, [
+        Target("rec.zarr/.zattrs", 0, _size(folder, "rec.zarr/.zattrs"), "text"),
+        Target("rec.zarr/traces_seg0/.zarray", 0, _size(folder, "rec.zarr/traces_seg0/.zarray"), "text"),
+        Target("rec.zarr/traces_seg0/0.0", 0, 64, "binary")])
+
+
 def _seed_spike2(folder: Path) -> Seed:
     from tests.io.test_spike2 import recording
     from tests.io.writers_more2 import write_smr
