@@ -22,6 +22,7 @@ class StreamTree(QtWidgets.QTreeWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.setHeaderLabels(["Recording", "Info"])
+        self.header().setStretchLastSection(True)       # the Info column takes what is left, never cut
         self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
         self.itemSelectionChanged.connect(self._selection_changed)
         self.itemChanged.connect(self._item_changed)
@@ -57,14 +58,19 @@ class StreamTree(QtWidgets.QTreeWidget):
             item.setData(0, ROLE, ("segment", segment.index))
         groups = QtWidgets.QTreeWidgetItem(root, ["Channel groups", str(len(recording.groups))])
         groups.setData(0, ROLE, ("channels", recording.channels))
+        names = recording.channel_names()
         for group in recording.groups:
             item = QtWidgets.QTreeWidgetItem(groups, [group.label, f"{len(group.channels)} ch"])
             item.setData(0, ROLE, ("channels", list(group.channels)))
             for channel in group.channels:
                 where = group.positions.get(channel)
                 info = f"({where[0]:g}, {where[1]:g}) µm" if where else ""
-                leaf = QtWidgets.QTreeWidgetItem(item, [f"ch {channel}", info])
+                leaf = QtWidgets.QTreeWidgetItem(item, [names[channel], info])
+                leaf.setToolTip(0, f"{names[channel]} (index {channel})")
                 leaf.setData(0, ROLE, ("channels", [channel]))
+        for item in self.findItems("", QtCore.Qt.MatchFlag.MatchContains | QtCore.Qt.MatchFlag.MatchRecursive):
+            if item.text(1) and not item.toolTip(1):
+                item.setToolTip(1, item.text(1))
         root.setExpanded(True)
         segments.setExpanded(True)
         groups.setExpanded(True)
