@@ -140,3 +140,28 @@ def test_time_axis_of_a_window_ends_on_a_tick(qtbot, edf_view):
     start, stop = view.sample_at(rect.left()) / rate, view.sample_at(rect.right() + 1) / rate
     pixel = (stop - start) / rect.width()
     assert time_ticks(start, stop, 0.2, slack=0.5 * pixel)[-1] == pytest.approx(view.viewport.t0 / rate + 1.0)
+
+
+def test_peri_event_lanes_are_named_like_the_file(qtbot, tmp_path):
+    from app.io.events import make_events
+    from app.model.events import EventIndex
+    from app.model.session import Session
+    from app.views.peri_event_view import PeriEventView
+
+    session = Session()
+    session.open(str(write_edf(tmp_path / "night.edf", with_resp=False)), {})
+    view = PeriEventView()
+    qtbot.addWidget(view)
+    view.show()
+    view.set_session(session)
+    view.channels_provider = lambda: [2, 0]
+    session.set_events(EventIndex(make_events(np.array([256, 512, 768]), "stim", "go")))
+    view.before.setValue(-10.0)
+    view.after.setValue(20.0)
+    with qtbot.waitSignal(view.resultShown, timeout=10_000):
+        view.compute()
+    ticks = view.plot.getAxis("left")._tickLevels[0]
+    assert [name for _, name in ticks] == [EEG[2], EEG[0]]
+    assert [curve.name() for curve in view.mean_curves] == [EEG[2], EEG[0]]
+    view.shutdown()
+    session.close()
