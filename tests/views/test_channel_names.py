@@ -165,3 +165,9 @@ def test_peri_event_lanes_are_named_like_the_file(qtbot, tmp_path):
     assert [curve.name() for curve in view.mean_curves] == [EEG[2], EEG[0]]
     view.shutdown()
     session.close()
+
+
+def test_gain_menu_names_the_channel(qtbot, edf_view):
+    view, _ = edf_view
+    channel = int(view.frame.channels[0])
+    assert EEG[channel] in view.gain_menu(channel).actions()[0].text()
