@@ -68,7 +68,8 @@ class StreamTree(QtWidgets.QTreeWidget):
                 leaf = QtWidgets.QTreeWidgetItem(item, [names[channel], info])
                 leaf.setToolTip(0, f"{names[channel]} (index {channel})")
                 leaf.setData(0, ROLE, ("channels", [channel]))
-        for item in self.findItems("", QtCore.Qt.MatchFlag.MatchContains | QtCore.Qt.MatchFlag.MatchRecursive):
+        every = QtCore.Qt.MatchFlag.MatchContains | QtCore.Qt.MatchFlag.MatchRecursive
+        for item in self.findItems("", every):
             if item.text(1) and not item.toolTip(1):
                 item.setToolTip(1, item.text(1))
         root.setExpanded(True)

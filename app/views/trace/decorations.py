@@ -139,8 +139,8 @@ class ChannelLabels(Decoration):
     def paint(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
         view = self.view
         channels = view.frame.channels if view.frame is not None else np.asarray(view.visible_rows())
-        key = (id(view.recording), np.asarray(channels).tobytes(), view.spacing(), tuple(sorted(view.selected)), rect.height(),
-               view.devicePixelRatioF())
+        key = (id(view.recording), np.asarray(channels).tobytes(), view.spacing(), tuple(sorted(view.selected)),
+               rect.height(), view.devicePixelRatioF())
         if painter.device() is not view:          # export: vector text, the cache kept
             self._draw(painter, channels, rect.top())
             return

@@ -77,7 +77,8 @@ class TraceInput:
         if not targets:
             name = "no channel"
         else:
-            name = self.recording.channel_name(targets[0]) if len(targets) == 1 else f"{len(targets)} selected channels"
+            name = (self.recording.channel_name(targets[0]) if len(targets) == 1
+                    else f"{len(targets)} selected channels")
         for text, action in ((f"Gain ×2 ({name})", lambda: viewport.scale_channel_gains(targets, 2.0)),
                              (f"Gain ÷2 ({name})", lambda: viewport.scale_channel_gains(targets, 0.5)),
                              (f"Reset gain ({name})", lambda: viewport.reset_channel_gains(targets))):

@@ -162,5 +162,5 @@ class StreamLanes:
                 y = body + (row + 0.5) * spacing
                 painter.drawText(QtCore.QRectF(0, y - 8, MARGIN_LEFT - 6, 16),
                                  QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter,
-                                 metrics.elidedText(channel_label(names, row), QtCore.Qt.TextElideMode.ElideRight,
-                                                    MARGIN_LEFT - 8))
+                                 metrics.elidedText(channel_label(names, row),
+                                                    QtCore.Qt.TextElideMode.ElideRight, MARGIN_LEFT - 8))
