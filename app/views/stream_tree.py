@@ -70,13 +70,25 @@ class StreamTree(QtWidgets.QTreeWidget):
                 leaf.setData(0, ROLE, ("channels", [channel]))
         every = QtCore.Qt.MatchFlag.MatchContains | QtCore.Qt.MatchFlag.MatchRecursive
         for item in self.findItems("", every):
-            if item.text(1) and not item.toolTip(1):
-                item.setToolTip(1, item.text(1))
+            for column in (0, 1):
+                if item.text(column) and not item.toolTip(column):
+                    item.setToolTip(column, item.text(column))
         root.setExpanded(True)
         segments.setExpanded(True)
         groups.setExpanded(True)
-        self.resizeColumnToContents(0)
-        self.resizeColumnToContents(1)
+        self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """Both columns whole when they fit; else the Recording column gives way (its names elide,
+        their tooltips say them in full) down to under half the width, and Info gets the rest."""
+        wanted = [self.sizeHintForColumn(0), self.sizeHintForColumn(1)]
+        room = self.viewport().width()
+        first = wanted[0] if sum(wanted) <= room else max(room - wanted[1], int(room * 0.45), 60)
+        self.setColumnWidth(0, max(first, 1))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.fit_columns()
 
     def _add_lanes(self, root: QtWidgets.QTreeWidgetItem, recording: Recording) -> None:
         """A check box per stream of the acquisition; the main stream is always shown."""

@@ -93,6 +93,8 @@ def test_stream_tree_shows_the_files_names_with_the_index_on_hover(qtbot, tmp_pa
     lane = tree.item_for_lane(0)
     assert lane.text(0) == "32 Hz (1 signal)" and lane.text(1).endswith("1 ch")
     assert tree.header().stretchLastSection()
+    qtbot.waitUntil(lambda: tree.header().sectionSize(1) >= tree.sizeHintForColumn(1))   # Info whole
+    assert tree.header().sectionSize(0) + tree.header().sectionSize(1) <= tree.viewport().width()
     assert all(item.toolTip(1) == item.text(1) for item in tree.findItems(
         "", QtCore.Qt.MatchFlag.MatchContains | QtCore.Qt.MatchFlag.MatchRecursive) if item.text(1))
     recording.close()

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 # the top margin holds the status badge (what the picture is), above the first trace, never over it
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 60, 18, 30
+LABEL_PAD = 8          # the channel-label picture reaches this far past the plot, so no label is cut in half
 
 
 class Overlay(Protocol):
@@ -146,16 +147,16 @@ class ChannelLabels(Decoration):
             return
         if self._cache is None or self._cache[0] != key:
             self._cache = (key, self._image(channels, rect))
-        painter.drawImage(QtCore.QPointF(0, rect.top()), self._cache[1])
+        painter.drawImage(QtCore.QPointF(0, rect.top() - LABEL_PAD), self._cache[1])
 
     def _image(self, channels, rect: QtCore.QRect) -> QtGui.QImage:
         ratio = self.view.devicePixelRatioF()
-        image = QtGui.QImage(int(MARGIN_LEFT * ratio), int(rect.height() * ratio),
+        image = QtGui.QImage(int(MARGIN_LEFT * ratio), int((rect.height() + 2 * LABEL_PAD) * ratio),
                              QtGui.QImage.Format.Format_ARGB32_Premultiplied)
         image.setDevicePixelRatio(ratio)
         image.fill(QtCore.Qt.GlobalColor.transparent)
         label_painter = QtGui.QPainter(image)
-        self._draw(label_painter, channels, 0)
+        self._draw(label_painter, channels, LABEL_PAD)
         label_painter.end()
         return image
 
