@@ -75,6 +75,7 @@ class Recording:
         self.groups = self._groups()
         self.units = str(datafile.params.get("units", "µV"))
         self.lanes: list[Lane] = []
+        self._names: list[str] | None = None
 
     @classmethod
     def open(cls, file_name: str, params: dict | None = None, file_format: str | None = None,
@@ -115,6 +116,17 @@ class Recording:
             groups.append(Group(group_id, channels, positions))
         return groups
 
+    def channel_names(self) -> list[str]:
+        """The name of every channel, by index: the file's own names, "ch N" where it has none."""
+        if self._names is None:
+            self._names = datafile_channel_names(self.datafile)
+        return list(self._names)
+
+    def channel_name(self, channel: int) -> str:
+        """Channel `channel`'s name (the file's own, else "ch N")."""
+        names = self._names if self._names is not None else self.channel_names()
+        return names[channel] if 0 <= channel < len(names) else f"ch {channel}"
+
     @property
     def channels(self) -> list[int]:
         """Every channel a group holds, groups in order (dead channels of a probe are left out)."""
@@ -151,6 +163,21 @@ class Recording:
         for lane in self.lanes:
             lane.close()
         self.datafile.close()
+
+
+def datafile_channel_names(datafile) -> list[str]:
+    """The names a reader gives its channels (`channel_names`), one per channel; "ch N" for a
+    channel it leaves unnamed, and for every channel when it names none or names the wrong count."""
+    count = int(datafile.nb_channels)
+    try:
+        names = getattr(datafile, "channel_names", None)
+        names = list(names() if callable(names) else names or [])
+    except (DataFileError, AttributeError, KeyError, IndexError, TypeError, ValueError):
+        names = []
+    if len(names) != count:
+        names = []
+    named = [str(name).strip() if name is not None else "" for name in names] or [""] * count
+    return [name or f"ch {k}" for k, name in enumerate(named)]
 
 
 def load_probe(mapping: str | None, nb_channels: int):

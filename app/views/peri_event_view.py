@@ -49,6 +49,7 @@ class PeriEventView(QtWidgets.QWidget):
         self.channels_provider: Callable[[], list[int]] = list
         self.result: PeriEvent | None = None
         self.shown_channels: list[int] = []
+        self.channel_names: list[str] = []          # the recording's names by index (its file's, else ch N)
         self.offsets = np.zeros(0)
         self.mean_curves: list[pg.PlotDataItem] = []
         self.worker = Worker(self, "peri-event", on_error=self._on_error)
@@ -116,6 +117,7 @@ class PeriEventView(QtWidgets.QWidget):
         session = self._session
         if topic in ("opened", "closed"):
             rate = session.recording.sampling_rate if session.recording is not None else 1.0
+            self.channel_names = session.recording.channel_names() if session.recording is not None else []
             self.set_reader(session_reader(session), rate)
         if topic in ("opened", "closed", "events"):
             self.set_events(session.events if session.events is not None else EventIndex())
@@ -212,15 +214,21 @@ class PeriEventView(QtWidgets.QWidget):
             x = np.concatenate([np.append(times, np.nan)] * len(channels))
             y = np.concatenate([np.append(lanes[:, k], np.nan) for k in range(len(channels))])
             self.plot.addItem(pg.PlotDataItem(x, y, pen=pg.mkPen(150, 150, 150, 90), connect="finite"))
-        for k, channel in enumerate(channels):
+        names = [self.channel_name(channel) for channel in channels]
+        for k, name in enumerate(names):
             curve = pg.PlotDataItem(times, mean[:, k] + self.offsets[k], pen=pg.mkPen("#1f3f8f", width=1.5),
-                                    name=f"ch {channel}")
+                                    name=name)
             self.plot.addItem(curve)
             self.mean_curves.append(curve)
         every = max(1, -(-len(channels) // MAX_LANE_LABELS))
-        self.plot.getAxis("left").setTicks([[(float(self.offsets[k]), f"ch {channels[k]}")
+        self.plot.getAxis("left").setTicks([[(float(self.offsets[k]), names[k])
                                              for k in range(0, len(channels), every)]])
         self.plot.getAxis("left").setStyle(showValues=True)
+
+    def channel_name(self, channel: int) -> str:
+        """Recording channel `channel`'s name (the file's, else "ch N")."""
+        channel = int(channel)
+        return self.channel_names[channel] if 0 <= channel < len(self.channel_names) else f"ch {channel}"
 
     def shown_mean(self) -> np.ndarray:
         """The drawn means, lane offsets removed: (window samples, channels)."""

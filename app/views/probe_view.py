@@ -1,4 +1,7 @@
-"""The probe view: recording sites as a scatter in µm, the selected channels highlighted."""
+"""The probe view: recording sites as a scatter in µm, the selected channels highlighted.
+
+The axes read plain µm (pyqtgraph's automatic SI prefix would make "kµm" or "mµm" of them); with
+no probe, a centred, wrapped note says so, sized to the dock whatever its width."""
 
 from __future__ import annotations
 
@@ -15,8 +18,10 @@ class ProbeView(pg.PlotWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent, background="w")
         self.setAspectLocked(True)
-        self.getPlotItem().setLabel("bottom", "x", units="µm")
-        self.getPlotItem().setLabel("left", "y", units="µm")
+        for side, name in (("bottom", "x"), ("left", "y")):
+            axis = self.getPlotItem().getAxis(side)
+            axis.enableAutoSIPrefix(False)
+            axis.setLabel(name, units="µm")
         self.sites = pg.ScatterPlotItem(size=9, pen=pg.mkPen("#444"), brush=pg.mkBrush("#bbbbbb"))
         self.highlight = pg.ScatterPlotItem(size=11, pen=pg.mkPen("#e0441b", width=2),
                                             brush=pg.mkBrush("#e0441b"))
@@ -25,7 +30,12 @@ class ProbeView(pg.PlotWidget):
         self.sites.sigClicked.connect(self._clicked)
         self.channels: np.ndarray = np.zeros(0, dtype=int)
         self.xy = np.zeros((0, 2))
-        self.message = pg.TextItem("no probe: channels in index order", color="#777")
+        self.message = QtWidgets.QLabel("No probe: channels are shown in index order.", self)
+        self.message.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #777; background: transparent;")
+        self.message.hide()
+        self._recording: Recording | None = None
 
     def set_session(self, session) -> None:
         """Show the session's probe, following it (the dock contract)."""
@@ -38,21 +48,34 @@ class ProbeView(pg.PlotWidget):
             self.set_recording(self._session.recording)
 
     def set_recording(self, recording: Recording | None) -> None:
+        self._recording = recording
         self.sites.clear()
         self.highlight.clear()
         where = recording.positions() if recording is not None else {}
         if not where:
             self.channels, self.xy = np.zeros(0, dtype=int), np.zeros((0, 2))
-            if recording is not None and self.message.scene() is None:
-                self.addItem(self.message)
+            self.message.setVisible(recording is not None)
+            self._place_message()
             return
-        if self.message.scene() is not None:
-            self.removeItem(self.message)
+        self.message.hide()
         self.channels = np.array(sorted(where), dtype=int)
         self.xy = np.array([where[c] for c in self.channels], dtype=float)
-        self.sites.setData(pos=self.xy, data=self.channels,
-                           tip=lambda x, y, data: f"ch {data}: ({x:g}, {y:g}) µm")
+        self.sites.setData(pos=self.xy, data=self.channels, tip=self._tip)
         self.autoRange()
+
+    def _tip(self, x: float, y: float, data) -> str:
+        channel = int(data)
+        name = self._recording.channel_name(channel) if self._recording is not None else f"ch {channel}"
+        return f"{name} (index {channel}): ({x:g}, {y:g}) µm"
+
+    def _place_message(self) -> None:
+        """The no-probe note: centred, wrapped to the widget less a small border."""
+        self.message.setGeometry(self.rect().adjusted(8, 8, -8, -8))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if "message" in self.__dict__:          # pyqtgraph resizes during its own __init__
+            self._place_message()
 
     def set_selected(self, channels) -> None:
         wanted = np.isin(self.channels, list(channels))

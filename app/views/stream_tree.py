@@ -22,6 +22,7 @@ class StreamTree(QtWidgets.QTreeWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.setHeaderLabels(["Recording", "Info"])
+        self.header().setStretchLastSection(True)       # the Info column takes what is left, never cut
         self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
         self.itemSelectionChanged.connect(self._selection_changed)
         self.itemChanged.connect(self._item_changed)
@@ -57,19 +58,37 @@ class StreamTree(QtWidgets.QTreeWidget):
             item.setData(0, ROLE, ("segment", segment.index))
         groups = QtWidgets.QTreeWidgetItem(root, ["Channel groups", str(len(recording.groups))])
         groups.setData(0, ROLE, ("channels", recording.channels))
+        names = recording.channel_names()
         for group in recording.groups:
             item = QtWidgets.QTreeWidgetItem(groups, [group.label, f"{len(group.channels)} ch"])
             item.setData(0, ROLE, ("channels", list(group.channels)))
             for channel in group.channels:
                 where = group.positions.get(channel)
                 info = f"({where[0]:g}, {where[1]:g}) µm" if where else ""
-                leaf = QtWidgets.QTreeWidgetItem(item, [f"ch {channel}", info])
+                leaf = QtWidgets.QTreeWidgetItem(item, [names[channel], info])
+                leaf.setToolTip(0, f"{names[channel]} (index {channel})")
                 leaf.setData(0, ROLE, ("channels", [channel]))
+        every = QtCore.Qt.MatchFlag.MatchContains | QtCore.Qt.MatchFlag.MatchRecursive
+        for item in self.findItems("", every):
+            for column in (0, 1):
+                if item.text(column) and not item.toolTip(column):
+                    item.setToolTip(column, item.text(column))
         root.setExpanded(True)
         segments.setExpanded(True)
         groups.setExpanded(True)
-        self.resizeColumnToContents(0)
-        self.resizeColumnToContents(1)
+        self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """Both columns whole when they fit; else the Recording column gives way (its names elide,
+        their tooltips say them in full) down to under half the width, and Info gets the rest."""
+        wanted = [self.sizeHintForColumn(0), self.sizeHintForColumn(1)]
+        room = self.viewport().width()
+        first = wanted[0] if sum(wanted) <= room else max(room - wanted[1], int(room * 0.45), 60)
+        self.setColumnWidth(0, max(first, 1))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.fit_columns()
 
     def _add_lanes(self, root: QtWidgets.QTreeWidgetItem, recording: Recording) -> None:
         """A check box per stream of the acquisition; the main stream is always shown."""

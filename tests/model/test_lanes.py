@@ -100,7 +100,7 @@ def test_edf_related_streams_are_the_other_rates(tmp_path):
                 "digital": np.zeros(2 * 32, dtype=np.int64)}]
     path = write_edf(tmp_path / "rec.edf", signals, 1.0, 2)
     found = open_datafile(str(path), {}, "edf").related_streams()
-    assert [(label, params) for label, _, params in found] == [("32 Hz (1 signals)", {"stream_index": 1})]
+    assert [(label, params) for label, _, params in found] == [("32 Hz (1 signal)", {"stream_index": 1})]
     assert open_datafile(str(path), found[0][2], "edf").sampling_rate == 32.0
 
 

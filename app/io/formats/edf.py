@@ -259,16 +259,20 @@ class EdfFile(DataFile):
         a respiration channel at 32 Hz."""
         mine = int(self._params.get("stream_index", 0))
         segment = {"segment_index": self._params["segment_index"]} if "segment_index" in self._params else {}
-        return [(f"{self.signals[group[0]]['samples'] / self.record_duration:g} Hz ({len(group)} signals)",
-                 self.file_name, {"stream_index": k, **segment})
+        return [(self._group_title(group), self.file_name, {"stream_index": k, **segment})
                 for k, group in enumerate(self.rate_groups()) if k != mine]
+
+    def _group_title(self, group: list[int]) -> str:
+        """"256 Hz (2 signals)", "32 Hz (1 signal)": a stream of one rate, as menus and lanes name it."""
+        count = len(group)
+        return (f"{self.signals[group[0]]['samples'] / self.record_duration:g} Hz "
+                f"({count} signal{'' if count == 1 else 's'})")
 
     def _pick_stream(self) -> dict:
         groups = self.rate_groups()
         if not groups:
             raise self._fail("holds only annotation signals; there are no samples to show.")
-        index = self._pick_stream_index([f"{self.signals[g[0]]['samples'] / self.record_duration:g} Hz "
-                                   f"({len(g)} signals)" for g in groups])
+        index = self._pick_stream_index([self._group_title(g) for g in groups])
         self.channels = groups[index]
         self.samples_per_record = self.signals[self.channels[0]]["samples"]
         rate = self.samples_per_record / self.record_duration

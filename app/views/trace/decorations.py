@@ -17,7 +17,9 @@ from PyQt6 import QtCore, QtGui
 if TYPE_CHECKING:
     from app.views.trace.canvas import TraceView
 
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 60, 8, 30
+# the top margin holds the status badge (what the picture is), above the first trace, never over it
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 60, 18, 30
+LABEL_PAD = 8          # the channel-label picture reaches this far past the plot, so no label is cut in half
 
 
 class Overlay(Protocol):
@@ -71,6 +73,22 @@ def format_seconds(value: float, step: float) -> str:
     return f"{value:.{min(decimals, 6)}f}"
 
 
+def time_ticks(start: float, stop: float, step: float, slack: float = 0.0) -> list[float]:
+    """Multiples of `step` in [start - slack, stop + slack], each counted from its index (no sum
+    of steps drifting past `stop` and losing the last tick); `slack` absorbs the sub-pixel
+    difference between the window's end and the last pixel column's time."""
+    if step <= 0 or stop < start:
+        return []
+    first = math.ceil((start - slack) / step - 1e-9)
+    last = math.floor((stop + slack) / step + 1e-9)
+    return [k * step for k in range(first, last + 1)]
+
+
+def channel_label(names, channel: int) -> str:
+    """The name `names` gives `channel`, else "ch N"."""
+    return str(names[channel]) if 0 <= channel < len(names) else f"ch {channel}"
+
+
 def small_font() -> QtGui.QFont:
     font = QtGui.QFont()
     font.setPointSizeF(8.0)
@@ -100,20 +118,20 @@ class TimeAxis(Decoration):
         painter.setPen(QtGui.QPen(QtGui.QColor("#444"), 1))
         painter.drawLine(rect.left(), rect.bottom() + 1, rect.right(), rect.bottom() + 1)
         painter.setFont(small_font())
-        tick = math.ceil(start / step) * step
-        while tick <= stop:
+        pixel = (stop - start) / max(rect.width(), 1)
+        for tick in time_ticks(start, stop, step, slack=0.5 * pixel):
             x = view.x_of(tick * rate, rect)
             painter.drawLine(QtCore.QPointF(x, rect.bottom() + 1), QtCore.QPointF(x, rect.bottom() + 5))
             painter.drawText(QtCore.QRectF(x - 50, rect.bottom() + 6, 100, 16),
                              QtCore.Qt.AlignmentFlag.AlignHCenter, format_seconds(tick, step))
-            tick += step
         painter.drawText(QtCore.QRectF(0, rect.bottom() + 6, MARGIN_LEFT - 16, 16),
                          QtCore.Qt.AlignmentFlag.AlignRight, "time (s)")
 
 
 class ChannelLabels(Decoration):
-    """"ch N" (and its gain) left of each row; a click selects the channel, Ctrl+click toggles it.
-    The labels change only with the channels, spacing or selection: drawn once, then blitted."""
+    """Each row's channel name (the file's, else "ch N"; elided to the margin) and its gain, left of
+    the row; hovering shows the full name and index, a click selects the channel, Ctrl+click toggles
+    it. The labels change only with the channels, spacing or selection: drawn once, then blitted."""
 
     def __init__(self, view: TraceView):
         super().__init__(view)
@@ -122,38 +140,59 @@ class ChannelLabels(Decoration):
     def paint(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
         view = self.view
         channels = view.frame.channels if view.frame is not None else np.asarray(view.visible_rows())
-        key = (np.asarray(channels).tobytes(), view.spacing(), tuple(sorted(view.selected)), rect.height(),
-               view.devicePixelRatioF())
+        key = (id(view.recording), np.asarray(channels).tobytes(), view.spacing(), tuple(sorted(view.selected)),
+               rect.height(), view.devicePixelRatioF())
         if painter.device() is not view:          # export: vector text, the cache kept
             self._draw(painter, channels, rect.top())
             return
         if self._cache is None or self._cache[0] != key:
             self._cache = (key, self._image(channels, rect))
-        painter.drawImage(QtCore.QPointF(0, rect.top()), self._cache[1])
+        painter.drawImage(QtCore.QPointF(0, rect.top() - LABEL_PAD), self._cache[1])
 
     def _image(self, channels, rect: QtCore.QRect) -> QtGui.QImage:
         ratio = self.view.devicePixelRatioF()
-        image = QtGui.QImage(int(MARGIN_LEFT * ratio), int(rect.height() * ratio),
+        image = QtGui.QImage(int(MARGIN_LEFT * ratio), int((rect.height() + 2 * LABEL_PAD) * ratio),
                              QtGui.QImage.Format.Format_ARGB32_Premultiplied)
         image.setDevicePixelRatio(ratio)
         image.fill(QtCore.Qt.GlobalColor.transparent)
         label_painter = QtGui.QPainter(image)
-        self._draw(label_painter, channels, 0)
+        self._draw(label_painter, channels, LABEL_PAD)
         label_painter.end()
         return image
 
     def _draw(self, painter: QtGui.QPainter, channels, top: float) -> None:
         view = self.view
         spacing, gains, selected = view.spacing(), view.channel_gains, view.selected
+        names = view.recording.channel_names() if view.recording is not None else []
         painter.setFont(small_font())
+        metrics = QtGui.QFontMetrics(painter.font())
         for row in range(0, len(channels), max(1, math.ceil(12 / spacing))):
             channel = int(channels[row])
             y = top + (row + 0.5) * spacing
             gain = gains[channel] if len(gains) else 1.0
             painter.setPen(QtGui.QColor("#e0441b" if channel in selected else "#333"))
-            text = f"ch {channel}" + ("" if gain == 1 else f" ×{gain:g}")
+            suffix = "" if gain == 1 else f" ×{gain:g}"
+            room = MARGIN_LEFT - 8 - metrics.horizontalAdvance(suffix)
+            text = metrics.elidedText(channel_label(names, channel), QtCore.Qt.TextElideMode.ElideRight,
+                                      room) + suffix
             painter.drawText(QtCore.QRectF(0, y - 8, MARGIN_LEFT - 6, 16),
                              QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter, text)
+
+    def tooltip_at(self, pos: QtCore.QPointF) -> str:
+        """'name (index N)' of the label under `pos`, or '' off the labels."""
+        view = self.view
+        if view.recording is None or pos.x() >= MARGIN_LEFT or view.lane_at(pos.y()) is not None:
+            return ""
+        channel = view.channel_at(pos.y())
+        if channel is None:
+            return ""
+        return f"{view.recording.channel_name(channel)} (index {channel})"
+
+    def move(self, pos: QtCore.QPointF) -> bool:
+        text = self.tooltip_at(pos)
+        if text != self.view.toolTip():
+            self.view.setToolTip(text)
+        return False
 
     def press(self, pos: QtCore.QPointF, modifiers) -> bool:
         view = self.view
@@ -193,9 +232,10 @@ class ScaleBar(Decoration):
 
 
 class StatusBadge(Decoration):
-    """What the picture is: loading, a preview, a summary, filtered, referenced."""
+    """What the picture is: loading, a preview, a summary, filtered, referenced; written in the top
+    margin, above the first trace and never over it."""
 
-    def paint(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
+    def notes(self) -> list[str]:
         view, frame, viewport = self.view, self.view.frame, self.view.viewport
         notes = []
         if frame is None:
@@ -208,10 +248,19 @@ class StatusBadge(Decoration):
             notes.append(f"high-pass {view.cutoff:g} Hz")
         if viewport.car:
             notes.append("CAR")
+        return notes
+
+    def text_rect(self, rect: QtCore.QRect) -> QtCore.QRectF:
+        """Where the badge is written: the top margin over the plot, clear of the traces."""
+        return QtCore.QRectF(rect.left(), 0, rect.width(), rect.top())
+
+    def paint(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
+        notes = self.notes()
         if notes:
             painter.setFont(small_font())
             painter.setPen(QtGui.QColor("#a04a00"))
-            painter.drawText(QtCore.QPointF(rect.left() + 6, rect.top() + 12), " · ".join(notes))
+            painter.drawText(self.text_rect(rect), QtCore.Qt.AlignmentFlag.AlignLeft
+                             | QtCore.Qt.AlignmentFlag.AlignVCenter, " · ".join(notes))
 
 
 class CursorMeasure(Decoration):

@@ -74,8 +74,11 @@ class TraceInput:
         menu = QtWidgets.QMenu(self)
         viewport = self.viewport
         targets = viewport.gain_targets(channel)
-        name = (f"ch {targets[0]}" if len(targets) == 1 else f"{len(targets)} selected channels") \
-            if targets else "no channel"
+        if not targets:
+            name = "no channel"
+        else:
+            name = (self.recording.channel_name(targets[0]) if len(targets) == 1
+                    else f"{len(targets)} selected channels")
         for text, action in ((f"Gain ×2 ({name})", lambda: viewport.scale_channel_gains(targets, 2.0)),
                              (f"Gain ÷2 ({name})", lambda: viewport.scale_channel_gains(targets, 0.5)),
                              (f"Reset gain ({name})", lambda: viewport.reset_channel_gains(targets))):

@@ -14,9 +14,10 @@ import numpy as np
 from PyQt6 import QtCore, QtGui
 
 from app.model.lanes import Lane, lane_window, main_grid
+from app.model.recording import datafile_channel_names
 from app.model.traces import TraceFrame
 from app.model.viewport import NOISE_PER_LANE
-from app.views.trace.decorations import MARGIN_LEFT, MARGIN_RIGHT, small_font
+from app.views.trace.decorations import MARGIN_LEFT, MARGIN_RIGHT, channel_label, small_font
 from app.views.trace.ring import GROUP_COLOURS, RasterRing, raster_columns
 
 if TYPE_CHECKING:
@@ -55,9 +56,11 @@ class StreamLanes:
         self.palette = palette
         self.lanes: list[Lane] = []
         self.displays: list[StreamDisplay] = []
+        self.names: list[list[str]] = []         # each lane's own channel names (its file's, else "ch N")
 
     def set_lanes(self, lanes: list[Lane]) -> None:
         self.lanes = list(lanes)
+        self.names = [datafile_channel_names(lane.datafile) for lane in self.lanes]
         self.displays = [StreamDisplay(RasterRing(self.palette)) for _ in self.lanes]
 
     def shown(self) -> list[int]:
@@ -137,8 +140,9 @@ class StreamLanes:
         return raster_columns(frame, start, stop, baselines, scales, height, colours)
 
     def paint(self, painter: QtGui.QPainter, rect: QtCore.QRect, bands) -> None:
-        """Each shown lane: a rule, its title (name, rate, offset), its channel labels, its traces."""
+        """Each shown lane: a rule, its title (name, rate, offset), its channel names, its traces."""
         painter.setFont(small_font())
+        metrics = QtGui.QFontMetrics(painter.font())
         for index, top, height in bands:
             lane, display = self.lanes[index], self.displays[index]
             painter.setPen(QtGui.QPen(QtGui.QColor("#999"), 1))
@@ -151,11 +155,12 @@ class StreamLanes:
             image = display.ring.image
             if image is not None and image.height() == height - STREAM_HEADER_PX:
                 display.ring.paint(painter, rect.left(), body)
-            rows = lane.nb_channels
+            rows, names = lane.nb_channels, self.names[index] if index < len(self.names) else []
             spacing = (height - STREAM_HEADER_PX) / max(rows, 1)
             painter.setPen(QtGui.QColor("#333"))
             for row in range(0, rows, max(1, math.ceil(12 / spacing))):
                 y = body + (row + 0.5) * spacing
                 painter.drawText(QtCore.QRectF(0, y - 8, MARGIN_LEFT - 6, 16),
                                  QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter,
-                                 f"ch {row}")
+                                 metrics.elidedText(channel_label(names, row),
+                                                    QtCore.Qt.TextElideMode.ElideRight, MARGIN_LEFT - 8))
