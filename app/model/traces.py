@@ -231,6 +231,12 @@ class TraceSource:
             self.cutoff = float(cutoff)
             self.forget_columns()
 
+    def filter_applies(self) -> bool:
+        """Whether the display high-pass can be designed here: its cut-off below the Nyquist
+        frequency (a 256 Hz EEG channel cannot be high-passed at 300 Hz); when it cannot, frames
+        are drawn unfiltered and the view says why."""
+        return 0 < self.cutoff < self.sampling_rate / 2
+
     def forget_columns(self) -> None:
         """Drop the per-column summaries of the last frame, so the next one recomputes them."""
         self._columns = {}
@@ -241,7 +247,7 @@ class TraceSource:
 
     def padding(self, filter_on: bool) -> tuple[int, int]:
         """The padding every chunk read uses in this display-filter state."""
-        if not filter_on:
+        if not (filter_on and self.filter_applies()):
             return (0, 0)
         pad = filter_padding(self.sampling_rate, self.cutoff)
         return (-pad, pad)
@@ -254,6 +260,7 @@ class TraceSource:
 
     def _chunk_rows(self, index: int, filter_on: bool) -> np.ndarray:
         """Chunk `index` time-major (samples, channels): as read, and what column summaries want."""
+        filter_on = filter_on and self.filter_applies()
         key = ("chunk", index, self.cutoff if filter_on else None)
         cached = self.cache.get(key)
         if cached is not None:
@@ -264,6 +271,7 @@ class TraceSource:
         return self._car_rows(index, filter_on, channels).T
 
     def _car_rows(self, index: int, filter_on: bool, channels: np.ndarray) -> np.ndarray:
+        filter_on = filter_on and self.filter_applies()
         key = ("car", index, self.cutoff if filter_on else None, channels.tobytes())
         cached = self.cache.get(key)
         if cached is not None:
@@ -310,6 +318,7 @@ class TraceSource:
         """The value at timeline `sample` if its chunk is cached (never reads: safe on the GUI thread)."""
         if not 0 <= sample < self.duration:
             return None
+        filter_on = filter_on and self.filter_applies()
         block = self.cache.get(("chunk", sample // self.chunk_size, self.cutoff if filter_on else None))
         return None if block is None else float(block[sample % self.chunk_size, channel])
 
@@ -332,7 +341,8 @@ class TraceSource:
             direction = 0 if self._last_first_column is None else int(np.sign(first - self._last_first_column))
             self._last_first_column = first
             request = _Request(self._latest, first, spc, n_columns, np.asarray(channels, dtype=np.intp),
-                               self.cutoff if filter_on else None, bool(car_on), want_noise, direction)
+                               self.cutoff if filter_on and self.filter_applies() else None, bool(car_on),
+                               want_noise, direction)
             for future in self._prefetching:
                 future.cancel()
             self._prefetching = []

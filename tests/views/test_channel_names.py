@@ -173,3 +173,18 @@ def test_gain_menu_names_the_channel(qtbot, edf_view):
     view, _ = edf_view
     channel = int(view.frame.channels[0])
     assert EEG[channel] in view.gain_menu(channel).actions()[0].text()
+
+
+def test_a_high_pass_above_nyquist_draws_unfiltered_and_says_why(qtbot, edf_view):
+    """The default 300 Hz display filter cannot apply to 256 Hz EEG: frames still come (unfiltered),
+    the lane too, and the badge says why, instead of "loading…" forever."""
+    view, _ = edf_view
+    view.viewport.highpass = True
+    assert not view.source.filter_applies()
+    previous = view.frame
+    view.refresh()
+    qtbot.waitUntil(lambda: view.frame is not None and view.frame is not previous, timeout=10_000)
+    badge = next(d for d in view.decorations if isinstance(d, StatusBadge))
+    assert any("above this recording's Nyquist (128 Hz)" in note for note in badge.notes())
+    raw = view.source.chunk(0, filter_on=False)
+    np.testing.assert_array_equal(view.source.chunk(0, filter_on=True), raw)

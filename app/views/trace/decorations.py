@@ -244,7 +244,10 @@ class StatusBadge(Decoration):
             notes.append("preview (summary not built yet)")
         elif frame.approximate:
             notes.append("summary of unfiltered data")
-        if viewport.highpass:
+        if viewport.highpass and view.source is not None and not view.source.filter_applies():
+            notes.append(f"high-pass off: {view.cutoff:g} Hz is above this recording's Nyquist "
+                         f"({view.source.sampling_rate / 2:g} Hz)")
+        elif viewport.highpass:
             notes.append(f"high-pass {view.cutoff:g} Hz")
         if viewport.car:
             notes.append("CAR")
