@@ -142,7 +142,10 @@ class SorterTemplate:
             raise JobError(f"{self.title}: unknown step(s) {', '.join(unknown)}; "
                            f"the steps are {', '.join(self.steps)}.")
         for name, option in self.options.items():
-            command += _option_args(option, getattr(job, name))
+            value = getattr(job, name)
+            if name == "steps" and not value:
+                value = self.default_steps      # ours, said: the sorter's own may differ (merging)
+            command += _option_args(option, value)
         return command
 
 
