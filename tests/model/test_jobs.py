@@ -69,7 +69,8 @@ def test_spyking_circus_command_uses_the_launcher_options(fake_sorter):
     assert job.command() == [str(script), str(data), "-m", "filtering,whitening", "-c", "4",
                              "-H", "nodes.hosts", "-p", "-e", "merged", "-o", "out"]
     # Without --steps the template's default steps are named (SpyKING CIRCUS's own add merging, headless-unsafe).
-    assert SortJob(params_file=str(data)).command() == [str(script), str(data), "-m", "filtering,whitening,clustering,fitting"]
+    assert SortJob(params_file=str(data)).command() == [str(script), str(data), "-m",
+                                                         "filtering,whitening,clustering,fitting"]
     assert "spyking-circus" in job.describe() and "4 CPUs" in job.describe()
 
 
