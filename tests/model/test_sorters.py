@@ -19,6 +19,7 @@ from app.model import jobs, sorters
 from app.model.jobs import SortJob
 from app.model.sorters import (BROKEN, INSTALLED, NOT_INSTALLED, USER, InstallCancelled, SorterEnvError,
                                environment, install, use_python)
+from app.paths import RESOURCES
 
 WHEEL_FILES = {
     "fakesorter-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: fakesorter\nVersion: 0.1\n",
@@ -146,3 +147,27 @@ def test_the_real_templates_name_their_tested_sets():
     assert {"numpy==1.23.5", "scipy==1.10.1", "h5py==3.8.0", "statsmodels==0.13.5"} <= set(pins)
     assert spec.packages == ["spyking-circus==1.1.0"] and spec.version == "1.1.0"
     assert "merging" not in sorters.template_data("spyking-circus")["default_steps"]
+
+
+def test_a_step_failure_reported_with_exit_0_fails_the_job(fake, tmp_path):
+    """SpyKING CIRCUS 1.1 prints `Step "merging" failed ...` and exits 0: the job is failed."""
+    template = {"name": "quiet", "title": "Quiet failure", "install": "-", "input": "data_file",
+                "command": ["{python}", "-c", "import sys; print('| Step \"merging\" failed for reason x')",
+                            "{input}"],
+                "failure_pattern": json.loads((RESOURCES / "sorters" / "spyking-circus.json").read_text())[
+                    "failure_pattern"]}
+    (fake / "quiet.json").write_text(json.dumps(template))
+    data = tmp_path / "rec.dat"
+    data.write_bytes(b"\0" * 64)
+    lines: list[str] = []
+    runner = jobs.JobRunner(SortJob(params_file=str(data), sorter="quiet"), on_line=lines.append)
+    runner.start()
+    assert runner.wait(60) == 1
+    assert runner.job.status == "failed"
+    assert "the sorter exited 0 but reported a failure (Step \"merging\" failed" in lines[-1]
+
+    template["command"][2] = "print('all steps done')"
+    (fake / "quiet.json").write_text(json.dumps(template))
+    runner = jobs.JobRunner(SortJob(params_file=str(data), sorter="quiet"))
+    runner.start()
+    assert runner.wait(60) == 0 and runner.job.status == "done"
