@@ -171,3 +171,51 @@ def test_a_step_failure_reported_with_exit_0_fails_the_job(fake, tmp_path):
     runner = jobs.JobRunner(SortJob(params_file=str(data), sorter="quiet"))
     runner.start()
     assert runner.wait(60) == 0 and runner.job.status == "done"
+
+
+# -- the command line -------------------------------------------------------------------------------
+def test_sorters_command_lists_uses_and_refuses(fake, tmp_path, capsys):
+    from app.cli import main
+    assert main(["sorters"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("fake") and "not installed" in out and "wavescope sorters install fake" in out
+    assert main(["sorters", "install", "nope"]) == 1
+    assert "no sorter named 'nope'; known sorters: fake" in capsys.readouterr().err
+    assert main(["sorters", "use", "fake", "--python", str(tmp_path / "missing")]) == 1
+    assert "no such interpreter" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:                          # --python or --forget is required
+        main(["sorters", "use", "fake"])
+    assert usage.value.code == 2
+    assert main(["sorters", "use", "fake", "--forget"]) == 0
+    assert "managed environment is used again" in capsys.readouterr().out
+
+
+CANCEL_SCRIPT = """
+import sys
+from pathlib import Path
+from app.model import jobs, sorters
+sorters.TEMPLATES_DIR = jobs.SORTERS_DIR = Path(sys.argv[1])
+from app.cli import main
+sys.exit(main(["sorters", "install", "fake"]))
+"""
+
+
+def test_ctrl_c_during_a_real_install_leaves_nothing(fake, tmp_path):
+    import signal
+    import time
+    repository = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen([sys.executable, "-c", CANCEL_SCRIPT, str(fake)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=repository,
+                               env={**os.environ, "PYTHONPATH": str(repository)})
+    for line in process.stdout:
+        if line.startswith("$ ") and " -m venv " in line:
+            break
+    deadline = time.monotonic() + 60
+    while not list((tmp_path / "envs").glob("fake.building-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list((tmp_path / "envs").glob("fake.building-*"))        # the build had begun
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "cancelled; nothing was left behind" in err
+    assert os.listdir(tmp_path / "envs") == []
