@@ -12,7 +12,6 @@ import fcntl
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -33,24 +32,30 @@ def pypi_unreachable() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def sorter_env_vars() -> dict[str, str]:
-    """The variables every process of these tests runs with (set in os.environ for the session)."""
-    config = tempfile.mkdtemp(prefix="wavescope-config-")
-    values = {"WAVESCOPE_SORTERS_DIR": str(CACHE / "sorters"), "WAVESCOPE_CONFIG_DIR": config}
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    yield values
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+def sorter_env_vars(tmp_path_factory) -> dict[str, str]:
+    """The variables the integration tests and their processes run with."""
+    return {"WAVESCOPE_SORTERS_DIR": str(CACHE / "sorters"),
+            "WAVESCOPE_CONFIG_DIR": str(tmp_path_factory.mktemp("wavescope-config"))}
+
+
+@pytest.fixture(autouse=True)
+def _sorter_env_vars(sorter_env_vars, monkeypatch) -> None:
+    """Set for each integration test only: the tests elsewhere see the user's own settings."""
+    for name, value in sorter_env_vars.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture(scope="session")
 def circus_env(sorter_env_vars):
     """SpyKING CIRCUS's managed environment (app.model.sorters.SorterEnv), installed if needed
     by a real `wavescope sorters install spyking-circus`."""
+    with pytest.MonkeyPatch.context() as patch:      # the variables, only while it is built
+        for name, value in sorter_env_vars.items():
+            patch.setenv(name, value)
+        return _installed_circus()
+
+
+def _installed_circus():
     from app.model.sorters import INSTALLED, environment
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / "sorters.lock", "w") as lock:
