@@ -288,24 +288,23 @@ def install(name: str, on_line: Callable[[str], None] = print, force: bool = Fal
 
 
 def _build(spec: EnvironmentSpec, folder: Path, on_line: Callable[[str], None]) -> None:
-    _run_streamed([base_python(spec), "-m", "venv", str(folder)], on_line)
+    prompt = folder.name.split(BUILDING_SUFFIX)[0]          # `activate` shows the sorter, not the temporary name
+    _run_streamed([base_python(spec), "-m", "venv", "--prompt", prompt, str(folder)], on_line)
     for step in install_steps(spec, venv_python(folder)):
         _run_streamed(step, on_line)
 
 
 def _relocate(folder: Path, target: Path) -> None:
-    """Point the console scripts' `#!` lines (pip wrote the temporary folder's python there)
-    at the final place; the interpreter itself finds its venv from pyvenv.cfg wherever it is."""
+    """Point the scripts of `bin/` (pip's `#!` lines, `activate`) and pyvenv.cfg at the final place:
+    they name the temporary folder. The interpreter finds its venv from pyvenv.cfg wherever it is."""
     scripts = folder / ("Scripts" if os.name == "nt" else "bin")
     old, new = str(folder).encode(), str(target).encode()
-    for path in scripts.iterdir():
+    for path in [*scripts.iterdir(), folder / "pyvenv.cfg"]:
         if path.is_symlink() or not path.is_file():
             continue
-        with open(path, "rb") as handle:
-            head = handle.read(2)
-        if head != b"#!":
-            continue
         content = path.read_bytes()
+        if b"\0" in content[:8192]:              # a program (mpich's), not a script
+            continue
         if old in content:
             path.write_bytes(content.replace(old, new))
 

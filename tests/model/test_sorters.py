@@ -69,6 +69,9 @@ def test_install_builds_a_venv_of_its_own_and_the_sort_command_runs_in_it(fake, 
     assert env.versions == {"python": "%d.%d.%d" % sys.version_info[:3], "sorter": "0.1"}
     assert any("Successfully installed fakesorter-0.1" in line for line in lines)     # pip's output came through
     assert os.listdir(tmp_path / "envs") == ["fake"]                               # no temporary folder left
+    scripts = [path for path in (env.prefix / "bin").iterdir() if path.is_file() and not path.is_symlink()]
+    assert [path.name for path in scripts + [env.prefix / "pyvenv.cfg"]
+            if b".building-" in path.read_bytes()] == []                      # relocated to the final place
     # The app's own environment did not get it.
     assert subprocess.run([sys.executable, "-c", "import fakesorter"], capture_output=True).returncode != 0
 
