@@ -54,6 +54,8 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.delenv("WAVESCOPE_FORMATS_PATH", raising=False)
+    monkeypatch.delenv("WAVESCOPE_SORTERS_DIR", raising=False)      # sorter envs: app.model.sorters
+    monkeypatch.delenv("WAVESCOPE_CONFIG_DIR", raising=False)
 
 
 def synthetic_int16(n_samples: int, n_channels: int, seed: int = 0) -> np.ndarray:

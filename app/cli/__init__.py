@@ -31,6 +31,7 @@ COMMANDS = (
     "app.cli.doctor",
     "app.cli.bench",
     "app.cli.jobs",           # convert, sort
+    "app.cli.sorters",        # sorters list, install, use
     "app.cli.events",
 )
 

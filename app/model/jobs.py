@@ -78,6 +78,8 @@ class SorterTemplate:
     steps: list[str] = field(default_factory=list)
     default_steps: list[str] = field(default_factory=list)
     in_place_steps: list[str] = field(default_factory=list)   # steps that may write into the recording
+    failure_pattern: str | None = None     # a line that means a step failed although the sorter exits 0
+    environment: dict | None = None        # how its own environment is built (app.model.sorters)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SorterTemplate:
@@ -86,7 +88,15 @@ class SorterTemplate:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
+    def sorter_env(self):
+        """This sorter's environment (app.model.sorters): a managed venv or the user's interpreter."""
+        from app.model.sorters import environment
+        return environment(self.name, probe=False)
+
     def is_installed(self) -> bool:
+        env = self.sorter_env()
+        if env.usable:
+            return not self.executable or env.executable(self.executable) is not None
         if self.module:
             return importlib.util.find_spec(self.module) is not None
         return shutil.which(self.executable or "") is not None
@@ -95,12 +105,35 @@ class SorterTemplate:
         """None when installed, else what is missing and how to install it."""
         if self.is_installed():
             return None
-        what = f"the Python module {self.module}" if self.module else f"{self.executable} (not on PATH)"
+        env = self.sorter_env()
+        if env.usable:
+            what = f"{self.executable} is not in its environment {env.prefix}"
+        else:
+            what = f"the Python module {self.module}" if self.module else f"{self.executable} (no environment)"
         return f"{self.title} is not installed: {what}. Install it with: {self.install}"
 
+    def resolved(self) -> dict[str, str]:
+        """{executable}, {python} for the command: the sorter environment's when there is one (the
+        `bin/` of its venv), else a `self.executable` on PATH (a user's activated env)."""
+        env = self.sorter_env()
+        if env.usable and env.python is not None:
+            found = env.executable(self.executable) if self.executable else None
+            executable = str(found) if found else str(env.prefix / "bin" / (self.executable or ""))
+            return {"executable": executable, "python": str(env.python)}
+        return {"executable": shutil.which(self.executable or "") or self.executable or "",
+                "python": sys.executable}
+
+    def process_environment(self) -> dict[str, str]:
+        """Variables the sorter's process needs: its environment's `bin` first on PATH (the
+        launcher finds `mpiexec` and its sub-commands there), no Python paths of the app."""
+        env = self.sorter_env()
+        if not env.usable or env.prefix is None:
+            return {}
+        scripts = env.prefix / ("Scripts" if os.name == "nt" else "bin")
+        return {"PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONNOUSERSITE": "1"}
+
     def command_for(self, job: SortJob) -> list[str]:
-        values = {"executable": shutil.which(self.executable or "") or self.executable or "",
-                  "python": sys.executable,
+        values = {**self.resolved(),
                   "input": job.data_file() if self.input == "data_file" else job.params_file}
         command = [part.format(**values) for part in self.command]
         for name, reason in self.unsupported.items():
@@ -111,7 +144,10 @@ class SorterTemplate:
             raise JobError(f"{self.title}: unknown step(s) {', '.join(unknown)}; "
                            f"the steps are {', '.join(self.steps)}.")
         for name, option in self.options.items():
-            command += _option_args(option, getattr(job, name))
+            value = getattr(job, name)
+            if name == "steps" and not value:
+                value = self.default_steps      # ours, said: the sorter's own may differ (merging)
+            command += _option_args(option, value)
         return command
 
 
@@ -166,6 +202,14 @@ class Job:
 
     def preflight(self) -> None:
         """Raise JobError when the job must not start as it stands (checked by JobRunner.start)."""
+
+    def process_environment(self) -> dict[str, str]:
+        """Variables set for the job's process on top of the runner's (a sorter's PATH)."""
+        return {}
+
+    def outcome(self, code: int, lines: list[str]) -> tuple[int, str | None]:
+        """The job's exit status from its process's `code` and output, and why it differs (None)."""
+        return code, None
 
     def describe(self) -> str:
         raise NotImplementedError
@@ -304,6 +348,20 @@ class SortJob(Job):
 
     def command(self) -> list[str]:
         return self.template().command_for(self)
+
+    def process_environment(self) -> dict[str, str]:
+        return self.template().process_environment()
+
+    def outcome(self, code: int, lines: list[str]) -> tuple[int, str | None]:
+        """SpyKING CIRCUS 1.1 exits 0 when a step failed: its "Step ... failed" line makes it a failure."""
+        pattern = self.template().failure_pattern
+        if code != 0 or not pattern:
+            return code, None
+        failed = next((line for line in lines if re.search(pattern, line)), None)
+        if failed is None:
+            return code, None
+        return 1, f"wavescope: the sorter exited 0 but reported a failure ({failed.strip(' |-')[:200]}); " \
+                  "the job failed (exit 1)"
 
     def in_place_edits(self) -> list[str]:
         """What this run would write into the recording itself ([] for a copy, a preview, other steps)."""
@@ -645,6 +703,11 @@ class JobRunner:
         command = self.job.command()
         self.job.argv = command
         env = dict(os.environ if self.env is None else self.env)
+        extra = self.job.process_environment()
+        if extra:                   # a sorter's environment: none of the app's Python paths
+            for name in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
+                env.pop(name, None)
+        env.update(extra)
         env[JOB_MARKER] = self.job.id
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, env=env, cwd=self.cwd,
@@ -709,6 +772,11 @@ class JobRunner:
 
     def _finish(self, code: int) -> None:
         job = self.job
+        if not self._stopping:
+            with self._output_lock:
+                code, why = job.outcome(code, list(self.lines))
+                if why:
+                    self._handle(why, False)
         job.exit_code, job.ended = code, time.time()
         job.status = "stopped" if self._stopping else ("done" if code == 0 else "failed")
         try:

@@ -1,18 +1,16 @@
 """SpyKING CIRCUS 1.1.0 reads the params files `wavescope params` writes, sees our samples, and
 never rewrites the recording when `wavescope sort` runs it unless the user allowed it.
 
-SpyKING CIRCUS lives in its own venv, built once and cached in
-``~/.cache/wavescope-tests/sc-venv`` (or give an interpreter that has it with
-``WAVESCOPE_SC_PYTHON``). Building it needs PyPI; without it the test skips and
-says why. SpyKING CIRCUS runs as a child process, never imported here.
+SpyKING CIRCUS lives in its managed environment, built once by `wavescope sorters install` into
+``~/.cache/wavescope-tests/sorters`` (tests/integration/conftest.py; or give an interpreter that
+has it with ``WAVESCOPE_SC_PYTHON``). Building it needs PyPI; without it the tests skip and say
+why. SpyKING CIRCUS runs as a child process, never imported here.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -28,12 +26,6 @@ from app.io.params import ParamsFile
 pytestmark = pytest.mark.integration
 
 SC_VERSION = "1.1.0"
-CACHE = Path(os.environ.get("WAVESCOPE_TEST_CACHE", Path.home() / ".cache" / "wavescope-tests"))
-INSTALL_STEPS = [
-    # six: the 1.1.0 launcher imports it without declaring it.
-    ["-m", "pip", "install", "--quiet", "setuptools<70", "wheel", "numpy", "mpi4py", "mpich", "six"],
-    ["-m", "pip", "install", "--quiet", "--no-build-isolation", f"spyking-circus=={SC_VERSION}"],
-]
 
 # Run by SpyKING CIRCUS's interpreter: open the recording through its own parser and reader.
 SC_READER = """
@@ -78,47 +70,16 @@ def _has_circus(python: Path) -> bool:
     return probe.returncode == 0 and probe.stdout.strip() == SC_VERSION
 
 
-def _build_venv(venv: Path) -> str | None:
-    """Create the venv and install SpyKING CIRCUS; the reason it failed, or None."""
-    shutil.rmtree(venv, ignore_errors=True)
-    created = _run([sys.executable, "-m", "venv", str(venv)], timeout=300)
-    if created.returncode:
-        return f"python -m venv failed: {_tail(created.stderr)}"
-    for step in INSTALL_STEPS:
-        try:
-            done = _run([str(venv / "bin" / "python"), *step], timeout=1800)
-        except subprocess.TimeoutExpired:
-            return f"`pip {' '.join(step[2:])}` did not finish in 30 min"
-        if done.returncode:
-            return f"`pip {' '.join(step[2:])}` failed (no network to PyPI?): {_tail(done.stderr)}"
-    return None
-
-
 @pytest.fixture(scope="session")
-def sc_python() -> Path:
-    """An interpreter with SpyKING CIRCUS 1.1.0: the given one, the cached venv, or a new venv."""
+def sc_python(circus_env) -> Path:
+    """An interpreter with SpyKING CIRCUS 1.1.0: WAVESCOPE_SC_PYTHON, else the managed environment
+    `wavescope sorters install spyking-circus` builds (tests/integration/conftest.py)."""
     given = os.environ.get("WAVESCOPE_SC_PYTHON")
     if given:
         if not _has_circus(Path(given)):
             pytest.fail(f"WAVESCOPE_SC_PYTHON={given} cannot import circus {SC_VERSION}")
         return Path(given)
-    venv = CACHE / "sc-venv"
-    python, ready = venv / "bin" / "python", venv / ".wavescope-ready"
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / "sc-venv.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)          # one builder when several test runs start at once
-        if ready.exists() and _has_circus(python):
-            return python
-        started = time.perf_counter()
-        failure = _build_venv(venv)
-        if failure is None and not _has_circus(python):
-            failure = f"the new venv cannot import circus {SC_VERSION}"
-        if failure:
-            shutil.rmtree(venv, ignore_errors=True)
-            pytest.skip(f"SpyKING CIRCUS venv unavailable: {failure}")
-        ready.write_text(f"built in {time.perf_counter() - started:.0f} s\n")
-        print(f"\nSpyKING CIRCUS venv built in {time.perf_counter() - started:.1f} s at {venv}")
-    return python
+    return circus_env.python
 
 
 def write_recording(folder: Path, dtype: str, header_bytes: int, seed: int) -> np.ndarray:

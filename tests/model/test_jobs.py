@@ -68,7 +68,9 @@ def test_spyking_circus_command_uses_the_launcher_options(fake_sorter):
                   preview=True, extension="merged", output="out")
     assert job.command() == [str(script), str(data), "-m", "filtering,whitening", "-c", "4",
                              "-H", "nodes.hosts", "-p", "-e", "merged", "-o", "out"]
-    assert SortJob(params_file=str(data)).command() == [str(script), str(data)]
+    # Without --steps the template's default steps are named (SpyKING CIRCUS's own add merging, headless-unsafe).
+    assert SortJob(params_file=str(data)).command() == [str(script), str(data), "-m",
+                                                         "filtering,whitening,clustering,fitting"]
     assert "spyking-circus" in job.describe() and "4 CPUs" in job.describe()
 
 
