@@ -79,3 +79,18 @@ def make_raw(tmp_path):
         return str(path)
 
     return write
+
+
+FAKE_SORTER = Path(__file__).resolve().parent / "fixtures" / "fake_spyking_circus.py"
+
+
+def install_fake_sorter(folder: Path, monkeypatch) -> Path:
+    """The stand-in `spyking-circus` (tests/fixtures/fake_spyking_circus.py), run by this Python,
+    first on PATH; its path. For unit tests of the launcher: the real sorter runs in tests/integration."""
+    bin_dir = Path(folder) / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / "spyking-circus"
+    script.write_text(f"#!{sys.executable}\n" + FAKE_SORTER.read_text().split("\n", 1)[1])
+    script.chmod(script.stat().st_mode | 0o111)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return script

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import sys
 import time
 from pathlib import Path
@@ -27,21 +26,15 @@ from app.model.jobs import (
     sorter_template,
     strip_ansi,
 )
+from tests.conftest import install_fake_sorter
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "fake_spyking_circus.py"
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def fake_sorter(tmp_path, monkeypatch):
     """The stand-in `spyking-circus` first on PATH, and a recording with its params beside it."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "spyking-circus"
-    source = FIXTURE.read_text().split("\n", 1)[1]
-    script.write_text(f"#!{sys.executable}\n{source}")
-    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    script = install_fake_sorter(tmp_path, monkeypatch)
     data = tmp_path / "rec.dat"
     data.write_bytes(b"\0" * 64)
     (tmp_path / "rec.params").write_text("[data]\nfile_format = raw_binary\noverwrite = False\n")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -17,8 +16,8 @@ import psutil
 import pytest
 
 from app.model.jobs import FINISHED, JOB_MARKER, JobHistory, JobRunner, SortJob, job_processes
+from tests.conftest import install_fake_sorter
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "fake_spyking_circus.py"
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"),
@@ -28,12 +27,7 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"),
 @pytest.fixture
 def sorter_env(tmp_path, monkeypatch):
     """The stand-in sorter first on PATH, a recording, and the environment a job gets."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "spyking-circus"
-    script.write_text(f"#!{sys.executable}\n" + FIXTURE.read_text().split("\n", 1)[1])
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    install_fake_sorter(tmp_path, monkeypatch)
     data = tmp_path / "rec.dat"
     data.write_bytes(b"\0" * 64)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAKE_SC_")}

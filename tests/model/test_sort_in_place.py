@@ -6,27 +6,18 @@ leaves the recording byte-identical is in tests/integration/test_spyking_circus.
 
 from __future__ import annotations
 
-import os
-import stat
-import sys
 from pathlib import Path
 
 import pytest
 
 from app.cli import main
 from app.model.jobs import InPlaceRefused, JobError, JobRunner, SortJob
-
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "fake_spyking_circus.py"
+from tests.conftest import install_fake_sorter
 
 
 @pytest.fixture
 def recording(tmp_path, monkeypatch) -> Path:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "spyking-circus"
-    script.write_text(f"#!{sys.executable}\n" + FIXTURE.read_text().split("\n", 1)[1])
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    install_fake_sorter(tmp_path, monkeypatch)
     monkeypatch.setattr("app.model.jobs.default_history_path", lambda: tmp_path / "jobs.json")
     data = tmp_path / "rec.dat"
     data.write_bytes(b"\1" * 64)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import stat
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +9,8 @@ from PyQt6 import QtCore, QtWidgets
 
 from app.model.jobs import JobHistory, SortJob
 from app.views.jobs_panel import JobsPanel
+from tests.conftest import install_fake_sorter
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "fake_spyking_circus.py"
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -30,12 +27,7 @@ def panel(qtbot, tmp_path):
 @pytest.fixture
 def in_place(tmp_path, monkeypatch) -> Path:
     """rec.dat whose params say overwrite = True, and the stand-in sorter on PATH."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "spyking-circus"
-    script.write_text(f"#!{sys.executable}\n" + FIXTURE.read_text().split("\n", 1)[1])
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    install_fake_sorter(tmp_path, monkeypatch)
     data = tmp_path / "rec.dat"
     data.write_bytes(b"\0" * 64)
     (tmp_path / "rec.params").write_text(f"[data]\nfile_format = raw_binary\nfile_name = {data}\n"

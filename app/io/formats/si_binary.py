@@ -80,7 +80,21 @@ def probegroup_positions(probegroup: dict, nb_channels: int) -> np.ndarray | Non
     return None if np.isnan(positions).any() else positions
 
 
-class SpikeInterfaceBinaryFile(DataFile):
+class SegmentsEndToEnd:
+    """`segments` mode for SpikeInterface folders: a segment whose t_start is None (0 s for every
+    segment, to SpikeInterface) is placed right after the previous one on Wavescope's timeline."""
+
+    def set_streams(self, stream_mode: str) -> list[DataFile]:
+        if stream_mode != "segments":
+            return super().set_streams(stream_mode)
+        sources = self._segment_sources(self.nb_segments)
+        for previous, source in zip(sources, sources[1:]):
+            if not source.has_clock:
+                source._t_start = previous.t_stop
+        return sources
+
+
+class SpikeInterfaceBinaryFile(SegmentsEndToEnd, DataFile):
     description = "si_binary"
     title = "SpikeInterface binary folder"
     extension = []
@@ -170,13 +184,3 @@ class SpikeInterfaceBinaryFile(DataFile):
 
     def read_chunk_raw(self, idx, chunk_size, padding=(0, 0), nodes=None):
         return self._rows(*self._get_t_start_t_stop(idx, chunk_size, padding), nodes)
-
-    # -- streams ----------------------------------------------------------------------------------
-    def set_streams(self, stream_mode: str) -> list[DataFile]:
-        if stream_mode != "segments":
-            return super().set_streams(stream_mode)
-        sources = self._segment_sources(self.nb_segments)
-        for previous, source in zip(sources, sources[1:]):
-            if not source.has_clock:      # SpikeInterface's t_start None is 0 s for every segment:
-                source._t_start = previous.t_stop      # placed end to end on Wavescope's timeline
-        return sources

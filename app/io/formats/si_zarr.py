@@ -16,7 +16,7 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
-from app.io.formats.si_binary import probegroup_positions, scaling
+from app.io.formats.si_binary import SegmentsEndToEnd, probegroup_positions, scaling
 
 EXTRACTOR = "ZarrRecordingExtractor"
 ATTRIBUTE_FILES = (".zattrs", "zarr.json")      # zarr format 2, format 3
@@ -30,7 +30,7 @@ def _root_attributes_file(path: str) -> str | None:
     return None
 
 
-class SpikeInterfaceZarrFile(DataFile):
+class SpikeInterfaceZarrFile(SegmentsEndToEnd, DataFile):
     description = "si_zarr"
     title = "SpikeInterface zarr recording"
     extension = [".zarr"]
@@ -108,13 +108,3 @@ class SpikeInterfaceZarrFile(DataFile):
 
     def read_chunk(self, idx, chunk_size, padding=(0, 0), nodes=None):
         return self._scale_data_to_float32(self.read_chunk_raw(idx, chunk_size, padding, nodes), nodes)
-
-    # -- streams ----------------------------------------------------------------------------------
-    def set_streams(self, stream_mode: str) -> list[DataFile]:
-        if stream_mode != "segments":
-            return super().set_streams(stream_mode)
-        sources = self._segment_sources(self.nb_segments)
-        for previous, source in zip(sources, sources[1:]):
-            if not source.has_clock:      # SpikeInterface's t_start None is 0 s for every segment:
-                source._t_start = previous.t_stop      # placed end to end on Wavescope's timeline
-        return sources
