@@ -52,7 +52,7 @@ def test_aux_channels_on_request_with_their_own_gain(folder):
     path, data = folder
     df = open_datafile(str(path), {"channel_kinds": "CH,AUX"}, "openephys")
     assert df.nb_channels == 4 and df.gain == 0.195
-    np.testing.assert_array_equal(df.channel_gains, [0.195, 0.195, 0.195, 0.0000374])
+    np.testing.assert_allclose(df.channel_gains, [0.195, 0.195, 0.195, 37.4])      # AUX: volts -> µV
     np.testing.assert_allclose(df.read_range(0, 2048), (data[:2048][:, ORDER + [2]] * df.channel_gains)
                                .astype(np.float32), rtol=1e-6)
 

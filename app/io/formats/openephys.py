@@ -3,7 +3,7 @@
 Each file: a 1024-byte text header of `header.key = value;` lines, then records of 2070 bytes:
 int64 LE timestamp (sample number of the record's first sample), uint16 LE sample count (1024),
 uint16 LE recording number, 1024 big-endian int16 samples, and the 10-byte marker 0..8, 255.
-Gain is the header's `bitVolts`.
+Gain is the header's `bitVolts`, in µV (AUX and ADC channels store volts: scaled by 1e6).
 
 A jump in timestamps or a change of recording number starts a new segment. Segments are found
 by bisection on the record headers of one channel (a few reads, whatever the file size), and
@@ -38,6 +38,14 @@ MARKER = bytes(range(9)) + b"\xff"
 CONTINUOUS_NAME = re.compile(
     r"(?P<processor>.+?)_(?P<kind>CH|AUX|ADC)(?P<number>\d+)(?:_(?P<experiment>\d+))?\.continuous")
 KIND_ORDER = {"CH": 0, "AUX": 1, "ADC": 2}
+# bitVolts is in µV for headstage channels (CH, 0.195) and in volts for AUX and ADC channels
+# (0.0000374, 0.00015259): the reader returns µV for all of them.
+MICROVOLTS_PER_BITVOLT = {"CH": 1.0, "AUX": 1e6, "ADC": 1e6}
+
+
+def _microvolts_per_bitvolt(path: str) -> float:
+    match = CONTINUOUS_NAME.fullmatch(os.path.basename(path))
+    return MICROVOLTS_PER_BITVOLT[match["kind"]] if match else 1.0
 HEADER_LINE = re.compile(r"header\.(\w+)\s*=\s*(.*?);")
 # `.events` records after the 1024-byte header (Open Ephys format docs): event type 3 is TTL,
 # event id 1 a rising and 0 a falling edge, channel counted from 0.
@@ -139,7 +147,7 @@ class OpenEphysFile(DataFile):
             fields = parse_continuous_header(path)
             try:
                 rates.add(float(fields["sampleRate"]))
-                gains.append(float(fields["bitVolts"]))
+                gains.append(float(fields["bitVolts"]) * _microvolts_per_bitvolt(path))
             except (KeyError, ValueError):
                 raise HeaderError(f"{path}: the header lacks a numeric sampleRate or bitVolts; it is "
                                   "damaged.", path) from None
