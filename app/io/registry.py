@@ -8,7 +8,7 @@ else ``<user config dir>/formats``).
 Built-in formats are trusted; plugins are not, and no plugin can take the app down:
 
 - each plugin module is first imported in a short-lived child process with a time limit
-  (``WAVESCOPE_PLUGIN_TIMEOUT`` seconds, default 10); one that hangs, calls ``sys.exit`` or
+  (``WAVESCOPE_PLUGIN_TIMEOUT`` seconds, default 10); one that hangs, raises ``SystemExit`` or
   ends the process there is never imported here. The verdict is cached in the user cache
   folder by file size and modification time, so the check costs once per plugin version.
 - the in-process import catches every exception, ``SystemExit`` included;
@@ -156,7 +156,7 @@ def class_problem(klass: type) -> str | None:
 
 # Runs in the child: import one plugin, then say how that went on stdout. Ordinary exceptions are
 # left to the in-process import (which catches them and reports the real message); the child only
-# screens for what cannot be caught here: a hang, sys.exit, or the process ending.
+# screens for what cannot be caught here: a hang, SystemExit, or the process ending.
 _CHILD = r"""
 import os, sys
 kind, target, extra = sys.argv[1:4]
@@ -210,7 +210,7 @@ def _run_import_check(argv: list[str]) -> str:
     if not marks:
         return f"importing it ended the Python process (exit status {process.returncode}); a plugin must not exit"
     if marks[-1].startswith("exit"):
-        return f"importing it calls sys.exit({marks[-1][5:]}); a plugin must not exit"
+        return f"importing it raises SystemExit({marks[-1][5:]}); a plugin must not exit"
     return "ok"
 
 
@@ -266,7 +266,7 @@ def _import_in_process(load: Callable[[], Any]) -> Any:
     try:
         return load()
     except SystemExit as error:
-        raise PluginRejected(f"importing it calls sys.exit({error.code!r}); a plugin must not exit") from None
+        raise PluginRejected(f"importing it raises SystemExit({error.code!r}); a plugin must not exit") from None
     except Exception as error:  # noqa: BLE001 - a plugin may fail in any way
         raise PluginRejected(f"{type(error).__name__}: {error}") from None
 
