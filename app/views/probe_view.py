@@ -10,9 +10,10 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtWidgets
 
 from app.model.recording import Recording
+from app.views.follow import FollowsRecording
 
 
-class ProbeView(pg.PlotWidget):
+class ProbeView(FollowsRecording, pg.PlotWidget):
     channelsClicked = QtCore.pyqtSignal(list)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
@@ -36,16 +37,6 @@ class ProbeView(pg.PlotWidget):
         self.message.setStyleSheet("color: #777; background: transparent;")
         self.message.hide()
         self._recording: Recording | None = None
-
-    def set_session(self, session) -> None:
-        """Show the session's probe, following it (the dock contract)."""
-        self._session = session
-        session.subscribe(self._session_changed)
-        self.set_recording(session.recording)
-
-    def _session_changed(self, topic: str, _value) -> None:
-        if topic in ("opened", "closed", "probe"):
-            self.set_recording(self._session.recording)
 
     def set_recording(self, recording: Recording | None) -> None:
         self._recording = recording

@@ -10,11 +10,12 @@ from __future__ import annotations
 from PyQt6 import QtCore, QtWidgets
 
 from app.model.recording import Recording
+from app.views.follow import FollowsRecording
 
 ROLE = QtCore.Qt.ItemDataRole.UserRole
 
 
-class StreamTree(QtWidgets.QTreeWidget):
+class StreamTree(FollowsRecording, QtWidgets.QTreeWidget):
     segmentSelected = QtCore.pyqtSignal(int)           # segment index
     channelsSelected = QtCore.pyqtSignal(list)         # channel ids
     laneToggled = QtCore.pyqtSignal(int, bool)         # lane index, shown
@@ -27,16 +28,6 @@ class StreamTree(QtWidgets.QTreeWidget):
         self.itemSelectionChanged.connect(self._selection_changed)
         self.itemChanged.connect(self._item_changed)
         self.recording: Recording | None = None
-
-    def set_session(self, session) -> None:
-        """Show the session's streams, groups and lanes, following it (the dock contract)."""
-        self._session = session
-        session.subscribe(self._session_changed)
-        self.set_recording(session.recording)
-
-    def _session_changed(self, topic: str, _value) -> None:
-        if topic in ("opened", "closed", "probe"):
-            self.set_recording(self._session.recording)
 
     def set_recording(self, recording: Recording | None) -> None:
         self.clear()
