@@ -33,6 +33,7 @@ COMMANDS = (
     "app.cli.jobs",           # convert, sort
     "app.cli.sorters",        # sorters list, install, use
     "app.cli.events",
+    "app.cli.cluster",        # cluster profiles (SLURM); --cluster on convert and sort
 )
 
 EXAMPLES = """examples:
