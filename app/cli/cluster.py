@@ -147,6 +147,9 @@ def convert_on_cluster(args: argparse.Namespace) -> int:
         open_from_args(one).close()                 # a recording that does not open fails here, not there
         spec = spec_from_args(args)
         spec.output = os.path.abspath(args.output.replace("{stem}", stem).replace("{name}", name))
+        if not os.path.isdir(os.path.dirname(spec.output)):
+            raise CommandLineError(f"{spec.output}: the folder {os.path.dirname(spec.output)} does not exist; "
+                                   "create it first", "-o")
         jobs.append(ConvertJob(spec=spec, source=os.path.abspath(source), file_format=args.file_format,
                                stream_mode=args.stream_mode,
                                params_file=os.path.abspath(args.params) if args.params else None,

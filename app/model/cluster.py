@@ -268,6 +268,7 @@ def write_script(jobs: list[Job], profile: ClusterProfile, folder: Path, cwd: st
     options += [f"--cpus-per-task={cpus}"] if cpus else []
     options += profile.sbatch_options()
     options += [f"--array=0-{len(jobs) - 1}"] if array else []
+    job_ref = "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}" if array else "${SLURM_JOB_ID}"
     lines = ["#!/bin/bash",
              (f"# Wavescope {__version__}: {len(jobs)} job(s), profile {profile.name!r}, written "
               f"{time.strftime('%Y-%m-%d %H:%M:%S')}"),
@@ -275,7 +276,7 @@ def write_script(jobs: list[Job], profile: ClusterProfile, folder: Path, cwd: st
              "# Submit it again with: sbatch " + shlex.quote(str(folder / "job.sbatch")),
              *(f"#SBATCH {shlex.quote(option)}" if " " in option else f"#SBATCH {option}" for option in options),
              "", *_environment_lines(first), *profile.setup,
-             'echo "wavescope: SLURM job ${SLURM_JOB_ID} on $(hostname), $(date)"']
+             f'echo "wavescope: SLURM job {job_ref} on $(hostname), $(date)"']
     runs = [(job.id, shlex.join(step_command(job, profile))) for job in jobs]
     if not array:
         lines += [f"export {JOB_MARKER}={runs[0][0]}", runs[0][1]]

@@ -111,3 +111,55 @@ def test_cancel_leaves_no_process_and_no_partial_output(profile, make_raw, fake_
     assert job.status == "stopped" and job.cluster_state == "CANCELLED"
     assert marked_processes(job.id) == []
     assert "cancelled" in process.stderr.read()
+
+
+def test_mpi_convert_on_two_tasks_under_srun_matches_one_process(profile, make_raw, tmp_path):
+    source = make_raw("rec.dat", synthetic_int16(40000, 8))
+    one, two = tmp_path / "one.h5", tmp_path / "two.h5"
+    options = [*OPEN, "--to", "hdf5", "--filter", "highpass:300", "--chunk-seconds", "0.1"]
+    assert wavescope("convert", source, "-o", str(one), *options).returncode == 0
+    done = wavescope("convert", source, "-o", str(two), *options, "--cluster", "test", "--ranks", "2", "--wait")
+    assert done.returncode == 0, done.stdout + done.stderr
+    job = JobHistory().load()[-1]
+    assert "#SBATCH --ntasks=2" in Path(job.script).read_text()
+    assert job.argv[:4] == ["srun", "--mpi=pmi2", "-n", "2"]
+    assert '"ranks": 2' in Path(job.log).read_text()
+    assert two.read_bytes() == one.read_bytes()
+
+
+def test_three_recordings_run_as_one_job_array(profile, make_raw, tmp_path):
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    sources = [make_raw(f"recordings/rec{i}.dat", synthetic_int16(4000, 8, seed=i)) for i in range(3)]
+    missing = wavescope("convert", str(folder), "--each", "*.dat", *OPEN, "-o", str(tmp_path / "out" / "{stem}.dat"),
+                        "--to", "raw_binary", "--cluster", "test")
+    assert missing.returncode == 2 and "out does not exist; create it first" in missing.stderr
+    (tmp_path / "out").mkdir()
+    done = wavescope("convert", str(folder), "--each", "*.dat", *OPEN, "-o", str(tmp_path / "out" / "{stem}.dat"),
+                     "--to", "raw_binary", "--cluster", "test", "--wait")
+    assert done.returncode == 0, done.stdout + done.stderr
+    jobs = sorted(JobHistory().load()[-3:], key=lambda job: job.cluster_id)
+    array_id = jobs[0].cluster_id.split("_")[0]
+    assert [job.cluster_id for job in jobs] == [f"{array_id}_{i}" for i in range(3)]
+    assert all(job.status == "done" and job.cluster_state == "COMPLETED" for job in jobs)
+    assert len({job.script for job in jobs}) == 1 and "#SBATCH --array=0-2" in Path(jobs[0].script).read_text()
+    for source in sources:
+        assert (tmp_path / "out" / Path(source).name).read_bytes() == Path(source).read_bytes()
+    assert [f"[{i}] wavescope: SLURM job {array_id}_{i} on" in done.stdout for i in range(3)] == [True] * 3
+
+
+def test_cancelled_conversion_leaves_no_partial_output(profile, make_raw, tmp_path):
+    source = make_raw("rec.dat", synthetic_int16(400000, 8))
+    out = tmp_path / "out" / "copy.dat"
+    out.parent.mkdir()
+    process = subprocess.Popen([sys.executable, "-m", "app", "convert", source, *OPEN, "-o", str(out),
+                                "--to", "raw_binary", "--filter", "highpass:300", "--chunk-seconds", "0.002",
+                                "--cluster", "test", "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    wait_for(lambda: any(".partial-" in name for name in os.listdir(out.parent)), timeout=60)
+    job = JobHistory().load()[-1]
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(60) == 143
+    job = JobHistory().load()[-1]
+    assert job.status == "stopped" and job.cluster_state == "CANCELLED"
+    assert marked_processes(job.id) == [] and os.listdir(out.parent) == []
