@@ -163,3 +163,15 @@ def test_cancelled_conversion_leaves_no_partial_output(profile, make_raw, tmp_pa
     job = JobHistory().load()[-1]
     assert job.status == "stopped" and job.cluster_state == "CANCELLED"
     assert marked_processes(job.id) == [] and os.listdir(out.parent) == []
+
+
+def test_sort_each_recording_of_a_folder_as_a_job_array(profile, make_raw, fake_sorter, tmp_path):
+    for i in range(2):
+        make_raw(f"rec{i}.dat", synthetic_int16(2000, 8, seed=i))
+    done = wavescope("sort", str(tmp_path), "--each", "rec*.dat", "--steps", "filtering", "--cluster", "test",
+                     "--wait", env=sorter_env(fake_sorter))
+    assert done.returncode == 0, done.stdout + done.stderr
+    jobs = sorted(JobHistory().load()[-2:], key=lambda job: job.cluster_id)
+    assert [Path(job.params_file).name for job in jobs] == ["rec0.dat", "rec1.dat"]
+    assert all(job.status == "done" and job.cluster_id.endswith(f"_{i}") for i, job in enumerate(jobs))
+    assert "[1] done" in done.stdout

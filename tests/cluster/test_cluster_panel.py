@@ -113,3 +113,23 @@ def test_local_and_cluster_jobs_side_by_side_and_after_a_restart(qtbot, profile,
     qtbot.waitUntil(lambda: finished(again, retried.id), timeout=60_000)
     qtbot.waitUntil(lambda: not marked_processes(retried.id), timeout=15_000)
     again.detach_cluster()
+
+
+def test_a_job_submitted_from_the_cli_is_followed_by_the_panel(qtbot, profile, make_raw, tmp_path):
+    import subprocess
+    import sys
+    recording = make_raw("rec.dat", synthetic_int16(20000, 8))
+    out = tmp_path / "copy.dat"
+    done = subprocess.run([sys.executable, "-m", "app", "convert", recording, "--set", "nb_channels=8",
+                           "--set", "data_dtype=int16", "--set", "sampling_rate=20000", "-o", str(out),
+                           "--to", "raw_binary", "--cluster", "test"], check=False, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and "submitted convert rec.dat" in done.stdout, done.stderr
+    panel = make_panel(qtbot, JobHistory())
+    (entry,) = panel.cluster_entries()
+    assert entry.job.cluster == "test" and entry.job.cluster_id in done.stdout
+    qtbot.waitUntil(lambda: finished(panel, entry.id), timeout=60_000)
+    assert entry.job.status == "done" and panel.runs_on(entry.id).endswith("COMPLETED")
+    assert out.read_bytes() == Path(recording).read_bytes()
+    assert JobHistory().load()[-1].status == "done"
+    panel.detach_cluster()
