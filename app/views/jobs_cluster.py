@@ -42,9 +42,14 @@ class ClusterJobs:
                                "(wavescope cluster add NAME ...)")
         self.refresh_profiles()
         row = self._button_row()
+        self.profiles_button = QtWidgets.QPushButton("Profiles...")
+        self.profiles_button.setToolTip("add or edit the SLURM cluster profiles")
+        self.profiles_button.clicked.connect(self.edit_profiles)
+        self.profiles_dialog = None
         if row is not None:
             row.addWidget(QtWidgets.QLabel("Run on"))
             row.addWidget(self.run_on)
+            row.addWidget(self.profiles_button)
         self._followers: list[ClusterRunner] = []
         self.destroyed.connect(lambda *_, runners=self._followers: _detach_all(runners))
         self.jobChanged.connect(self._cluster_job_changed)
@@ -72,6 +77,16 @@ class ClusterJobs:
         self.run_on.addItems([LOCAL, *names])
         if current:
             self.set_run_on(current)
+
+    def edit_profiles(self):
+        """The cluster profiles dialog, non-modal; "Run on" follows what it saves."""
+        from app.views.cluster_profiles import ClusterProfilesDialog
+        if self.profiles_dialog is None:
+            self.profiles_dialog = ClusterProfilesDialog(self)
+            self.profiles_dialog.profilesChanged.connect(self.refresh_profiles)
+        self.profiles_dialog.show()
+        self.profiles_dialog.raise_()
+        return self.profiles_dialog
 
     def set_run_on(self, name: str | None) -> None:
         index = self.run_on.findText(name or LOCAL)
