@@ -31,6 +31,7 @@ from app.model.jobs import (JOB_MARKER, ConvertJob, Job, JobError, OutputSplitte
                             parse_progress, stop_tree)
 
 POLL_SECONDS = 0.5
+FORGOTTEN_AFTER = 3         # polls in a row in which neither squeue, scontrol nor sacct knows the job
 SLURM_TIMEOUT = 30.0
 # SLURM's final states and what the job's status becomes
 FINAL_STATES = {"COMPLETED": "done", "FAILED": "failed", "CANCELLED": "stopped", "TIMEOUT": "failed",
@@ -424,7 +425,7 @@ class ClusterRunner:
             self._read_log()
             if state is None:
                 misses += 1
-                if misses * self.poll >= 10 * max(self.poll, 1.0):
+                if misses >= FORGOTTEN_AFTER:
                     self._emit(f"wavescope: SLURM no longer knows job {job.cluster_id} (it ended longer "
                                "ago than slurmctld remembers, and there is no accounting); see its log "
                                f"{job.log}")

@@ -175,3 +175,15 @@ def test_sort_each_recording_of_a_folder_as_a_job_array(profile, make_raw, fake_
     assert [Path(job.params_file).name for job in jobs] == ["rec0.dat", "rec1.dat"]
     assert all(job.status == "done" and job.cluster_id.endswith(f"_{i}") for i, job in enumerate(jobs))
     assert "[1] done" in done.stdout
+
+
+def test_a_job_slurm_no_longer_knows_ends_interrupted_with_the_reason(profile, tmp_path):
+    from app.model.cluster import ClusterRunner
+    from app.model.jobs import ConvertJob
+    job = ConvertJob(source="a.dat", output=str(tmp_path / "b.dat"), backend="cluster", cluster="test",
+                     cluster_id="987654", status="running", log=str(tmp_path / "gone.log"))
+    lines = []
+    runner = ClusterRunner(job, on_line=lines.append, poll=0.1)
+    runner.resume()
+    runner.wait(30)
+    assert job.status == "interrupted" and "SLURM no longer knows job 987654" in lines[-1]
