@@ -114,6 +114,7 @@ def test_cancel_leaves_no_process_and_no_partial_output(profile, make_raw, fake_
 
 
 def test_mpi_convert_on_two_tasks_under_srun_matches_one_process(profile, make_raw, tmp_path):
+    pytest.importorskip("mpi4py", reason="MPI ranks need mpi4py (pip install mpi4py mpich)")
     source = make_raw("rec.dat", synthetic_int16(40000, 8))
     one, two = tmp_path / "one.h5", tmp_path / "two.h5"
     options = [*OPEN, "--to", "hdf5", "--filter", "highpass:300", "--chunk-seconds", "0.1"]

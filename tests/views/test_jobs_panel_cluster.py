@@ -9,11 +9,11 @@ import pytest
 
 from app.model.jobs import ConvertJob, JobHistory, SortJob
 from app.views.jobs_panel import JobsPanel
-from tests.cluster.conftest import marked_processes
+from tests.cluster.conftest import marked_processes, profile, slurm_cluster  # noqa: F401 - fixtures
 from tests.cluster.test_cluster_cli import sorter_env
 from tests.conftest import synthetic_int16
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("profile")]
 OPEN = {"nb_channels": 8, "data_dtype": "int16", "sampling_rate": 20000}
 
 
@@ -47,7 +47,7 @@ def finished(panel: JobsPanel, job_id: str) -> bool:
     return panel.entries[job_id].job.status in ("done", "failed", "stopped", "interrupted")
 
 
-def test_convert_and_sort_from_the_panel_finish_with_logs_while_running(qtbot, profile, history, make_raw,
+def test_convert_and_sort_from_the_panel_finish_with_logs_while_running(qtbot, history, make_raw,
                                                                         tmp_path):
     bin_dir = _install(tmp_path)
     recording = make_raw("rec.dat", synthetic_int16(20000, 8))
@@ -73,7 +73,7 @@ def test_convert_and_sort_from_the_panel_finish_with_logs_while_running(qtbot, p
     assert "wavescope: SLURM job" in panel.log_path(sort).read_text()
 
 
-def test_local_and_cluster_jobs_side_by_side_and_after_a_restart(qtbot, profile, history, make_raw, tmp_path):
+def test_local_and_cluster_jobs_side_by_side_and_after_a_restart(qtbot, history, make_raw, tmp_path):
     bin_dir = _install(tmp_path)
     recording = make_raw("rec.dat", synthetic_int16(20000, 8))
     panel = make_panel(qtbot, history)
@@ -115,7 +115,7 @@ def test_local_and_cluster_jobs_side_by_side_and_after_a_restart(qtbot, profile,
     again.detach_cluster()
 
 
-def test_a_job_submitted_from_the_cli_is_followed_by_the_panel(qtbot, profile, make_raw, tmp_path):
+def test_a_job_submitted_from_the_cli_is_followed_by_the_panel(qtbot, make_raw, tmp_path):
     import subprocess
     import sys
     recording = make_raw("rec.dat", synthetic_int16(20000, 8))
