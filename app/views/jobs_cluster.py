@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from PyQt6 import QtCore, QtWidgets
 
-from app.model.cluster import ClusterError, ClusterRunner, load_profiles
-from app.model.jobs import Job, runner_for
+from app.model.cluster import ClusterError, ClusterRunner, get_profile, load_profiles
+from app.model.jobs import Job, JobError, runner_for
 
 LOCAL = "local"
 RUNS_ON_COLUMN = 5
@@ -131,24 +131,52 @@ class ClusterJobs:
         if entry is not None and entry.job.status == "queued" and entry.job.backend == "cluster":
             self._start(entry)
 
+    def add_job_array(self, jobs: list[Job], profile: str, env: dict | None = None) -> list:
+        """Queue one job per recording as one SLURM job array on `profile` (one entry each, followed
+        like any cluster job); the entries. When sbatch refuses, every job fails with its reason."""
+        from app.model.cluster import submit
+        from app.views.jobs_panel import JobEntry
+        entries = []
+        for job in jobs:
+            job.backend, job.cluster, job.status = "cluster", profile, "queued"
+            entries.append(JobEntry(job, env=env))
+            self._add_entry(entries[-1])
+        try:
+            submit(jobs, get_profile(profile), env)
+        except (JobError, OSError) as problem:
+            for entry in entries:
+                entry.job.status, entry.error = "failed", f"cannot start: {problem}"
+                entry.lines.append(entry.error)
+                self._on_changed(entry.id)
+            return entries
+        for entry in entries:
+            self.history.record(entry.job)
+            self._follow_entry(entry)
+            self._on_changed(entry.id)
+        return entries
+
     def resume_cluster_jobs(self) -> None:
         """Follow again the cluster jobs a previous session left in SLURM's hands."""
         for entry in self.cluster_entries():
             job = entry.job
-            if job.status != "running" or entry.runner is not None or not job.cluster_id:
-                continue
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            entry.log_handle = open(self.log_path(entry), "w", encoding="utf-8", buffering=1)  # noqa: SIM115 - closed when the job ends
-            entry.log_handle.write(f"$ {entry.command_text()}\n")
-            job_id, bridge = entry.id, self._bridge
-            entry.runner = ClusterRunner(
-                job, env=entry.env,
-                on_line=lambda text, entry=entry: self._from_worker_line(entry, text),
-                on_progress_line=lambda text, job_id=job_id, bridge=bridge: bridge.progressLine.emit(job_id, text, False),
-                on_progress=lambda fraction, job_id=job_id, bridge=bridge: bridge.progress.emit(job_id, fraction),
-                on_change=lambda _job, job_id=job_id, bridge=bridge: bridge.changed.emit(job_id))
-            self._followers.append(entry.runner)
-            entry.runner.resume()
+            if job.status == "running" and entry.runner is None and job.cluster_id:
+                self._follow_entry(entry)
+
+    def _follow_entry(self, entry) -> None:
+        """A ClusterRunner following `entry`'s submitted job into the panel (its log re-read)."""
+        job = entry.job
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        entry.log_handle = open(self.log_path(entry), "w", encoding="utf-8", buffering=1)  # noqa: SIM115 - closed when the job ends
+        entry.log_handle.write(f"$ {entry.command_text()}\n")
+        job_id, bridge = entry.id, self._bridge
+        entry.runner = ClusterRunner(
+            job, env=entry.env,
+            on_line=lambda text: self._from_worker_line(entry, text),
+            on_progress_line=lambda text: bridge.progressLine.emit(job_id, text, False),
+            on_progress=lambda fraction: bridge.progress.emit(job_id, fraction),
+            on_change=lambda _job: bridge.changed.emit(job_id))
+        self._followers.append(entry.runner)
+        entry.runner.resume()
 
     def detach_cluster(self) -> None:
         """Stop following cluster jobs (they go on running on the cluster)."""

@@ -133,3 +133,20 @@ def test_a_job_submitted_from_the_cli_is_followed_by_the_panel(qtbot, make_raw, 
     assert out.read_bytes() == Path(recording).read_bytes()
     assert JobHistory().load()[-1].status == "done"
     panel.detach_cluster()
+
+
+def test_three_recordings_queued_from_the_panel_as_one_job_array(qtbot, history, make_raw, tmp_path):
+    panel = make_panel(qtbot, history)
+    sources = [make_raw(f"rec{i}.dat", synthetic_int16(4000, 8, seed=i)) for i in range(3)]
+    jobs = [ConvertJob(source=source, output=str(tmp_path / f"out{i}.dat"), file_format="raw_binary",
+                       settings=dict(OPEN)) for i, source in enumerate(sources)]
+    entries = panel.add_job_array(jobs, "test")
+    array_id = jobs[0].cluster_id.split("_")[0]
+    assert [entry.job.cluster_id for entry in entries] == [f"{array_id}_{i}" for i in range(3)]
+    qtbot.waitUntil(lambda: all(finished(panel, entry.id) for entry in entries), timeout=60_000)
+    assert [entry.job.status for entry in entries] == ["done"] * 3
+    assert [panel.runs_on(entry.id) for entry in entries] == [f"test · {array_id}_{i} COMPLETED" for i in range(3)]
+    for i, source in enumerate(sources):
+        assert (tmp_path / f"out{i}.dat").read_bytes() == Path(source).read_bytes()
+    refused = panel.add_job_array([ConvertJob(source=sources[0], output=str(tmp_path / "x.dat"))], "nope")
+    assert refused[0].job.status == "failed" and "no cluster profile named 'nope'" in refused[0].error
