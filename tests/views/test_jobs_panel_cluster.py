@@ -3,6 +3,7 @@ while running, Stop (scancel), and the states after a restart (a new panel on th
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,22 @@ def test_three_recordings_queued_from_the_panel_as_one_job_array(qtbot, history,
         assert (tmp_path / f"out{i}.dat").read_bytes() == Path(source).read_bytes()
     refused = panel.add_job_array([ConvertJob(source=sources[0], output=str(tmp_path / "x.dat"))], "nope")
     assert refused[0].job.status == "failed" and "no cluster profile named 'nope'" in refused[0].error
+
+
+def test_sort_several_recordings_from_the_file_menu_as_a_job_array(qtbot, make_raw, tmp_path, monkeypatch):
+    from PyQt6 import QtCore
+
+    from app.views.main_window import MainWindow
+    bin_dir = _install(tmp_path)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    window = MainWindow(settings=QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    assert "Sort se&veral recordings…" in [action.text() for action in window.menuBar().actions()[0].menu().actions()]
+    recordings = [make_raw(f"rec{i}.dat", synthetic_int16(2000, 8, seed=i)) for i in range(2)]
+    window.jobs_panel.set_run_on("test")
+    entries = window.sort_several(recordings)
+    assert len({entry.job.script for entry in entries}) == 1 and entries[0].job.cluster_id.endswith("_0")
+    qtbot.waitUntil(lambda: all(finished(window.jobs_panel, entry.id) for entry in entries), timeout=60_000)
+    assert [entry.job.status for entry in entries] == ["done", "done"]
+    window.jobs_panel.detach_cluster()
+    window.close()
