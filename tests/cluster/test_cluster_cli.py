@@ -94,9 +94,9 @@ def test_sort_job_from_the_cli_streams_its_log_while_it_runs(profile, make_raw, 
     assert "spyking-circus" in Path(job.script).read_text()
 
 
-def test_cancel_leaves_no_process_and_no_partial_output(profile, make_raw, fake_sorter, tmp_path):
+def test_cancel_ends_every_process_of_a_sort_daemons_included(profile, make_raw, fake_sorter, tmp_path):
     """Ctrl-C on `--wait` cancels with scancel; the sorter's family (a daemon that escaped the
-    job's session included) is gone; a killed conversion leaves no partial file."""
+    job's session included) is gone; partial outputs: the conversion test below."""
     recording = make_raw("rec.dat", synthetic_int16(2000, 8))
     family = tmp_path / "family.json"
     env = sorter_env(fake_sorter, FAKE_SC_HANG=1, FAKE_SC_FAMILY=family)

@@ -6,8 +6,18 @@ import subprocess
 
 import pytest
 
-from app.model.cluster import (ClusterError, ClusterProfile, get_profile, load_profiles, profiles_path,
-                               remove_profile, save_profile, slurm_environment, step_command, write_script)
+from app.model.cluster import (
+    ClusterError,
+    ClusterProfile,
+    get_profile,
+    load_profiles,
+    profiles_path,
+    remove_profile,
+    save_profile,
+    slurm_environment,
+    step_command,
+    write_script,
+)
 from app.model.jobs import ConvertJob, JobHistory, SortJob, runner_for
 
 
@@ -71,3 +81,10 @@ def test_cluster_jobs_are_remembered_as_they_were_and_get_the_cluster_runner(tmp
 def test_the_environment_of_an_enclosing_slurm_job_is_not_passed_on():
     env = slurm_environment({"SLURM_JOB_ID": "4", "SLURM_CONF": "/x.conf", "SBATCH_PARTITION": "p", "HOME": "/h"})
     assert env == {"SLURM_CONF": "/x.conf", "HOME": "/h"}
+
+
+def test_without_slurm_commands_the_error_says_what_to_install(monkeypatch, tmp_path):
+    from app.model.cluster import slurm
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ClusterError, match=r"sbatch is not installed here.*apt install slurm-client"):
+        slurm("sbatch", "--version")
