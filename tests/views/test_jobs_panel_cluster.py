@@ -45,7 +45,8 @@ def _install(tmp_path: Path) -> Path:
 
 
 def finished(panel: JobsPanel, job_id: str) -> bool:
-    return panel.entries[job_id].job.status in ("done", "failed", "stopped", "interrupted")
+    """The panel has shown the job's end (its slot ran on the GUI thread, not just the follower)."""
+    return panel.statuses.get(job_id, [""])[-1] in ("done", "failed", "stopped", "interrupted")
 
 
 def test_convert_and_sort_from_the_panel_finish_with_logs_while_running(qtbot, history, make_raw,
@@ -65,7 +66,8 @@ def test_convert_and_sort_from_the_panel_finish_with_logs_while_running(qtbot, h
     panel.table.setCurrentItem(panel._item(sort.id))
     qtbot.waitUntil(lambda: "filtering" in panel.log_text().lower() and sort.job.cluster_state == "RUNNING",
                     timeout=30_000)
-    assert panel.runs_on(sort.id) == f"test · {sort.job.cluster_id} RUNNING"
+    qtbot.waitUntil(lambda: panel.runs_on(sort.id) in [f"test · {sort.job.cluster_id} {state}"
+                                                       for state in ("RUNNING", "COMPLETING", "COMPLETED")])
     qtbot.waitUntil(lambda: finished(panel, sort.id) and finished(panel, convert.id), timeout=60_000)
     assert (convert.job.status, sort.job.status) == ("done", "done")
     assert panel.statuses[sort.id][0] == "queued" and panel.statuses[sort.id][-1] == "done"
@@ -163,10 +165,13 @@ def test_sort_several_recordings_from_the_file_menu_as_a_job_array(qtbot, make_r
     qtbot.addWidget(window)
     assert "Sort se&veral recordings…" in [action.text() for action in window.menuBar().actions()[0].menu().actions()]
     recordings = [make_raw(f"rec{i}.dat", synthetic_int16(2000, 8, seed=i)) for i in range(2)]
-    window.jobs_panel.set_run_on("test")
+    panel = window.jobs_panel
+    panel.statuses = {}
+    panel.jobChanged.connect(lambda job_id, status: panel.statuses.setdefault(job_id, []).append(status))
+    panel.set_run_on("test")
     entries = window.sort_several(recordings)
     assert len({entry.job.script for entry in entries}) == 1 and entries[0].job.cluster_id.endswith("_0")
-    qtbot.waitUntil(lambda: all(finished(window.jobs_panel, entry.id) for entry in entries), timeout=60_000)
+    qtbot.waitUntil(lambda: all(finished(panel, entry.id) for entry in entries), timeout=60_000)
     assert [entry.job.status for entry in entries] == ["done", "done"]
     window.jobs_panel.detach_cluster()
     window.close()
