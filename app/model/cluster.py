@@ -203,13 +203,18 @@ def query_state(cluster_id: str) -> tuple[str | None, int | None]:
         state = re.search(r"JobState=(\S+)", done.stdout).group(1)
         code = re.search(r"ExitCode=(\d+):(\d+)", done.stdout)
         return state, _exit_code(code.group(1), code.group(2)) if code else None
+    return sacct_state(cluster_id)
+
+
+def sacct_state(cluster_id: str) -> tuple[str | None, int | None]:
+    """(state, exit code) from SLURM's accounting; (None, None) without accounting or record."""
     done = slurm("sacct", "-n", "-P", "-X", "-j", cluster_id, "-o", "State,ExitCode")
     rows = [row.split("|") for row in done.stdout.splitlines() if "|" in row] if done.returncode == 0 else []
-    if rows:
-        state = rows[0][0].split()[0] if rows[0][0] else None
-        code = rows[0][1].split(":") if len(rows[0]) > 1 else []
-        return state, _exit_code(*code) if len(code) == 2 else None
-    return None, None
+    if not rows or not rows[0][0]:
+        return None, None
+    state = rows[0][0].split()[0]                   # "CANCELLED by 0" -> CANCELLED
+    code = rows[0][1].split(":") if len(rows[0]) > 1 else []
+    return state, _exit_code(*code) if len(code) == 2 and all(part.isdigit() for part in code) else None
 
 
 def _exit_code(code: str, signal_number: str) -> int:

@@ -179,7 +179,7 @@ def test_sort_each_recording_of_a_folder_as_a_job_array(profile, make_raw, fake_
 
 
 def test_a_job_slurm_no_longer_knows_ends_interrupted_with_the_reason(profile, tmp_path):
-    from app.model.cluster import ClusterRunner
+    from app.model.cluster import ClusterRunner, sacct_state
     from app.model.jobs import ConvertJob
     job = ConvertJob(source="a.dat", output=str(tmp_path / "b.dat"), backend="cluster", cluster="test",
                      cluster_id="987654", status="running", log=str(tmp_path / "gone.log"))
@@ -188,3 +188,4 @@ def test_a_job_slurm_no_longer_knows_ends_interrupted_with_the_reason(profile, t
     runner.resume()
     runner.wait(30)
     assert job.status == "interrupted" and "SLURM no longer knows job 987654" in lines[-1]
+    assert sacct_state("987654") == (None, None)        # no accounting on this cluster: no answer, no error
