@@ -80,6 +80,9 @@ METADATA_KEYS = {
     "experiment_description": "the experiment", "session_id": "the lab's id of the session",
     "electrode_location": "brain area of the electrodes (default: unknown)",
     "device": "the probe or headstage name (default: the source format)",
+    "subject_id": "the animal's id (DANDI requires a subject: give subject_id, species, sex, age)",
+    "species": "Latin binomial, e.g. Mus musculus", "sex": "M, F, U or O (default U)",
+    "age": "ISO 8601 duration, e.g. P90D", "subject_description": "anything else about the subject",
     "compression": "none (default), gzip or lzf",
     "compression_level": "gzip level 0-9 (default 4)",
 }
@@ -144,9 +147,12 @@ def choose_scaling(source: DataFile, nodes: Sequence[int] | None, dtype: str | N
     target = normalize_dtype(dtype, "--dtype") if dtype else None
     one_offset = bool(np.allclose(zeros * gains, zeros[0] * gains[0], rtol=1e-12, atol=0))
     streams_agree = all(np.dtype(s.data_dtype) == stored for s in source.streams)
-    if not filtered and (target is None or target == stored) and one_offset and streams_agree \
-            and _reads_raw(source, nodes):
-        return Scaling(stored, gains, float(zeros[0]), raw=True), []
+    if not filtered and (target is None or target == stored) and one_offset and streams_agree:
+        # Integers are stored as they are: copied when the source reads raw, else recovered
+        # from its float32 µV by the same gains (exact for types up to 16 bits).
+        raw = _reads_raw(source, nodes)
+        if raw or stored.kind in "iu":
+            return Scaling(stored, gains, float(zeros[0]), raw=raw), []
     warnings: list[str] = []
     target = target or np.dtype(np.float32)
     if target.kind == "f":
@@ -423,7 +429,7 @@ def write_nwb(source: DataFile, spec: ConvertSpec, plan: Plan, scaling: Scaling,
     nwbfile = pynwb.NWBFile(session_description=meta["session_description"], identifier=meta["identifier"],
                             session_start_time=meta["session_start_time"], experimenter=people or None,
                             source_script="Wavescope (wavescope convert --to nwb)",
-                            source_script_file_name="wavescope", **optional)
+                            source_script_file_name="wavescope", subject=_subject(pynwb, meta), **optional)
     index = np.arange(source.nb_channels) if plan.nodes is None else np.asarray(plan.nodes)
     electrodes = add_electrodes(nwbfile, source, spec, index, meta)
     data = series_iterator(source, plan, scaling, step)
@@ -432,6 +438,17 @@ def write_nwb(source: DataFile, spec: ConvertSpec, plan: Plan, scaling: Scaling,
     add_annotations(pynwb, nwbfile, annotations, plan, first_second, rate)
     with pynwb.NWBHDF5IO(plan.temp, mode="w") as io:
         io.write(nwbfile)
+
+
+def _subject(pynwb: Any, meta: dict) -> Any:
+    """The Subject when any of its --out-set keys is given (no species or age is ever guessed)."""
+    keys = {"subject_id": "subject_id", "species": "species", "sex": "sex", "age": "age",
+            "subject_description": "description"}
+    given = {field: meta[key] for key, field in keys.items() if key in meta}
+    if not given:
+        return None
+    given.setdefault("sex", "U")
+    return pynwb.file.Subject(**given)
 
 
 def _events(source: DataFile) -> np.ndarray:
