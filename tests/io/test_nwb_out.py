@@ -294,3 +294,17 @@ def test_cli_infers_nwb_from_the_extension_with_metadata_and_annotations(tmp_pat
         np.testing.assert_array_equal(nwbfile.acquisition["ElectricalSeries"].data[:], data)
     reopened = open_datafile(str(tmp_path / "out.params"))      # the params written beside it
     assert reopened.description == "nwb" and reopened.duration == 8000
+
+
+def test_gzip_compression_keeps_every_sample(tmp_path):
+    data = synthetic_int16(30000, 4, seed=7)
+    source = _raw(tmp_path / "rec.dat", data)
+    out = tmp_path / "small.nwb"
+    convert_to_nwb(source, ConvertSpec(str(out), to_format="nwb", write_params=False,
+                                       out_settings={"compression": "gzip", "compression_level": "6"}))
+    with h5py.File(out, "r") as handle:
+        dataset = handle["acquisition/ElectricalSeries/data"]
+        assert dataset.compression == "gzip" and dataset.compression_opts == 6
+        assert dataset.chunks[1] == 4
+        np.testing.assert_array_equal(dataset[()], data)
+    assert pynwb.validate(path=str(out)) == []
