@@ -120,7 +120,7 @@ class Scaling:
 
     @property
     def channel_conversion(self) -> np.ndarray | None:
-        return None if self.uniform else self.gains.astype(np.float32 if self.dtype.kind == "f" else np.float64)
+        return None if self.uniform else self.gains.astype(np.float64)
 
     @property
     def offset(self) -> float:
