@@ -462,8 +462,10 @@ def convert_to_nwb(source: DataFile, spec: ConvertSpec, progress: Progress | Non
     from app.io.convert import _Reporter
     require_pynwb()
     if comm is not None and comm.Get_size() > 1:
-        raise ConvertError(f"{spec.output}: an NWB file is written by one process; run the conversion "
-                           "without mpiexec.", spec.output)
+        refused = ConvertError(f"{spec.output}: an NWB file is written by one process; run the conversion "
+                               "without mpiexec.", spec.output)
+        refused.said_by_another_rank = comm.Get_rank() != 0       # rank 0 alone says it (cli.report_error)
+        raise refused
     started = time.monotonic()
     source.open("r")
     plan, scaling, meta, warnings = plan_nwb(source, spec, os.getpid())

@@ -308,3 +308,21 @@ def test_gzip_compression_keeps_every_sample(tmp_path):
         assert dataset.chunks[1] == 4
         np.testing.assert_array_equal(dataset[()], data)
     assert pynwb.validate(path=str(out)) == []
+
+
+def test_under_mpiexec_every_rank_refuses_and_one_says_why(tmp_path):
+    import importlib.util
+
+    from app.model.jobs import mpiexec_path
+    if importlib.util.find_spec("mpi4py") is None or not os.path.exists(mpiexec_path()):
+        pytest.skip("needs mpi4py and mpiexec")
+    src = tmp_path / "rec.dat"
+    synthetic_int16(2000, 2).tofile(src)
+    out = tmp_path / "mpi.nwb"
+    done = subprocess.run(
+        [mpiexec_path(), "-n", "2", sys.executable, "-m", "app", "convert", str(src), "--format", "raw_binary",
+         "--set", "nb_channels=2", "--set", "data_dtype=int16", "--set", "sampling_rate=20000", "-o", str(out)],
+        check=False, cwd=REPO, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 1
+    assert done.stderr.count("written by one process; run the conversion without mpiexec") == 1
+    assert not out.exists() and not _leftovers(tmp_path)
