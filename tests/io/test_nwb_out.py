@@ -326,3 +326,23 @@ def test_under_mpiexec_every_rank_refuses_and_one_says_why(tmp_path):
     assert done.returncode == 1
     assert done.stderr.count("written by one process; run the conversion without mpiexec") == 1
     assert not out.exists() and not _leftovers(tmp_path)
+
+
+def test_nwb_to_nwb_keeps_header_positions_samples_and_events(tmp_path):
+    """An NWB input: its electrodes' positions come from its header, its tables come back as events."""
+    data = synthetic_int16(5000, 8)
+    source = _raw(tmp_path / "rec.dat", data)
+    write_probe(linear_probe(8, pitch=30.0), tmp_path / "probe.prb")
+    (tmp_path / "rec.params").write_text(f"[data]\nmapping = {tmp_path / 'probe.prb'}\n")
+    first = tmp_path / "first.nwb"
+    convert_to_nwb(source, ConvertSpec(str(first), to_format="nwb", write_params=False),
+                   annotations=[Interval(100, 200, "a", "")])
+    again = tmp_path / "again.nwb"
+    nwb_source = open_datafile(str(first))
+    convert_to_nwb(nwb_source, ConvertSpec(str(again), to_format="nwb", write_params=False, channels=[7, 3]))
+    assert pynwb.validate(path=str(again)) == []
+    with NWBFile(str(again)) as back:
+        np.testing.assert_allclose(back.channel_positions(), linear_probe(8, pitch=30.0).positions([7, 3]))
+        np.testing.assert_array_equal(back.read_range(0, 5000), nwb_source.read_range(0, 5000, [7, 3]))
+        assert [(int(e["sample"]), e["channel"], e["label"]) for e in back.get_events()] == [
+            (100, "annotations events", "a")]
