@@ -90,7 +90,8 @@ class ConvertSpec:
 
     output: str = field(metadata=_option(("-o", "--output"), "the file to write", required=True))
     to_format: str = field(default="raw_binary", metadata=_option(
-        "--to", "the output format (default raw_binary; see `wavescope formats`)"))
+        "--to", "the output format (default raw_binary, or nwb for an output named .nwb; see "
+                "`wavescope formats`)"))
     channels: Sequence[int] | None = field(default=None, metadata=_option(
         "--channels", "channels to keep, e.g. 0-31 or 0,4,8-11 (default all)",
         parse=parse_channels, format=format_channels))
