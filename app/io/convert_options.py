@@ -170,7 +170,9 @@ def spec_arguments(spec: ConvertSpec) -> list[str]:
         default = spec_field.default if spec_field.default is not MISSING else None
         if spec_field.default_factory is not MISSING:
             default = spec_field.default_factory()
-        if value is None or (value == default and spec_field.name != "output"):
+        # `output` and `to_format` always: the CLI infers the format from an output named .nwb,
+        # so a spec that says raw_binary must say so.
+        if value is None or (value == default and spec_field.name not in ("output", "to_format")):
             continue
         meta = spec_field.metadata
         flag = meta["flags"][-1]
