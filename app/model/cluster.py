@@ -27,8 +27,17 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from app.io import atomic
-from app.model.jobs import (JOB_MARKER, ConvertJob, Job, JobError, OutputSplitter, SortJob, default_history_path,
-                            parse_progress, stop_tree)
+from app.model.jobs import (
+    JOB_MARKER,
+    ConvertJob,
+    Job,
+    JobError,
+    OutputSplitter,
+    SortJob,
+    default_history_path,
+    parse_progress,
+    stop_tree,
+)
 
 POLL_SECONDS = 0.5
 FORGOTTEN_AFTER = 3         # polls in a row in which neither squeue, scontrol nor sacct knows the job
@@ -420,6 +429,13 @@ class ClusterRunner:
 
     # -- following --------------------------------------------------------------------------------
     def _follow(self) -> None:
+        try:
+            self._follow_until_end()
+        except Exception as error:      # noqa: BLE001 - a follower that dies silently leaves the job "running"
+            self._emit(f"wavescope: could not follow SLURM job {self.job.cluster_id}: {error}")
+            self._finish("failed", None)
+
+    def _follow_until_end(self) -> None:
         job, misses = self.job, 0
         while not self._detached.is_set():
             try:
