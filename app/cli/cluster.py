@@ -27,6 +27,9 @@ CLUSTER_EXAMPLES = """examples:
   wavescope convert recordings/ --each '*.dat' --params common.params -o 'out/{stem}.h5' --to hdf5 \\
       --cluster short                      one job per recording, as a job array
   wavescope sort rec.params --cluster short --wait
+  wavescope cluster jobs                   the cluster jobs, with SLURM's state now
+  wavescope cluster follow 1234            its log until it ends (Ctrl-C cancels it)
+  wavescope cluster cancel 1234
 """
 
 
@@ -57,6 +60,15 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     remove = commands.add_parser("remove", help="remove a cluster profile")
     remove.add_argument("name")
     remove.set_defaults(func=cmd_remove)
+    jobs = commands.add_parser("jobs", help="the cluster jobs of the job history, with SLURM's state now")
+    jobs.set_defaults(func=cmd_jobs)
+    follow = commands.add_parser("follow", help="follow a submitted job to its end, its log shown (Ctrl-C "
+                                 "cancels it)")
+    follow.add_argument("job", help="the job's id (as `wavescope cluster jobs` shows) or SLURM's job id")
+    follow.set_defaults(func=_stoppable_follow)
+    cancel = commands.add_parser("cancel", help="cancel a submitted job (scancel, every step)")
+    cancel.add_argument("job", help="the job's id or SLURM's job id")
+    cancel.set_defaults(func=cmd_cancel)
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:
@@ -92,6 +104,67 @@ def cmd_remove(args: argparse.Namespace) -> int:
     from app.model.cluster import remove_profile
     remove_profile(args.name)
     print(f"removed cluster profile {args.name!r}")
+    return exitcodes.OK
+
+
+def _cluster_jobs(history) -> list:
+    return [job for job in history.load() if job.backend == "cluster"]
+
+
+def _find(history, wanted: str):
+    found = [job for job in _cluster_jobs(history) if wanted in (job.id, job.cluster_id)]
+    if not found:
+        raise CommandLineError(f"no cluster job {wanted!r} in the job history; `wavescope cluster jobs` "
+                               "lists them", "job")
+    return found[-1]
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from app.model.cluster import query_state
+    from app.model.jobs import JobHistory
+    jobs = _cluster_jobs(JobHistory())
+    if not jobs:
+        print("no cluster jobs in the job history")
+    for job in jobs:
+        state = job.cluster_state
+        if job.status == "running" and job.cluster_id:
+            state = query_state(job.cluster_id)[0] or "(unknown to SLURM now)"
+        print(f"{job.id}  {job.cluster} {job.cluster_id or '-'} {state or '-'}  {job.status}  {job.describe()}")
+    return exitcodes.OK
+
+
+def _stoppable_follow(args: argparse.Namespace) -> int:
+    from app.cli.jobs import stop_signals
+    with stop_signals():
+        return cmd_follow(args)
+
+
+def cmd_follow(args: argparse.Namespace) -> int:
+    from app.model.jobs import JobHistory
+    history = JobHistory()
+    job = _find(history, args.job)
+    if job.status != "running":
+        print(f"{job.describe()}: {job.status} (SLURM job {job.cluster_id} {job.cluster_state}); log {job.log}")
+        return exitcodes.OK if job.status == "done" else 1
+    return follow_jobs([job], history)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    import time
+
+    from app.model.cluster import cancel, query_state
+    from app.model.jobs import JobHistory
+    history = JobHistory()
+    job = _find(history, args.job)
+    if job.status != "running":
+        print(f"{job.describe()}: already {job.status}")
+        return exitcodes.OK
+    ended = cancel(job)
+    job.cluster_state = query_state(job.cluster_id)[0] or job.cluster_state
+    job.status, job.ended = "stopped", time.time()
+    history.record(job)
+    print(f"cancelled SLURM job {job.cluster_id} ({job.cluster_state})"
+          + (f"; ended {ended} process(es) left here" if ended else ""))
     return exitcodes.OK
 
 

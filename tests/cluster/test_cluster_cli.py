@@ -189,3 +189,24 @@ def test_a_job_slurm_no_longer_knows_ends_interrupted_with_the_reason(profile, t
     runner.wait(30)
     assert job.status == "interrupted" and "SLURM no longer knows job 987654" in lines[-1]
     assert sacct_state("987654") == (None, None)        # no accounting on this cluster: no answer, no error
+
+
+def test_a_submitted_job_is_listed_followed_and_cancelled_from_the_cli(profile, make_raw, fake_sorter):
+    recording = make_raw("rec.dat", synthetic_int16(2000, 8))
+    env = sorter_env(fake_sorter, FAKE_SC_HANG=1)
+    submitted = wavescope("sort", recording, "--cluster", "test", env=env)
+    assert submitted.returncode == 0, submitted.stderr
+    job = JobHistory().load()[-1]
+    wait_for(lambda: job.cluster_id in wavescope("cluster", "jobs").stdout and
+             f"{job.cluster_id} RUNNING" in wavescope("cluster", "jobs").stdout, timeout=60)
+    follower = subprocess.Popen([sys.executable, "-m", "app", "cluster", "follow", job.cluster_id],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "Welcome to the SpyKING CIRCUS" in follower.stdout.readline() + follower.stdout.readline()
+    cancelled = wavescope("cluster", "cancel", job.id)
+    assert cancelled.returncode == 0 and f"cancelled SLURM job {job.cluster_id}" in cancelled.stdout
+    assert follower.wait(60) != 0                       # the job it followed was cancelled
+    assert marked_processes(job.id) == []
+    listing = wavescope("cluster", "jobs").stdout
+    assert f"{job.id}  test {job.cluster_id} CANCELLED  stopped" in listing
+    missing = wavescope("cluster", "follow", "nope")
+    assert missing.returncode == 2 and "no cluster job 'nope'" in missing.stderr
