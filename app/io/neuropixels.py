@@ -36,14 +36,19 @@ class Layout:
     shank_pitch: float = 0.0
     width: float = 12.0         # square contact side
     imro: str = BANKED
+    rows: int = 480             # rows of electrodes per shank
+
+    @property
+    def per_shank(self) -> int:
+        return self.cols * self.rows
 
 
 _NP1 = Layout(2, 32, 20, 16)
 _NP1_FLAT = Layout(2, 32, 20, 0)
-_NP1_LONG = Layout(2, 87, 20, 16)
-_NP1_WIDE = Layout(2, 103, 20, 0)
-_NP2 = Layout(2, 32, 15, 0, imro=DIRECT)
-_NP2_4 = Layout(2, 32, 15, 0, 4, 250, imro=SHANKED)
+_NP1_LONG = Layout(2, 87, 20, 16, rows=1248)
+_NP1_WIDE = Layout(2, 103, 20, 0, rows=2208)
+_NP2 = Layout(2, 32, 15, 0, imro=DIRECT, rows=640)
+_NP2_4 = Layout(2, 32, 15, 0, 4, 250, imro=SHANKED, rows=640)
 
 LAYOUTS: dict[str, Layout] = {
     **{pn: _NP1 for pn in ("NP1000", "NP1001", "NP1010", "NP1011", "NP1012", "NP1013", "NP1014",
@@ -51,20 +56,20 @@ LAYOUTS: dict[str, Layout] = {
     **{pn: _NP1_FLAT for pn in ("NP1015", "NP1016", "NP1017")},
     **{pn: _NP1_LONG for pn in ("NP1020", "NP1021", "NP1030", "NP1031")},
     **{pn: _NP1_WIDE for pn in ("NP1022", "NP1032", "NP1033", "NP1040", "NP1041", "NP1042", "NP1050", "NP1051")},
-    "NP1100": Layout(8, 6, 6, 0, width=5),
-    "NP1120": Layout(2, 4.5, 4.5, 0, width=3.5),
-    "NP1121": Layout(1, 0, 3, 0, width=2.5),
-    "NP1122": Layout(16, 3, 3, 0, width=2.5),
-    "NP1123": Layout(12, 4.5, 4.5, 0, width=3.5),
-    "NP1200": Layout(2, 32, 31, 20), "NP1210": Layout(2, 32, 31, 20),
+    "NP1100": Layout(8, 6, 6, 0, width=5, rows=48),
+    "NP1120": Layout(2, 4.5, 4.5, 0, width=3.5, rows=192),
+    "NP1121": Layout(1, 0, 3, 0, width=2.5, rows=384),
+    "NP1122": Layout(16, 3, 3, 0, width=2.5, rows=24),
+    "NP1123": Layout(12, 4.5, 4.5, 0, width=3.5, rows=32),
+    "NP1200": Layout(2, 32, 31, 20, rows=64), "NP1210": Layout(2, 32, 31, 20, rows=64),
     "NP1300": Layout(2, 48, 20, 0), "NP1400": Layout(2, 48, 20, 0),
     **{pn: _NP2 for pn in ("NP2000", "NP2003", "NP2004", "NP2005", "PRB2_1_2_0640_0", "NP3010", "NP3011",
                            "NP3012")},
-    "NP2006": Layout(2, 32, 15, 16, imro=DIRECT),
-    "NP2300": Layout(2, 48, 15, 0, imro=DIRECT),
+    "NP2006": Layout(2, 32, 15, 16, imro=DIRECT, rows=640),
+    "NP2300": Layout(2, 48, 15, 0, imro=DIRECT, rows=640),
     **{pn: _NP2_4 for pn in ("NP2010", "NP2013", "NP2014", "NP2020", "NP2021", "PRB2_4_2_0640_0",
                              "NP3020", "NP3021", "NP3022", "NP3023", "NP3024")},
-    "NP3000": Layout(1, 0, 15, 0),
+    "NP3000": Layout(1, 0, 15, 0, rows=128),
 }
 
 # The model an old imro type code means when the .meta does not name the part number.
@@ -86,6 +91,13 @@ def electrode_positions(layout: Layout, electrodes: np.ndarray, shanks: np.ndarr
     if shanks is not None:
         x = x + np.asarray(shanks, dtype=np.float64) * layout.shank_pitch
     return np.column_stack([x.astype(np.float64), (row * layout.y_pitch).astype(np.float64)])
+
+
+def catalogue_positions(layout: Layout, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and shanks of electrodes numbered across the whole probe (shank after shank),
+    as Open Ephys' SELECTED_ELECTRODES numbers them."""
+    shanks, electrodes = np.divmod(np.asarray(indices, dtype=np.int64), layout.per_shank)
+    return electrode_positions(layout, electrodes, shanks), shanks
 
 
 def layout_for(part_number: str | None, imro_type: str) -> tuple[str, Layout]:

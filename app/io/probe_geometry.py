@@ -173,3 +173,24 @@ def grid_geometry(rows: np.ndarray, cols: np.ndarray, pitch: float, **facts) -> 
     """An electrode array from each channel's (row, column) on its grid and the grid pitch."""
     positions = np.column_stack([np.asarray(cols, np.float64), np.asarray(rows, np.float64)]) * float(pitch)
     return ProbeGeometry(np.arange(len(positions)), positions, None, **facts)
+
+
+MEA_LABEL = r"(?:El_?|E)?(\d)(\d)"
+MCS_MEA_PITCH = 200.0       # µm, the standard 60MEA200/30 (8 x 8 grid without corners)
+
+
+def mea_label_geometry(labels: list[str], pitch: float = MCS_MEA_PITCH, description: str = "") -> ProbeGeometry | None:
+    """A Multi Channel Systems 8 x 8 MEA from electrode labels "12" / "El_12" (column 1, row 2,
+    both 1..8); None unless every label names a distinct grid electrode."""
+    import re
+    cells = [re.fullmatch(MEA_LABEL, str(label).strip()) for label in labels]
+    if not cells or any(c is None for c in cells):
+        return None
+    cols = np.array([int(c.group(1)) for c in cells]) - 1
+    rows = np.array([int(c.group(2)) for c in cells]) - 1
+    if cols.min() < 0 or rows.min() < 0 or cols.max() > 7 or rows.max() > 7 or \
+            len(set(zip(cols.tolist(), rows.tolist()))) != len(cells):
+        return None
+    return grid_geometry(rows, cols, pitch, source="header", model_name="MEA 8x8",
+                         description=f"{description}: MEA electrode labels (column, row) x {pitch:g} µm pitch "
+                                     "(60MEA200/30 assumed)")
