@@ -97,3 +97,18 @@ def mismatch_messages(problems: list[str]) -> list[str]:
         return []
     return ["This probe differs from the geometry in the recording's header: " + "; ".join(problems[:4])
             + ". Check that it is the probe (and bank selection) used for this recording."]
+
+
+def write_header_probe(datafile, params_path) -> tuple[object, ProbeGeometry] | None:
+    """`<params stem>.header.prb` beside `params_path` from the header's geometry, for the params
+    file's `mapping`; None when the header places no channel. A different file already there is
+    kept as a backup (app.model.wizard.save_probe). Returns (path, geometry)."""
+    from pathlib import Path
+
+    from app.model.wizard import save_probe
+    geometry = header_geometry(datafile)
+    if geometry is None:
+        return None
+    path = Path(params_path).with_suffix(".header.prb")
+    save_probe(probe_for(geometry, int(datafile.nb_channels)), path)
+    return path, geometry

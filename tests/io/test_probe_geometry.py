@@ -131,3 +131,12 @@ def test_geometry_rejects_bad_shapes_and_foreign_channels():
         ProbeGeometry(np.array([1, 1]), np.zeros((2, 2)), None)
     with pytest.raises(ProbeError, match="outside the recording"):
         ProbeGeometry(np.arange(4), np.zeros((4, 2)), None).check_fits(3)
+
+
+def test_si_bridge_takes_the_header_geometry(tmp_path):
+    pytest.importorskip("spikeinterface")
+    from app.io.si_bridge import to_si_recording
+    path, meta = write(tmp_path, imec_meta(16, imro_np1(16), "NP1000"))
+    recording = to_si_recording(open_datafile(str(path), {}, "spikeglx"))
+    assert recording.get_num_channels() == 16                   # the sync word is not a site
+    np.testing.assert_allclose(recording.get_channel_locations(), pi.read_spikeglx(meta).contact_positions)
