@@ -68,11 +68,11 @@ class Recording:
     def __init__(self, datafile, probe=None):
         self.datafile = datafile
         self.probe = probe
+        self.sampling_rate = float(datafile.sampling_rate)
+        self.nb_channels = int(datafile.nb_channels)
         self.geometry = self._initial_geometry(probe)      # app.io.probe_geometry.ProbeGeometry or None
         if probe is None and self.geometry is not None:
             self.probe = self._probe_of(self.geometry)
-        self.sampling_rate = float(datafile.sampling_rate)
-        self.nb_channels = int(datafile.nb_channels)
         self.duration = int(datafile.duration)
         self.segments = self._segments()
         self.groups = self._groups()
@@ -132,9 +132,8 @@ class Recording:
         return header_geometry(self.datafile)
 
     def _probe_of(self, geometry):
-        from app.io.probe_interchange import default_radius
-        radius = geometry.annotations.get("radius") or default_radius(geometry)
-        return geometry.to_probe(self.nb_channels, radius)
+        from app.model.probes import probe_for
+        return probe_for(geometry, self.nb_channels)
 
     def set_geometry(self, geometry) -> None:
         """Use `geometry` (a ProbeGeometry; None: index order) for groups, positions and depth."""
