@@ -145,9 +145,17 @@ def test_sequential_mcs_names_are_not_a_grid(tmp_path):
     assert open_datafile(str(path), {"data_dtype": "uint16"}, "mcs_raw_binary").channel_geometry() is None
 
 
-def test_brw_grid_in_micrometres(tmp_path):
+def test_brw_grid_equals_probeinterface(tmp_path):
     from tests.io.test_brw import N_CHANNELS, _frames, write_brw
     path = write_brw(tmp_path / "grid.brw", _frames(100))
     geometry = open_datafile(str(path), {}, "brw").channel_geometry()
     assert len(geometry) == N_CHANNELS and "42" in geometry.description
-    np.testing.assert_allclose(geometry.positions[5], [84, 84])
+    np.testing.assert_allclose(geometry.positions, pi.read_3brain(path).contact_positions)
+    assert len(np.unique(geometry.positions, axis=0)) == N_CHANNELS
+
+
+def test_maxwell_mapping_equals_probeinterface(tmp_path):
+    from tests.io.test_maxwell import _counts, write_legacy
+    path = write_legacy(tmp_path / "max.h5", _counts(8, 500), list(range(8)))
+    geometry = open_datafile(str(path), {}, "maxwell").channel_geometry()
+    np.testing.assert_allclose(geometry.positions, pi.read_maxwell(path).contact_positions)

@@ -121,12 +121,13 @@ class BrwFile(DataFile):
         return None if self._positions is None else self._positions.copy()
 
     def _header_geometry(self):
-        """The electrode grid in µm: (Col, Row) x 42 µm, the BioCAM 4096 chip's pitch (assumed: the
-        file does not store it; SpikeInterface's Biocam reader assumes the same)."""
+        """The electrode grid in µm as probeinterface's `read_3brain` places it: x = (Row - 1),
+        y = (Col - 1) (1-based in the file) x 42 µm, the BioCAM 4096 chip's pitch (assumed: BRW 3
+        does not store it)."""
         if self._positions is None:
             return None
         from app.io.probe_geometry import grid_geometry
-        return grid_geometry(self._positions[:, 1], self._positions[:, 0], BIOCAM_PITCH, source="header",
+        return grid_geometry(self._positions[:, 0] - 1, self._positions[:, 1] - 1, BIOCAM_PITCH, source="header",
                              model_name="3Brain BioCAM", contact_shape="square", contact_size=21.0,
                              description=f"BRW 3BMeaStreams/Raw/Chs grid x {BIOCAM_PITCH:g} µm (assumed), "
                                          f"{self.file_name}")
