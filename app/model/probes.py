@@ -112,3 +112,34 @@ def write_header_probe(datafile, params_path) -> tuple[object, ProbeGeometry] | 
     path = Path(params_path).with_suffix(".header.prb")
     save_probe(probe_for(geometry, int(datafile.nb_channels)), path)
     return path, geometry
+
+
+# -- the browser's session ------------------------------------------------------------------------
+
+def load_into(session, path: str) -> ProbeChoice:
+    """Read the probe file at `path` and use it for the session's recording (ProbeError, and the
+    session unchanged, when it cannot be read or does not fit); the choice says how it compares
+    with the header."""
+    geometry = file_geometry(path)
+    choice = choose(session.recording.datafile, geometry)
+    session.set_geometry(geometry)
+    return choice
+
+
+def header_into(session) -> ProbeChoice:
+    """Go back to the header's geometry (index order when the header has none)."""
+    choice = choose(session.recording.datafile)
+    session.set_geometry(choice.geometry)
+    return choice
+
+
+def export(session, path: str):
+    """Write the session recording's geometry to `path` (.json, .prb or .mat)."""
+    from app.io.probe_interchange import write_probe_file
+    recording = session.recording
+    geometry = recording.geometry
+    if geometry is None:
+        from app.io.errors import ProbeError
+        raise ProbeError(f"{recording.name}: no probe geometry to export; load a probe file first.")
+    radius = recording.probe.radius if recording.probe is not None else None
+    return write_probe_file(geometry, path, recording.nb_channels, radius, recording.sampling_rate)

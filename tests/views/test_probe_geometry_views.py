@@ -65,3 +65,36 @@ def test_wizard_probe_page_names_the_source_and_flags_a_differing_file(qtbot, sp
     assert wizard.state.probe_mismatch == [] and "differs" not in page.status.text()
     assert "from a probe file" in page.status.text() and page.isComplete()
     wizard.close()
+
+
+def test_probe_menu_loads_a_file_flags_the_mismatch_and_exports(qtbot, spikeglx, tmp_path):
+    from app.views.main_window import MainWindow
+    path, _ = spikeglx
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings)
+    qtbot.addWidget(window)
+    errors, warnings = [], []
+    window.show_error = lambda title, text: errors.append(text)
+    ui = window.probe_ui
+    ui.show_message = lambda title, text: warnings.append(text)
+    assert not ui.load_action.isEnabled()
+    assert window.open_file(str(path))
+    assert ui.load_action.isEnabled() and ui.export_action.isEnabled()
+    header = window.session.recording.geometry
+    np.testing.assert_allclose(window.probe.xy, header.positions)
+    wrong = ProbeGeometry(header.channels, header.positions[::-1], None, "file", "reversed")
+    chosen = write_probe_file(wrong, tmp_path / "reversed.json")
+    ui.ask_open_path = lambda: str(chosen)
+    ui.load_dialog()
+    assert window.session.recording.geometry.source == "file" and warnings and "differs" in warnings[0]
+    np.testing.assert_allclose(window.probe.xy, wrong.positions[np.argsort(wrong.channels)])
+    assert window.view.viewport.depth_order == [int(c) for c in wrong.depth_order()]     # sync: a dead channel
+    ui.use_header()
+    assert window.session.recording.geometry.source == "header"
+    ui.ask_save_path = lambda: str(tmp_path / "out.prb")
+    ui.export_dialog()
+    from app.io.probe_interchange import read_probe_file
+    np.testing.assert_allclose(read_probe_file(tmp_path / "out.prb").positions, header.positions)
+    (tmp_path / "bad.json").write_text("{}")
+    assert ui.load(str(tmp_path / "bad.json")) is None and errors and "bad.json" in errors[-1]
+    window.close()
