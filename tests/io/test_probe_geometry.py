@@ -140,3 +140,39 @@ def test_si_bridge_takes_the_header_geometry(tmp_path):
     recording = to_si_recording(open_datafile(str(path), {}, "spikeglx"))
     assert recording.get_num_channels() == 16                   # the sync word is not a site
     np.testing.assert_allclose(recording.get_channel_locations(), pi.read_spikeglx(meta).contact_positions)
+
+
+def imro_bank0(kind: str):
+    return lambda n: f"({kind},{n})" + "".join(f"({c} 0 0 500 250 1)" for c in range(n))
+
+
+def imro_np2003(n: int) -> str:
+    return f"(2003,{n})" + "".join(f"({c} 2 0 {c + 384 * (c % 2)})" for c in range(n))
+
+
+def imro_part_number_header(n: int) -> str:
+    """Newer SpikeGLX: the part number leads the header instead of a type code."""
+    return f"(NP2014,{n})" + "".join(f"({c} {3 - c % 4} 0 0 {c // 4 + 200})" for c in range(n))
+
+
+@pytest.mark.parametrize("part,imro", [("NP1100", imro_bank0("1100")), ("NP1120", imro_bank0("1120")),
+                                       ("NP1300", imro_np1), ("NP1032", imro_np1), ("NP2003", imro_np2003),
+                                       ("NP2014", imro_part_number_header)])
+def test_more_models_equal_probeinterface(tmp_path, part, imro):
+    path, meta = write(tmp_path, imec_meta(384, imro(384), part))
+    geometry = open_datafile(str(path), {}, "spikeglx").channel_geometry()
+    np.testing.assert_allclose(geometry.positions, pi.read_spikeglx(meta).contact_positions)
+
+
+def test_lf_stream_equals_probeinterface(tmp_path):
+    meta = imec_meta(384, imro_np1(384), "NP1000")
+    meta.update({"imSampRate": "2500", "snsApLfSy": "0,384,1"})
+    path, meta_path = write(tmp_path, meta, "run_g0_t0.imec0.lf.bin")
+    geometry = open_datafile(str(path), {}, "spikeglx").channel_geometry()
+    np.testing.assert_array_equal(geometry.channels, np.arange(384))
+    np.testing.assert_allclose(geometry.positions, pi.read_spikeglx(meta_path).contact_positions)
+
+
+def test_unknown_probe_without_maps_has_no_geometry(tmp_path):
+    path, _ = write(tmp_path, imec_meta(2, "(9999,2)(0 0 0 0)(1 0 0 0)", "NPX_FUTURE"))
+    assert open_datafile(str(path), {}, "spikeglx").channel_geometry() is None

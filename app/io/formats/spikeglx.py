@@ -236,8 +236,9 @@ class SpikeGLXFile(DataFile):
                               "come from it.", self.meta_path)
         table = parse_table(meta["imroTbl"])
         try:
-            head = [float(v) for v in table[0]]
-            probe_type = int(head[0])
+            first = table[0][0]     # a type code, or (SpikeGLX 2026+) the part number itself
+            probe_type = int(first) if first.isdigit() else (21 if first.startswith(("NP2", "NP3", "PRB2")) else 0)
+            head = [float(probe_type)] + [float(v) for v in table[0][1:]]
             entries = [[float(v) for v in entry] for entry in table[1:]]
         except (IndexError, ValueError):
             raise HeaderError(f"{self.meta_path}: imroTbl={meta['imroTbl'][:60]!r}... is not a table of "
