@@ -72,3 +72,10 @@ def test_no_header_probe_leaves_mapping_empty(spikeglx, capsys):
     assert main(["params", str(path), "--no-header-probe"]) == 0
     assert not (path.parent / (path.stem + ".header.prb")).exists()
     assert ParamsFile.read(path.parent / (path.stem + ".params")).get("data", "mapping") == ""
+
+
+def test_info_names_the_header_probe(spikeglx, capsys):
+    path, _ = spikeglx
+    assert main(["info", str(path)]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("probe "))
+    assert "16 contacts NP1000" in line and "from the header" in line
