@@ -159,3 +159,17 @@ def test_maxwell_mapping_equals_probeinterface(tmp_path):
     path = write_legacy(tmp_path / "max.h5", _counts(8, 500), list(range(8)))
     geometry = open_datafile(str(path), {}, "maxwell").channel_geometry()
     np.testing.assert_allclose(geometry.positions, pi.read_maxwell(path).contact_positions)
+
+
+def test_channel_map_before_the_record_node_reorders_like_probeinterface(tmp_path):
+    single = [c + 640 * (c % 2) for c in range(N)]
+    order = list(range(N))[::-1]
+    mapper = ('<PROCESSOR name="Channel Map" NodeId="102"><STREAM name="ProbeA-AP"/><CUSTOM_PARAMETERS>'
+              '<STREAM>' + "".join(f'<CH index="{k}"/>' for k in order) + '</STREAM></CUSTOM_PARAMETERS></PROCESSOR>')
+    text = settings_xml("1.0.0", [new_probe_element("1802", "NP2000", single)], ["ProbeA"], True)
+    text = text.replace('<PROCESSOR name="Record Node"', mapper + '<PROCESSOR name="Record Node"')
+    oebin, settings = binary_recording(tmp_path, text, ["Neuropix-PXI-100.ProbeA-AP"])
+    geometry = open_datafile(str(oebin), {}, "openephys_binary").channel_geometry()
+    theirs = pi.read_openephys_neuropixels(settings, stream_name="Neuropix-PXI-100.ProbeA-AP")
+    np.testing.assert_allclose(geometry.positions, theirs.contact_positions)
+    assert geometry.positions[0, 1] > geometry.positions[-1, 1]       # reversed by the map

@@ -5,7 +5,9 @@ The Neuropix-PXI / OneBox plugin writes one `NP_PROBE` element per probe (under 
 in `SELECTED_ELECTRODES` (indices over the whole probe, shank after shank), older ones give
 `CHANNELS` (bank[:shank] per `CH<n>`) with `ELECTRODE_XPOS` / `ELECTRODE_YPOS`. Probes are named by
 the processor's `STREAM` elements (`ProbeA-AP` -> `ProbeA`; GUI >= 0.6) or `<nodeId>.<index>`
-(older). A Record Node `STREAM recording_state` of 0/1 digits saves a subset of channels.
+(older). A "Channel Map" processor before the Record Node reorders the channels (its
+`CUSTOM_PARAMETERS/STREAM/CH index`); a Record Node `STREAM recording_state` of 0/1 digits saves a
+subset of channels.
 Positions follow probeinterface's `read_openephys_neuropixels` (first column at x = 0).
 """
 
@@ -87,6 +89,7 @@ def settings_geometry(settings: str, stream_name: str | None, nb_channels: int) 
     probe, name = _pick(probes, _probe_names(processor, len(probes)), stream_name)
     if probe is None:
         return None
+    order = _channel_map(root, probes.index(probe))
     part = probe.attrib.get("probe_part_number") or probe.attrib.get("probePartNumber") or ""
     layout = npx.LAYOUTS.get(part)
     selected = probe.find("SELECTED_ELECTRODES")
@@ -97,6 +100,9 @@ def settings_geometry(settings: str, stream_name: str | None, nb_channels: int) 
         if found is None:
             return None
         xy, shanks = found
+    if order is not None:           # a Channel Map processor reordered the channels before recording
+        order = order[order < len(xy)]
+        xy, shanks = xy[order], shanks[order]
     saved = _saved_channels(root, stream_name)
     if saved is not None:
         xy, shanks = xy[saved[saved < len(xy)]], shanks[saved[saved < len(xy)]]
@@ -124,6 +130,26 @@ def _channel_positions(probe, layout, version) -> tuple[np.ndarray, np.ndarray] 
         xy[:, 1] -= pitch * shanks              # plugins before GUI 0.6 added the shank pitch to y
     xy[:, 0] -= xy[:, 0].min() - shanks.min() * pitch
     return xy, shanks
+
+
+def _channel_map(root, probe_index: int) -> np.ndarray | None:
+    """The order a "Channel Map" processor gives the probe's channels, when it sits before the
+    Record Node in the probe's signal chain (else it does not change what was recorded)."""
+    for chain in root.iter("SIGNALCHAIN"):
+        names = [p.attrib.get("name", "") for p in chain.findall("PROCESSOR")]
+        mapper = next((k for k, n in enumerate(names) if "Channel Map" in n), None)
+        recorder = next((k for k, n in enumerate(names) if "Record Node" in n), None)
+        if not any(any(p in n for p in PROBE_PROCESSORS) for n in names) or mapper is None \
+                or recorder is None or mapper > recorder:
+            continue
+        processor = chain.findall("PROCESSOR")[mapper]
+        streams = [s.attrib.get("name", "") for s in processor.findall("STREAM")]
+        maps = processor.findall("CUSTOM_PARAMETERS/STREAM")
+        probe_maps = [m for s, m in zip(streams, maps) if "ADC" not in s]
+        if probe_index < len(probe_maps):
+            return np.array([int(ch.attrib["index"]) for ch in probe_maps[probe_index].findall("CH")],
+                            dtype=np.int64)
+    return None
 
 
 def _saved_channels(root, stream_name: str | None) -> np.ndarray | None:
