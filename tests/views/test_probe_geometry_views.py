@@ -34,6 +34,7 @@ def test_probe_view_draws_the_header_and_follows_set_geometry(qtbot, spikeglx):
     np.testing.assert_array_equal(view.channels, np.arange(N))
     np.testing.assert_allclose(view.xy, header.positions)
     assert not view.message.isVisible()
+    assert "from the header" in view.toolTip() and "NP1000" in view.toolTip()
     moved = ProbeGeometry(header.channels[:8], header.positions[:8] + 100, None, "file", "half.prb")
     session.set_geometry(moved)
     np.testing.assert_allclose(view.xy, moved.positions)
