@@ -144,3 +144,20 @@ def test_library_entry_fetched_once_then_cached(tmp_path, monkeypatch):
 def test_default_radius_links_neighbours():
     xy = np.array([[16 * ((r + 1) % 2) + 32 * c, 20 * r] for r in range(40) for c in range(2)], float)
     assert default_radius(ProbeGeometry(np.arange(80), xy, None)) == 64
+
+
+def test_written_prb_runs_as_plain_python_like_spyking_circus_reads_it(tmp_path, two_shanks):
+    """SpyKING CIRCUS executes the .prb with no numpy names defined: ours is plain Python, while
+    probeinterface's under numpy 2 (`np.int64(0)`) is not. (Our own output only; the app never execs.)"""
+    ours = write_probe_file(two_shanks, tmp_path / "ours.prb", nb_channels=10, radius=60)
+    names: dict = {}
+    exec(compile(ours.read_text(), str(ours), "exec"), {"__builtins__": {}}, names)  # noqa: S102 - our own output
+    assert names["total_nb_channels"] == 10 and names["radius"] == 60
+    assert names["channel_groups"][1]["geometry"][5] == (250, 0)
+    assert names["channel_groups"][0]["channels"] == [0, 1, 2, 3]
+    probe = pi.read_probeinterface(write_probe_file(two_shanks, tmp_path / "p.json")).probes[0]
+    pi.write_prb(tmp_path / "theirs.prb", _group(probe))
+    if np.__version__.startswith("2"):
+        with pytest.raises(NameError):
+            exec(compile((tmp_path / "theirs.prb").read_text(), "theirs.prb", "exec"),  # noqa: S102
+                 {"__builtins__": {}}, {})
