@@ -173,3 +173,20 @@ def test_channel_map_before_the_record_node_reorders_like_probeinterface(tmp_pat
     theirs = pi.read_openephys_neuropixels(settings, stream_name="Neuropix-PXI-100.ProbeA-AP")
     np.testing.assert_allclose(geometry.positions, theirs.contact_positions)
     assert geometry.positions[0, 1] > geometry.positions[-1, 1]       # reversed by the map
+
+
+def test_nwb_export_carries_the_header_geometry(tmp_path):
+    """SpikeGLX -> NWB: the electrodes table gets the imro table's positions; the sync word none."""
+    pytest.importorskip("pynwb")
+    from app.io.convert_options import ConvertSpec
+    from app.io.nwb_out import convert_to_nwb
+    from tests.io.test_probe_geometry import imec_meta, imro_np2_four, write
+    path, meta = write(tmp_path, imec_meta(16, imro_np2_four(16), "NP2014"))
+    source = open_datafile(str(path))
+    out = tmp_path / "np.nwb"
+    convert_to_nwb(source, ConvertSpec(str(out), to_format="nwb", write_params=False))
+    back = open_datafile(str(out), {}, "nwb").channel_geometry()
+    header = source.channel_geometry()
+    np.testing.assert_array_equal(back.channels, np.arange(16))
+    np.testing.assert_allclose(back.positions, header.positions)
+    np.testing.assert_array_equal(back.shank_ids, header.shank_ids)
