@@ -181,7 +181,7 @@ def test_nwb_export_carries_the_header_geometry(tmp_path):
     from app.io.convert_options import ConvertSpec
     from app.io.nwb_out import convert_to_nwb
     from tests.io.test_probe_geometry import imec_meta, imro_np2_four, write
-    path, meta = write(tmp_path, imec_meta(16, imro_np2_four(16), "NP2014"))
+    path, _ = write(tmp_path, imec_meta(16, imro_np2_four(16), "NP2014"))
     source = open_datafile(str(path))
     out = tmp_path / "np.nwb"
     convert_to_nwb(source, ConvertSpec(str(out), to_format="nwb", write_params=False))
