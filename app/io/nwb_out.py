@@ -225,7 +225,7 @@ def probe_layout(source: DataFile, spec: ConvertSpec,
                  index: np.ndarray) -> tuple[np.ndarray | None, list[str]]:
     """(positions in µm per output channel or None, group name per output channel): the .prb the
     params name when there is one (its channel groups become electrode groups), else the
-    positions the file's header gives."""
+    header's geometry (one group per shank; channels it places nowhere, e.g. a sync word, get NaN)."""
     from app.io.convert import _source_mapping
     from app.io.probe import read_probe
     mapping = _source_mapping(spec, source)
@@ -237,10 +237,14 @@ def probe_layout(source: DataFile, spec: ConvertSpec,
         if all(int(c) in where for c in index):
             return np.array([where[int(c)] for c in index]), groups
         return None, groups
-    positions = source.channel_positions()
-    if positions is not None and len(positions) == source.nb_channels:
-        return np.asarray(positions, dtype=np.float64)[index], ["probe"] * len(index)
-    return None, ["probe"] * len(index)
+    geometry = source.channel_geometry()        # the header's (imro table, settings.xml, ...); NaN: no site
+    if geometry is None:
+        return None, ["probe"] * len(index)
+    shank = dict(zip(geometry.channels.tolist(), geometry.shank_ids.tolist()))
+    many = geometry.shank_count > 1
+    groups = [("unassigned" if int(c) not in shank else f"shank {shank[int(c)]}" if many else "probe")
+              for c in index]
+    return geometry.positions_for(source.nb_channels)[index], groups
 
 
 def add_electrodes(nwbfile: Any, source: DataFile, spec: ConvertSpec, index: np.ndarray, meta: dict) -> Any:
