@@ -34,6 +34,7 @@ COMMANDS = (
     "app.cli.sorters",        # sorters list, install, use
     "app.cli.events",
     "app.cli.probe",          # probe: print or export a recording's probe geometry
+    "app.cli.cluster",        # cluster profiles (SLURM); --cluster on convert and sort
 )
 
 EXAMPLES = """examples:

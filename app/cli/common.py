@@ -35,7 +35,7 @@ def did_you_mean(word: str, choices, cutoff: float = 0.75) -> str | None:
 
 
 # -- errors -> exit status and message ---------------------------------------------------------------
-_USER_ERRORS = ("JobError", "AnnotationFileError")
+_USER_ERRORS = ("JobError", "AnnotationFileError", "ClusterError")
 
 
 def _is_damaged(error: BaseException) -> bool:

@@ -19,6 +19,7 @@ from functools import wraps
 from pathlib import Path
 
 from app import exitcodes
+from app.cli.cluster import add_cluster_options, convert_on_cluster, sort_jobs, submit_jobs, wants_cluster
 from app.cli.options import add_open_options, check_format_name, open_from_args
 
 EXIT_STATUS = """exit status: 0 when done; 1 when the job cannot start or fails (a sorter's own status when it
@@ -56,6 +57,7 @@ def _add_convert_parser(subparsers: argparse._SubParsersAction) -> None:
     add_convert_options(parser)
     parser.add_argument("--progress", choices=["json", "bar", "none"],
                         help="json: one line per chunk for the GUI (default: a bar on a terminal)")
+    add_cluster_options(parser, ranks=True)
     parser.set_defaults(func=_stoppable(cmd_convert), to_format=None)     # None: from -o's extension
 
 
@@ -86,6 +88,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from app.io.mpi import comm
     if args.to_format is None:
         args.to_format = "nwb" if str(args.output).lower().endswith(".nwb") else "raw_binary"
+    if wants_cluster(args):
+        return convert_on_cluster(args)
     check_format_name(args.to_format, "--to")
     spec = spec_from_args(args, base_params=args.params)
     source = open_from_args(args)
@@ -153,6 +157,7 @@ def _add_sort_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--allow-in-place", action="store_true",
                         help="let the sorter rewrite the recording itself (params with overwrite = True); "
                              "without it such a run is refused")
+    add_cluster_options(parser)
     parser.set_defaults(func=_stoppable(cmd_sort))
 
 
@@ -196,10 +201,15 @@ def probe_warnings(params_path: str) -> list[str]:
 def cmd_sort(args: argparse.Namespace) -> int:
     from app.model.jobs import InPlaceRefused, JobHistory, JobRunner, SortJob, sorter_template
     template = sorter_template(args.sorter)
-    job = SortJob(params_file=os.path.abspath(args.params), sorter=args.sorter,
-                  steps=args.steps.split(",") if args.steps else None, cpus=args.cpus, gpus=args.gpus,
-                  hostfile=args.hostfile, preview=args.preview, extension=args.extension,
-                  output=args.output, allow_in_place=args.allow_in_place)
+
+    def make_job(params: str) -> SortJob:
+        return SortJob(params_file=os.path.abspath(params), sorter=args.sorter,
+                       steps=args.steps.split(",") if args.steps else None, cpus=args.cpus, gpus=args.gpus,
+                       hostfile=args.hostfile, preview=args.preview, extension=args.extension,
+                       output=args.output, allow_in_place=args.allow_in_place)
+    if wants_cluster(args) and not args.dry_run:
+        return submit_jobs(sort_jobs(args, make_job), args.cluster, args.wait)
+    job = make_job(args.params)
     try:
         command = job.command()
         print(" ".join(_quote(part) for part in command), flush=True)

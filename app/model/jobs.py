@@ -190,6 +190,12 @@ class Job:
     exit_code: int | None = None
     pid: int | None = None
     argv: list[str] | None = None
+    backend: str = "local"              # "cluster": submitted to SLURM (app.model.cluster)
+    cluster: str | None = None          # the cluster profile's name
+    cluster_id: str | None = None       # SLURM's job id ("123", or "123_4" for an array task)
+    cluster_state: str | None = None    # SLURM's last word on it (PENDING, RUNNING, COMPLETED, ...)
+    script: str | None = None           # the generated job.sbatch
+    log: str | None = None              # the log SLURM writes (streamed while it grows)
 
     @property
     def duration(self) -> float | None:
@@ -440,7 +446,8 @@ class JobHistory:
                 job = Job.from_dict(entry)
             except (JobError, TypeError):
                 continue
-            if job.status in ("running", "pending") and job.started and not _alive(job.pid, job.started):
+            if job.backend == "local" and job.status in ("running", "pending") and job.started \
+                    and not _alive(job.pid, job.started):
                 job.status = "interrupted"
             jobs.append(job)
         return jobs
@@ -522,6 +529,14 @@ class OutputSplitter:
 
 
 # -- running --------------------------------------------------------------------------------------
+def runner_for(job: Job) -> type:
+    """The runner class of `job`: JobRunner here, ClusterRunner (app.model.cluster) on SLURM."""
+    if job.backend == "cluster":
+        from app.model.cluster import ClusterRunner
+        return ClusterRunner
+    return JobRunner
+
+
 # Every process a job starts inherits this variable (value: the job id), so a double-forked
 # daemon that re-parents to init and leaves the session is still found as the job's.
 JOB_MARKER = "WAVESCOPE_JOB_ID"

@@ -42,3 +42,23 @@ def sort_with_params(window) -> None:
         window.show_error("Cannot sort", missing)
         return
     window.queue_job(job)
+
+
+def sort_several(window, paths: list[str] | None = None) -> list:
+    """Queue one sort per chosen params file (or recording): on the cluster profile the Jobs panel's
+    "Run on" names, as one SLURM job array; else here, one after the other. The panel's entries."""
+    if paths is None:
+        paths, _ = QtWidgets.QFileDialog.getOpenFileNames(window, "Sort several recordings", window.last_dir(),
+                                                          "Params files (*.params);;All files (*)")
+    jobs = [SortJob(params_file=path) for path in paths or []]
+    try:
+        for job in jobs:
+            job.command()
+    except JobError as error:
+        window.show_error("Cannot sort", str(error))
+        return []
+    panel, profile = window.jobs_panel, window.jobs_panel.run_on_choice()
+    window.show_dock("Jobs")
+    if profile and jobs:
+        return panel.add_job_array(jobs, profile)
+    return [entry for entry in (panel.add_job(job) for job in jobs) if entry is not None]

@@ -1,10 +1,8 @@
 """The Jobs panel: a queue of conversion and sorting jobs, their progress and live logs.
 
-Each job runs through `app.model.jobs.JobRunner` (a child process in its own
-session, read by a worker thread); the runner's callbacks reach the GUI thread
-as Qt signals, so nothing here waits on a process. Jobs start one at a time
-unless `max_concurrent` says more. The history (JobHistory) survives restarts;
-each job's log is a file beside it (`logs/<id>.log`).
+Each job runs through `app.model.jobs.JobRunner` (a child process in its own session) or on SLURM
+(app.views.jobs_cluster); runner callbacks reach the GUI thread as Qt signals. Local jobs start one
+at a time unless `max_concurrent` says more; the history and the logs (`logs/<id>.log`) survive restarts.
 """
 
 from __future__ import annotations
@@ -22,11 +20,12 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.io.errors import DataFileError
 from app.model.jobs import FINISHED, ConvertJob, Job, JobError, JobHistory, JobRunner, SortJob, stop_tree
+from app.views.jobs_cluster import ClusterJobs
 
 STOP_GRACE = 5.0
 LOG_LINES = 5000
 SUMMARY_LINES = 6
-COLUMNS = ("Job", "State", "Progress", "Elapsed", "ETA")
+COLUMNS = ("Job", "State", "Progress", "Elapsed", "ETA", "Runs on")
 
 
 @dataclass
@@ -97,7 +96,7 @@ class _Bridge(QtCore.QObject):
     changed = QtCore.pyqtSignal(str)
 
 
-class JobsPanel(QtWidgets.QWidget):
+class JobsPanel(ClusterJobs, QtWidgets.QWidget):
     """Queue, state, progress, command line and log of each job; Stop, Retry, open output/log."""
 
     jobChanged = QtCore.pyqtSignal(str, str)        # job id, status (queued, running, done, ...)
@@ -119,6 +118,7 @@ class JobsPanel(QtWidgets.QWidget):
         self._timer = QtCore.QTimer(self, interval=500, timeout=self._tick)
         self._timer.start()
         self._load_history()
+        self._init_cluster()
 
     def set_session(self, session) -> None:
         """The dock contract: jobs outlive recordings, so the panel keeps none of the session."""
@@ -217,7 +217,7 @@ class JobsPanel(QtWidgets.QWidget):
         self.table.setItemWidget(item, 2, bar)
 
     def running(self) -> list[JobEntry]:
-        return [e for e in self.entries.values() if e.job.status == "running" and e.runner is not None]
+        return [e for e in self.local_entries() if e.job.status == "running" and e.runner is not None]
 
     def _schedule(self) -> None:
         free = self.max_concurrent - len(self.running())
@@ -231,7 +231,7 @@ class JobsPanel(QtWidgets.QWidget):
         entry.log_handle = open(self.log_path(entry), "w", encoding="utf-8", buffering=1)  # noqa: SIM115 - closed when the job ends
         entry.log_handle.write(f"$ {entry.command_text()}\n")
         job_id, bridge = entry.id, self._bridge
-        entry.runner = JobRunner(
+        entry.runner = self.runner_class(entry.job)(
             entry.job, env=entry.env,
             on_line=lambda text: self._from_worker_line(entry, text),
             on_progress_line=lambda text: bridge.progressLine.emit(job_id, text, False),

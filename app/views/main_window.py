@@ -179,6 +179,7 @@ class MainWindow(QtWidgets.QMainWindow):
         menu.addSeparator()
         menu.addAction("&Convert this recording…", self.convert_dialog)
         menu.addAction("&Sort with params…", self.sort_dialog)
+        menu.addAction("Sort se&veral recordings…", self.sort_several)
         menu.addSeparator()
         menu.addAction("&Quit", QtGui.QKeySequence.StandardKey.Quit, self.close)
         view = self.menuBar().addMenu("&View")
@@ -468,6 +469,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     convert_dialog = jobs_actions.convert_recording
     sort_dialog = jobs_actions.sort_with_params
+    sort_several = jobs_actions.sort_several
 
     # -- drag and drop ----------------------------------------------------------------------------
     def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:
