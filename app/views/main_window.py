@@ -20,7 +20,7 @@ from app.model.jobs import JobHistory
 from app.model.recording import Recording
 from app.model.session import Session
 from app.model.traces import TraceSource
-from app.views import events_integration, jobs_actions
+from app.views import events_integration, jobs_actions, window_extras
 from app.views.jobs_panel import JobsPanel
 from app.views.log_panel import LogPanel
 from app.views.probe_view import ProbeView
@@ -130,6 +130,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.docks["Log"].raise_()
         self.resizeDocks([self.docks["Streams"], self.docks["Probe"]], [330, 240], QtCore.Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["Log"]], [110], QtCore.Qt.Orientation.Vertical)
+        self.extras_ui = window_extras.install(self)         # layout, theme, help, bad channels
 
     # -- construction -----------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -432,10 +433,9 @@ class MainWindow(QtWidgets.QMainWindow):
     def showEvent(self, event: QtGui.QShowEvent) -> None:
         super().showEvent(event)
         if self._default_layout_pending:
-            # once the window has its size: a slim bottom row of tabs, the traces get the height
+            # once the window has its size: a bottom row showing 8 event rows, the traces the rest
             self._default_layout_pending = False
-            QtCore.QTimer.singleShot(0, lambda: self.resizeDocks(
-                [self.docks["Log"]], [max(120, self.height() // 6)], QtCore.Qt.Orientation.Vertical))
+            QtCore.QTimer.singleShot(0, self.extras_ui.default_sizes)
 
     def _restore_settings(self) -> None:
         self._default_layout_pending = self.settings.value("window_state") is None

@@ -1,0 +1,133 @@
+"""The window's finish: default bottom layout (8 event rows at 1366×768), columns fitted, the
+event colour legend, the peri-event view's default channel, View > Theme, Help > Keyboard shortcuts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PyQt6 import QtCore, QtWidgets
+
+from app.io.events import make_events
+from app.model.events import EventIndex, default_event_channel
+from app.views import layout
+from app.views.main_window import MainWindow
+from tests.conftest import synthetic_int16
+
+PARAMS = {"data_dtype": "int16", "nb_channels": 4, "sampling_rate": 1000.0, "file_format": "raw_binary"}
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+
+
+def make_window(qtbot, settings, size=(1366, 768)) -> MainWindow:
+    window = MainWindow(settings=settings)
+    qtbot.addWidget(window)
+    window.resize(*size)
+    window.show()
+    qtbot.waitExposed(window)
+    qtbot.wait(50)
+    return window
+
+
+def events_index() -> EventIndex:
+    samples = np.arange(0, 3000, 100)
+    channels = ["messages"] * 10 + ["TTL 1"] * 10 + ["Digital input 12"] * 10
+    labels = ["recording started: 30 kHz"] * 10 + ["on"] * 20
+    durations = [0] * 10 + [20] * 10 + [5] * 10
+    return EventIndex(make_events(samples, channels, labels, durations))
+
+
+def visible_rows(table: QtWidgets.QTableView) -> float:
+    return table.viewport().height() / table.verticalHeader().defaultSectionSize()
+
+
+def test_events_table_shows_eight_rows_at_1366x768(qtbot, settings):
+    window = make_window(qtbot, settings)
+    events = window.docks["Events"]
+    assert events.isVisible() and not events.visibleRegion().isEmpty()
+    table = events.widget().table
+    assert visible_rows(table) >= 8
+    peri = window.docks["Peri-event"]
+    assert peri.isVisible() and not peri.visibleRegion().isEmpty()          # beside, not a hidden tab
+    assert window.pages.height() > 0.4 * window.height()                       # the traces keep the most
+    window.close()
+
+
+def test_an_old_saved_layout_is_replaced(qtbot, settings):
+    settings.setValue("window_state", QtCore.QByteArray(b"old"))
+    settings.setValue("layout_version", 1)
+    assert layout.forget_old_layout(settings)
+    assert settings.value("window_state") is None and int(settings.value("layout_version")) == layout.LAYOUT_VERSION
+    assert not layout.forget_old_layout(settings)
+
+
+def test_columns_fit_and_legend_shows_colours(qtbot, settings, make_raw):
+    window = make_window(qtbot, settings)
+    path = make_raw("rec.dat", synthetic_int16(3000, 4))
+    assert window.open_file(path, PARAMS)
+    window.session.set_events(events_index())
+    panel = window.events_ui.events_panel
+    qtbot.wait(50)
+    table, header = panel.table, panel.table.horizontalHeader()
+    metrics = table.fontMetrics()
+    assert header.sectionSize(1) >= metrics.horizontalAdvance("Digital input 12")     # channel whole
+    assert header.sectionSize(3) >= metrics.horizontalAdvance("recording started: 30 kHz")  # label whole
+    assert header.sectionSize(2) <= metrics.horizontalAdvance("duration (ms)") + 30   # duration narrow
+    colours = {panel.channel_list.item(k).icon().pixmap(8, 8).toImage().pixelColor(4, 4).name()
+               for k in range(panel.channel_list.count())}
+    assert len(colours) == 3                                         # a swatch per channel: the legend
+    overlay = window.events_ui.overlay
+    first = panel.channel_list.item(0)
+    assert first.icon().pixmap(8, 8).toImage().pixelColor(4, 4).name() == \
+        overlay.colour_of(first.text()).name()
+    window.close()
+
+
+def test_peri_event_starts_on_a_ttl_line():
+    assert default_event_channel(events_index()) == "TTL 1"
+    only_text = EventIndex(make_events(np.array([1, 2]), ["messages", "messages"], ["x", "y"], [0, 0]))
+    assert default_event_channel(only_text) == "messages"
+    assert default_event_channel(EventIndex()) == ""
+
+
+def test_peri_event_view_defaults_to_ttl(qtbot, settings, make_raw):
+    window = make_window(qtbot, settings)
+    assert window.open_file(make_raw("rec.dat", synthetic_int16(3000, 4)), PARAMS)
+    window.session.set_events(events_index())
+    assert window.events_ui.peri_view.channel_box.currentText() == "TTL 1"
+    window.close()
+
+
+def test_theme_menu_switches_and_is_remembered(qtbot, settings):
+    window = make_window(qtbot, settings)
+    theme = window.extras_ui.theme
+    assert theme.theme == "system" and theme.actions["system"].isChecked()
+    theme.actions["dark"].trigger()
+    app = QtWidgets.QApplication.instance()
+    assert app.palette().color(app.palette().ColorRole.Window).lightness() < 100
+    assert window.probe.backgroundBrush().color().lightness() < 100
+    assert settings.value("theme") == "dark"
+    window.close()
+    again = make_window(qtbot, settings)
+    assert again.extras_ui.theme.theme == "dark" and again.extras_ui.theme.actions["dark"].isChecked()
+    again.extras_ui.theme.actions["light"].trigger()
+    assert app.palette().color(app.palette().ColorRole.Window).lightness() > 150
+    assert again.probe.backgroundBrush().color().lightness() > 200
+    again.close()
+
+
+def test_shortcuts_sheet_lists_the_real_keys(qtbot, settings):
+    window = make_window(qtbot, settings)
+    sheet = window.extras_ui.show_shortcuts()
+    rows = sheet.rows
+    keys = {(keys, what) for _group, keys, what in rows}
+    assert ("F", "Toggle high-pass") in keys and ("N", "Next event") in keys
+    assert ("Ctrl+G", "Go to time") in keys and ("F1", "Keyboard shortcuts") in keys
+    assert any(what == "next window" and "Page Down" in k for k, what in keys)
+    sheet.search.setText("gain")
+    assert sheet.shown_rows() and all("gain" in " ".join(r).lower() for r in sheet.shown_rows())
+    assert window.width_box.toolTip() and window.filter_box.toolTip() and window.car_box.toolTip()
+    sheet.close()
+    window.close()
