@@ -16,6 +16,7 @@ from pathlib import Path
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.io.errors import DataFileError, MissingFieldsError
+from app.io.folders import SeveralRecordingsError
 from app.model.jobs import JobHistory
 from app.model.recording import Recording
 from app.model.session import Session
@@ -229,6 +230,8 @@ class MainWindow(QtWidgets.QMainWindow):
                     return False
                 params.update(given)
                 continue
+            except SeveralRecordingsError as several:            # a folder: list them and ask
+                return self.extras_ui.choose_recording(several, params)
             except (DataFileError, OSError, ValueError) as error:
                 log.error("%s", error)
                 self.show_error("Cannot open the recording", str(error))

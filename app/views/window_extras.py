@@ -10,7 +10,9 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtWidgets
 
+from app.io.folders import SeveralRecordingsError
 from app.views import layout
+from app.views.folder_chooser import FolderChooser
 from app.views.shortcuts import install_help_menu
 from app.views.theme import ThemeMenu, plot_colours
 
@@ -38,6 +40,12 @@ class WindowExtras(QtCore.QObject):
         self.restyle_plots(self.theme.dark)
         self.show_shortcuts = install_help_menu(window)
         self._set_tooltips()
+        self.ask_recording = lambda folder, found: FolderChooser.ask(folder, found, window)   # tests inject
+
+    def choose_recording(self, several: SeveralRecordingsError, params: dict | None) -> bool:
+        """A folder of several recordings: ask which one, then open it; True when one opened."""
+        chosen = self.ask_recording(several.file_name, several.recordings)
+        return bool(chosen) and self.window.open_file(chosen, params)
 
     def _set_tooltips(self) -> None:
         window = self.window

@@ -3,6 +3,8 @@ event colour legend, the peri-event view's default channel, View > Theme, Help >
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PyQt6 import QtCore, QtWidgets
@@ -131,3 +133,29 @@ def test_shortcuts_sheet_lists_the_real_keys(qtbot, settings):
     assert window.width_box.toolTip() and window.filter_box.toolTip() and window.car_box.toolTip()
     sheet.close()
     window.close()
+
+
+def test_a_folder_of_several_recordings_asks_which(qtbot, settings, tmp_path):
+    from tests.io.test_folders import write_session
+    session = write_session(tmp_path, nodes=1, recordings=2)
+    window = make_window(qtbot, settings)
+    asked = []
+    window.extras_ui.ask_recording = lambda folder, found: asked.append(found) or found[1]
+    assert window.open_file(str(session))
+    assert len(asked[0]) == 2 and window.recording is not None
+    assert "recording2" in window.recording.datafile.file_name
+    window.extras_ui.ask_recording = lambda folder, found: None          # cancelled: nothing opens, no error
+    window.close_recording()
+    assert not window.open_file(str(session)) and window.recording is None
+    window.close()
+
+
+def test_folder_chooser_lists_relative_paths(qtbot, tmp_path):
+    from app.views.folder_chooser import FolderChooser
+    paths = [str(tmp_path / "Record Node 101" / "experiment1" / f"recording{k}") for k in (1, 2)]
+    chooser = FolderChooser(str(tmp_path), paths)
+    qtbot.addWidget(chooser)
+    texts = [chooser.list.item(k).text() for k in range(chooser.list.count())]
+    assert texts == [os.path.join("Record Node 101", "experiment1", f"recording{k}") for k in (1, 2)]
+    chooser.list.setCurrentRow(1)
+    assert chooser.chosen() == paths[1]
