@@ -11,8 +11,8 @@ The result feeds the tree and trace labels, and, on request, the params' `dead_c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from itertools import pairwise
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 
