@@ -161,3 +161,22 @@ def write_dead_channels(params_path: str, dead: dict, description: dict | None =
     params.set("detection", "dead_channels", dead_channels_text(dead))
     backup = params.write(params_path)
     return None if backup is None else str(backup)
+
+
+def check_session(session, cancelled: Callable[[], bool] = lambda: False) -> ChannelCheck:
+    """`check_channels` on the session's open recording, read under its trace source's lock."""
+    from app.model.events import session_reader
+    reader = session_reader(session)
+    if reader is None:
+        raise ValueError("no recording is open")
+    return check_channels(reader.read_range, reader.duration, session.recording.sampling_rate,
+                          cancelled=cancelled)
+
+
+def session_params(session) -> tuple[dict, str, str]:
+    """(description, data file, suggested params path) of the session's recording: what a new
+    params file holding its dead channels starts from."""
+    import os
+    datafile = session.recording.datafile
+    data_file = os.path.abspath(datafile.file_name)
+    return datafile.get_description(), data_file, os.path.splitext(data_file)[0] + ".params"

@@ -12,6 +12,7 @@ from PyQt6 import QtCore, QtWidgets
 
 from app.io.folders import SeveralRecordingsError
 from app.views import layout
+from app.views.bad_channels_ui import BadChannelsUI
 from app.views.folder_chooser import FolderChooser
 from app.views.shortcuts import install_help_menu
 from app.views.theme import ThemeMenu, plot_colours
@@ -40,6 +41,7 @@ class WindowExtras(QtCore.QObject):
         self.restyle_plots(self.theme.dark)
         self.show_shortcuts = install_help_menu(window)
         self._set_tooltips()
+        self.bad_channels = BadChannelsUI(window)
         self.ask_recording = lambda folder, found: FolderChooser.ask(folder, found, window)   # tests inject
 
     def choose_recording(self, several: SeveralRecordingsError, params: dict | None) -> bool:

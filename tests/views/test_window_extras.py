@@ -159,3 +159,40 @@ def test_folder_chooser_lists_relative_paths(qtbot, tmp_path):
     assert texts == [os.path.join("Record Node 101", "experiment1", f"recording{k}") for k in (1, 2)]
     chooser.list.setCurrentRow(1)
     assert chooser.chosen() == paths[1]
+
+
+def test_bad_channel_check_marks_tree_and_labels_and_writes_on_request(qtbot, settings, tmp_path):
+    from tests.model.test_channel_check import PARAMS as BAD_PARAMS
+    from tests.model.test_channel_check import write_recording
+    path = write_recording(tmp_path)
+    window = make_window(qtbot, settings)
+    assert window.open_file(str(path), BAD_PARAMS)
+    ui = window.extras_ui.bad_channels
+    assert not ui.write_action.isEnabled()
+    with qtbot.waitSignal(ui.checked, timeout=20_000):
+        ui.check_action.trigger()
+    assert sorted(window.view.channel_marks) == [1, 3, 5, 6]
+    assert "flat" in window.view.channel_marks[1]
+    leaf = next(item for item in window.tree.findItems("ch 1", QtCore.Qt.MatchFlag.MatchExactly
+                                                       | QtCore.Qt.MatchFlag.MatchRecursive))
+    assert "flat" in leaf.toolTip(0) and not leaf.icon(0).isNull()
+    good = next(item for item in window.tree.findItems("ch 0", QtCore.Qt.MatchFlag.MatchExactly
+                                                       | QtCore.Qt.MatchFlag.MatchRecursive))
+    assert good.icon(0).isNull()
+    labels = next(d for d in window.view.decorations if type(d).__name__ == "ChannelLabels")
+    ys = [y for y in range(window.view.height()) if window.view.channel_at(y) == 1]
+    assert ys and "flat" in labels.tooltip_at(QtCore.QPointF(5, ys[len(ys) // 2]))
+    params = tmp_path / "rec.params"
+    params.write_text("[data]\nfile_format = raw_binary\n")
+    asked = []
+    ui.ask_params_path = lambda suggested: asked.append(suggested) or str(params)
+    ui.confirm = lambda text: False                                # the user says no: nothing changes
+    assert ui.write() is None and params.read_text() == "[data]\nfile_format = raw_binary\n"
+    assert asked[0].endswith("rec.params")
+    ui.confirm = lambda text: "backup" in text
+    assert ui.write() == str(params)
+    assert "dead_channels" in params.read_text() and "{0: [1, 3, 5, 6]}" in params.read_text()
+    assert list(tmp_path.glob("rec.params.bak*"))
+    window.close_recording()
+    assert window.view.channel_marks == {}
+    window.close()

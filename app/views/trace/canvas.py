@@ -56,6 +56,7 @@ class TraceView(ViewportFields, TraceInput, QtWidgets.QWidget):
         self.viewport = viewport or Viewport()
         self.viewport.subscribe(self._viewport_changed)
         self.overlays: list = []            # drawn over the traces, offered the mouse and keys first
+        self.channel_marks: dict[int, str] = {}     # flagged channels (bad-channel check): why, by index
         self.cursor_tool = deco.CursorMeasure(self)
         self.decorations = [deco.SegmentMarks(self), deco.TimeAxis(self), deco.ChannelLabels(self),
                             deco.ScaleBar(self), deco.StatusBadge(self), self.cursor_tool]

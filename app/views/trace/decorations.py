@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 # the top margin holds the status badge (what the picture is), above the first trace, never over it
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 60, 18, 30
+MARKED = "#b26a00"     # the label of a channel the bad-channel check flagged
 LABEL_PAD = 8          # the channel-label picture reaches this far past the plot, so no label is cut in half
 
 
@@ -141,7 +142,7 @@ class ChannelLabels(Decoration):
         view = self.view
         channels = view.frame.channels if view.frame is not None else np.asarray(view.visible_rows())
         key = (id(view.recording), np.asarray(channels).tobytes(), view.spacing(), tuple(sorted(view.selected)),
-               rect.height(), view.devicePixelRatioF())
+               rect.height(), view.devicePixelRatioF(), tuple(sorted(view.channel_marks)))
         if painter.device() is not view:          # export: vector text, the cache kept
             self._draw(painter, channels, rect.top())
             return
@@ -170,8 +171,9 @@ class ChannelLabels(Decoration):
             channel = int(channels[row])
             y = top + (row + 0.5) * spacing
             gain = gains[channel] if len(gains) else 1.0
-            painter.setPen(QtGui.QColor("#e0441b" if channel in selected else "#333"))
-            suffix = "" if gain == 1 else f" ×{gain:g}"
+            marked = channel in view.channel_marks
+            painter.setPen(QtGui.QColor("#e0441b" if channel in selected else MARKED if marked else "#333"))
+            suffix = ("" if gain == 1 else f" ×{gain:g}") + (" ⚠" if marked else "")
             room = MARGIN_LEFT - 8 - metrics.horizontalAdvance(suffix)
             text = metrics.elidedText(channel_label(names, channel), QtCore.Qt.TextElideMode.ElideRight,
                                       room) + suffix
@@ -186,7 +188,8 @@ class ChannelLabels(Decoration):
         channel = view.channel_at(pos.y())
         if channel is None:
             return ""
-        return f"{view.recording.channel_name(channel)} (index {channel})"
+        mark = view.channel_marks.get(channel)
+        return f"{view.recording.channel_name(channel)} (index {channel})" + (f" — {mark}" if mark else "")
 
     def move(self, pos: QtCore.QPointF) -> bool:
         text = self.tooltip_at(pos)
