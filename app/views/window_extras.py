@@ -39,9 +39,9 @@ class WindowExtras(QtCore.QObject):
         self.theme = ThemeMenu(view_menu, window.settings, self)
         self.theme.changed.connect(self.restyle_plots)
         self.restyle_plots(self.theme.dark)
-        self.show_shortcuts = install_help_menu(window)
-        self._set_tooltips()
         self.bad_channels = BadChannelsUI(window)
+        self.show_shortcuts = install_help_menu(window)          # Help: the last menu
+        self._set_tooltips()
         self.ask_recording = lambda folder, found: FolderChooser.ask(folder, found, window)   # tests inject
 
     def choose_recording(self, several: SeveralRecordingsError, params: dict | None) -> bool:
