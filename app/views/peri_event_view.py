@@ -82,6 +82,7 @@ class PeriEventView(QtWidgets.QWidget):
         form.addRow("Events at most", counts)
         self.plot = pg.PlotWidget(background="w")
         self.plot.setMinimumHeight(100)
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)          # ms stays ms, never "(x0.001)"
         self.plot.setLabel("bottom", "time from event (ms)")
         self.plot.getAxis("left").setStyle(showValues=False)
         self.plot.addItem(pg.InfiniteLine(0, pen=pg.mkPen("#d62728", style=QtCore.Qt.PenStyle.DashLine)))
