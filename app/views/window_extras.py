@@ -70,6 +70,7 @@ class WindowExtras(QtCore.QObject):
     def restyle_plots(self, dark: bool) -> None:
         """The pyqtgraph plots in the theme's colours (they do not follow the Qt palette)."""
         colours = plot_colours(dark)
+        self.window.view.set_dark(dark)
         for plot in self.plots():
             plot.setBackground(colours["background"])
             for side in ("left", "bottom"):

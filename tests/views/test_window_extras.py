@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from PyQt6 import QtCore, QtWidgets
+from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.io.events import make_events
 from app.model.events import EventIndex, default_event_channel
@@ -110,6 +110,10 @@ def test_theme_menu_switches_and_is_remembered(qtbot, settings):
     app = QtWidgets.QApplication.instance()
     assert app.palette().color(app.palette().ColorRole.Window).lightness() < 100
     assert window.probe.backgroundBrush().color().lightness() < 100
+    assert window.view.dark and window.view.ink("background").lightness() < 40       # the trace area too
+    assert QtGui.QColor.fromRgb(int(window.view.palette[0])).lightness() < 40
+    image = window.view.grab().toImage()
+    assert image.pixelColor(image.width() // 2, image.height() // 2).lightness() < 60
     assert settings.value("theme") == "dark"
     window.close()
     again = make_window(qtbot, settings)
@@ -117,6 +121,7 @@ def test_theme_menu_switches_and_is_remembered(qtbot, settings):
     again.extras_ui.theme.actions["light"].trigger()
     assert app.palette().color(app.palette().ColorRole.Window).lightness() > 150
     assert again.probe.backgroundBrush().color().lightness() > 200
+    assert not again.view.dark and QtGui.QColor.fromRgb(int(again.view.palette[0])).lightness() > 240
     again.close()
 
 

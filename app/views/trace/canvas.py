@@ -28,7 +28,7 @@ from app.views.trace import decorations as deco
 from app.views.trace.decorations import MARGIN_BOTTOM, MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP
 from app.views.trace.input import TraceInput
 from app.views.trace.lanes import STREAM_HEADER_PX, StreamLanes
-from app.views.trace.ring import BACKGROUND, GROUP_COLOURS, HIGHLIGHT, RasterRing, make_palette, raster_columns
+from app.views.trace.ring import GROUP_COLOURS, HIGHLIGHT, INK, RasterRing, make_palette, raster_columns
 from app.views.trace.settings import ViewportFields
 
 log = logging.getLogger("wavescope")
@@ -60,15 +60,36 @@ class TraceView(ViewportFields, TraceInput, QtWidgets.QWidget):
         self.cursor_tool = deco.CursorMeasure(self)
         self.decorations = [deco.SegmentMarks(self), deco.TimeAxis(self), deco.ChannelLabels(self),
                             deco.ScaleBar(self), deco.StatusBadge(self), self.cursor_tool]
+        self.dark = False                   # the theme: light on dark when True (see set_dark)
         self.palette = make_palette()
         self.ring = RasterRing(self.palette)
         self.stream_lanes = StreamLanes(self, self.palette)
+        self.set_dark(self.palette_is_dark())          # made under the dark theme (the wizard's preview)
         self.frame: TraceFrame | None = None
         self._latest = 0
         self._requested_at: dict[int, float] = {}
         self._painted_request = -1
         self._frameArrived.connect(self._on_frame)
         self._laneFrameArrived.connect(self._on_lane_frame)
+
+    def ink(self, role: str) -> QtGui.QColor:
+        """The theme's colour for `role` (background, text, axis, strong, faint, rule, segment, badge)."""
+        return QtGui.QColor(INK[self.dark][role])
+
+    @staticmethod
+    def palette_is_dark() -> bool:
+        app = QtWidgets.QApplication.instance()
+        return app is not None and app.palette().color(QtGui.QPalette.ColorRole.Window).lightness() < 128
+
+    def set_dark(self, dark: bool) -> None:
+        """Draw light on dark (or back): the palette changes in place, the pictures are recoloured."""
+        if bool(dark) == self.dark:
+            return
+        self.dark = bool(dark)
+        self.palette[...] = make_palette(self.dark)
+        for ring in [self.ring] + [display.ring for display in self.lane_displays]:
+            ring.recolour()
+        self.update()
 
     # -- model ------------------------------------------------------------------------------------
     def set_session(self, session: Session) -> None:
@@ -295,10 +316,10 @@ class TraceView(ViewportFields, TraceInput, QtWidgets.QWidget):
 
     def paint(self, painter: QtGui.QPainter) -> None:
         """Draw everything; also used to export to PNG and SVG."""
-        painter.fillRect(self.rect(), QtGui.QColor(BACKGROUND))
+        painter.fillRect(self.rect(), self.ink("background"))
         rect = self.plot_rect()
         if self.recording is None:
-            painter.setPen(QtGui.QColor("#777"))
+            painter.setPen(self.ink("faint"))
             painter.drawText(self.rect(), QtCore.Qt.AlignmentFlag.AlignCenter,
                              "Open a recording: File > Open, drag a file here, or `wavescope demo`.")
             return

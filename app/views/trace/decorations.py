@@ -100,7 +100,7 @@ class SegmentMarks(Decoration):
     """A dashed line where each stream (segment) of the recording starts."""
 
     def paint(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
-        painter.setPen(QtGui.QPen(QtGui.QColor("#2a7ab0"), 1, QtCore.Qt.PenStyle.DashLine))
+        painter.setPen(QtGui.QPen(self.view.ink("segment"), 1, QtCore.Qt.PenStyle.DashLine))
         for segment in self.view.recording.segments[1:]:
             x = self.view.x_of(segment.start, rect)
             if rect.left() <= x <= rect.right():
@@ -116,7 +116,7 @@ class TimeAxis(Decoration):
         rate = view.sampling_rate
         start, stop = view.sample_at(rect.left()) / rate, view.sample_at(rect.right() + 1) / rate
         step = nice_step(stop - start, max(rect.width() // 110, 2))
-        painter.setPen(QtGui.QPen(QtGui.QColor("#444"), 1))
+        painter.setPen(QtGui.QPen(view.ink("axis"), 1))
         painter.drawLine(rect.left(), rect.bottom() + 1, rect.right(), rect.bottom() + 1)
         painter.setFont(small_font())
         pixel = (stop - start) / max(rect.width(), 1)
@@ -142,7 +142,7 @@ class ChannelLabels(Decoration):
         view = self.view
         channels = view.frame.channels if view.frame is not None else np.asarray(view.visible_rows())
         key = (id(view.recording), np.asarray(channels).tobytes(), view.spacing(), tuple(sorted(view.selected)),
-               rect.height(), view.devicePixelRatioF(), tuple(sorted(view.channel_marks)))
+               rect.height(), view.devicePixelRatioF(), tuple(sorted(view.channel_marks)), view.dark)
         if painter.device() is not view:          # export: vector text, the cache kept
             self._draw(painter, channels, rect.top())
             return
@@ -172,7 +172,8 @@ class ChannelLabels(Decoration):
             y = top + (row + 0.5) * spacing
             gain = gains[channel] if len(gains) else 1.0
             marked = channel in view.channel_marks
-            painter.setPen(QtGui.QColor("#e0441b" if channel in selected else MARKED if marked else "#333"))
+            painter.setPen(QtGui.QColor("#e0441b") if channel in selected else QtGui.QColor(MARKED) if marked
+                           else view.ink("text"))
             suffix = ("" if gain == 1 else f" ×{gain:g}") + (" ⚠" if marked else "")
             room = MARGIN_LEFT - 8 - metrics.horizontalAdvance(suffix)
             text = metrics.elidedText(channel_label(names, channel), QtCore.Qt.TextElideMode.ElideRight,
@@ -221,12 +222,12 @@ class ScaleBar(Decoration):
         amplitude = nice_step(units * 0.8, 1)
         height = min(amplitude * spacing / units, band - 20)
         x, bottom = rect.right() + 10, rect.top() + band - 1
-        painter.setPen(QtGui.QPen(QtGui.QColor("#000"), 2))
+        painter.setPen(QtGui.QPen(view.ink("strong"), 2))
         painter.drawLine(QtCore.QPointF(x, bottom), QtCore.QPointF(x, bottom - height))
         painter.drawLine(QtCore.QPointF(x - 3, bottom - height), QtCore.QPointF(x + 3, bottom - height))
         painter.drawLine(QtCore.QPointF(x - 3, bottom), QtCore.QPointF(x + 3, bottom))
         painter.setFont(small_font())
-        painter.setPen(QtGui.QColor("#222"))
+        painter.setPen(view.ink("text"))
         painter.drawText(QtCore.QRectF(x + 5, bottom - height - 16, MARGIN_RIGHT - 16, 16),
                          QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignBottom,
                          f"{amplitude:g}")
@@ -264,7 +265,7 @@ class StatusBadge(Decoration):
         notes = self.notes()
         if notes:
             painter.setFont(small_font())
-            painter.setPen(QtGui.QColor("#a04a00"))
+            painter.setPen(self.view.ink("badge"))
             painter.drawText(self.text_rect(rect), QtCore.Qt.AlignmentFlag.AlignLeft
                              | QtCore.Qt.AlignmentFlag.AlignVCenter, " · ".join(notes))
 
