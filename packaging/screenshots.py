@@ -187,6 +187,9 @@ def wizard_shots(out: Path, scratch: Path, size: tuple[int, int], prefix: str = 
             page.load(params["mapping"])                 # the demo's probe: 20 µm pitch, two columns
         busy = getattr(page, "busy", lambda: False)
         settle(lambda p=page, b=busy: p.isComplete() and not b(), timeout=20)
+        view = getattr(page, "view", None)
+        if view is not None:                                 # the preview: wait for its traces
+            settle(lambda v=view: v.frame is not None and v.painted_request == v.frame.request_id, timeout=20)
         made.append(save(wizard, out / f"{prefix}-{name}.png"))
         if name != "write":
             wizard.next()
