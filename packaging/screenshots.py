@@ -250,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", metavar="OUT_DIR", help="every window, both sizes and themes, into OUT_DIR")
     parser.add_argument("--readme", action="store_true", help="the README's pictures into docs/images (default)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    # the user's own job history stays out of the pictures (the Jobs panel reads XDG_DATA_HOME)
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="wavescope-shots-")
     made = []
     if args.all:
         made += every_window(Path(args.all))
