@@ -96,3 +96,28 @@ def test_channel_names_come_from_the_reader(qtbot, edf_window, tmp_path):
     assert ticks and set(ticks) <= set(EEG)                     # the peri-event lanes
     events = window.events_ui.events_panel
     assert events.model.data(events.model.index(0, 1)) == "TTL 1"
+
+
+def test_every_window_is_shot_in_the_dark_theme(qtbot, tmp_path):
+    """The main window with each bottom dock, and every dialog, at 1366×768 in the dark theme."""
+    from PyQt6 import QtGui
+
+    from app.model.demo import DemoSpec
+    first, params = screenshots.demo()
+    spec = DemoSpec()
+    events = screenshots.demo_events(spec.sampling_rate, spec.parts * spec.samples_per_part)
+    window = screenshots.open_window(tmp_path, (1366, 768), "dark", first, params, events)
+    qtbot.addWidget(window)
+    made = screenshots.main_window_shots(window, tmp_path) + screenshots.dialog_shots(window, tmp_path, tmp_path)
+    names = {path.name for path in made}
+    assert names >= {"main-events.png", "main-annotations.png", "main-log.png", "main-jobs.png",
+                     "convert-dialog.png", "error-dialog.png", "shortcuts.png", "folder-chooser.png"}
+    for path in made:
+        image = QtGui.QImage(str(path))
+        assert image.width() > 200
+        corner = image.pixelColor(image.width() - 3, image.height() - 3)
+        assert corner.lightness() < 110, path.name                  # dark, not a light window
+    big = QtGui.QImage(str(tmp_path / "main-events.png"))
+    assert (big.width(), big.height()) == (1366, 768)
+    window.extras_ui.theme.set_theme("light", remember=False)
+    window.close()

@@ -42,7 +42,7 @@ def action_rows(window: QtWidgets.QMainWindow) -> list[tuple[str, str, str]]:
         keys = action.shortcut().toString(NATIVE)
         if keys and id(action) not in seen and action.text():
             seen.add(id(action))
-            rows.append(("Other", keys, _plain(action.text())))
+            rows.append(("Toolbar and panels", keys, _plain(action.text())))
     return rows
 
 
