@@ -216,7 +216,7 @@ class PeriEventView(QtWidgets.QWidget):
             self.plot.addItem(pg.PlotDataItem(x, y, pen=pg.mkPen(150, 150, 150, 90), connect="finite"))
         names = [self.channel_name(channel) for channel in channels]
         for k, name in enumerate(names):
-            curve = pg.PlotDataItem(times, mean[:, k] + self.offsets[k], pen=pg.mkPen("#1f3f8f", width=1.5),
+            curve = pg.PlotDataItem(times, mean[:, k] + self.offsets[k], pen=pg.mkPen(self.mean_colour(), width=1.5),
                                     name=name)
             self.plot.addItem(curve)
             self.mean_curves.append(curve)
@@ -224,6 +224,11 @@ class PeriEventView(QtWidgets.QWidget):
         self.plot.getAxis("left").setTicks([[(float(self.offsets[k]), names[k])
                                              for k in range(0, len(channels), every)]])
         self.plot.getAxis("left").setStyle(showValues=True)
+
+    def mean_colour(self) -> str:
+        """Dark blue on a light plot, light blue on a dark one (the theme's palette decides)."""
+        dark = self.palette().color(QtGui.QPalette.ColorRole.Window).lightness() < 128
+        return "#8fb0ff" if dark else "#1f3f8f"
 
     def lane_label_room(self) -> int:
         """How many lane labels fit the plot's height without overprinting (one text line apart)."""

@@ -26,3 +26,12 @@ def test_the_wizard_status_has_no_command_line_advice(qtbot, tmp_path):
     shown = page.status.text()
     assert "sampling_rate" in shown and not has_command_line_advice(shown), shown
     wizard.reject()
+
+
+def test_the_error_dialog_speaks_the_gui_and_keeps_the_original_in_details(qtbot):
+    from app.views.welcome import ErrorDialog
+    original = "rec.xyz: no known format reads this file; give --format."
+    dialog = ErrorDialog("Cannot open the recording", original)
+    qtbot.addWidget(dialog)
+    assert dialog.message.text() == "rec.xyz: no known format reads this file; choose the format."
+    assert dialog.details.toPlainText() == original
