@@ -201,3 +201,17 @@ def test_bad_channel_check_marks_tree_and_labels_and_writes_on_request(qtbot, se
     window.close_recording()
     assert window.view.channel_marks == {}
     window.close()
+
+
+def test_trace_labels_get_room_for_the_files_names(qtbot, settings, tmp_path):
+    from app.views.trace.decorations import MARGIN_LEFT, small_font
+    from tests.views.test_channel_names import EEG, write_edf
+    window = make_window(qtbot, settings)
+    assert window.open_file(str(write_edf(tmp_path / "night.edf")))
+    view = window.view
+    metrics = QtGui.QFontMetrics(small_font())
+    assert view.left_margin() > MARGIN_LEFT and view.plot_rect().left() == view.left_margin()
+    assert view.left_margin() - 8 >= max(metrics.horizontalAdvance(name) for name in EEG)   # whole names
+    window.close_recording()
+    assert view.left_margin() == MARGIN_LEFT
+    window.close()

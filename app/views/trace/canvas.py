@@ -32,6 +32,8 @@ from app.views.trace.ring import GROUP_COLOURS, HIGHLIGHT, INK, RasterRing, make
 from app.views.trace.settings import ViewportFields
 
 log = logging.getLogger("wavescope")
+MARGIN_LEFT_MAX = 180       # the label column never takes more; longer names are elided (full name on hover)
+LABEL_ROOM = 40             # beside the name: a gain (" ×2"), the bad-channel mark, the gap to the traces
 REFRESH_TOPICS = {"window", "channels", "filter", "settings", "recording"}
 
 
@@ -60,6 +62,7 @@ class TraceView(ViewportFields, TraceInput, QtWidgets.QWidget):
         self.cursor_tool = deco.CursorMeasure(self)
         self.decorations = [deco.SegmentMarks(self), deco.TimeAxis(self), deco.ChannelLabels(self),
                             deco.ScaleBar(self), deco.StatusBadge(self), self.cursor_tool]
+        self._left_margin = MARGIN_LEFT     # the label column: fitted to the names (set_recording)
         self.dark = False                   # the theme: light on dark when True (see set_dark)
         self.palette = make_palette()
         self.ring = RasterRing(self.palette)
@@ -111,6 +114,7 @@ class TraceView(ViewportFields, TraceInput, QtWidgets.QWidget):
 
     def set_recording(self, recording: Recording, source: TraceSource) -> None:
         self.recording, self.source = recording, source
+        self._fit_left_margin(recording.channel_names())
         self.frame = None
         self.ring.reset()
         self.stream_lanes.set_lanes([])
@@ -121,6 +125,7 @@ class TraceView(ViewportFields, TraceInput, QtWidgets.QWidget):
 
     def clear(self) -> None:
         self.recording, self.source, self.frame = None, None, None
+        self._left_margin = MARGIN_LEFT
         self.ring.reset()
         self.stream_lanes.set_lanes([])
         self._latest = -1
@@ -154,8 +159,18 @@ class TraceView(ViewportFields, TraceInput, QtWidgets.QWidget):
     def shown_channels(self) -> list[int]:
         return self.viewport.shown_channels()
 
+    def left_margin(self) -> int:
+        """Width of the channel-label column: the recording's longest name fits (within bounds)."""
+        return self._left_margin
+
+    def _fit_left_margin(self, names: list[str]) -> None:
+        metrics = QtGui.QFontMetrics(deco.small_font())
+        widest = max((metrics.horizontalAdvance(name) for name in names), default=0)
+        self._left_margin = int(min(max(MARGIN_LEFT, widest + LABEL_ROOM), MARGIN_LEFT_MAX))
+
     def plot_rect(self) -> QtCore.QRect:
-        return QtCore.QRect(MARGIN_LEFT, MARGIN_TOP, max(self.width() - MARGIN_LEFT - MARGIN_RIGHT, 1),
+        left = self._left_margin
+        return QtCore.QRect(left, MARGIN_TOP, max(self.width() - left - MARGIN_RIGHT, 1),
                             max(self.height() - MARGIN_TOP - MARGIN_BOTTOM, 1))
 
     def spacing(self) -> float:

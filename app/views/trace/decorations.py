@@ -125,7 +125,7 @@ class TimeAxis(Decoration):
             painter.drawLine(QtCore.QPointF(x, rect.bottom() + 1), QtCore.QPointF(x, rect.bottom() + 5))
             painter.drawText(QtCore.QRectF(x - 50, rect.bottom() + 6, 100, 16),
                              QtCore.Qt.AlignmentFlag.AlignHCenter, format_seconds(tick, step))
-        painter.drawText(QtCore.QRectF(0, rect.bottom() + 6, MARGIN_LEFT - 16, 16),
+        painter.drawText(QtCore.QRectF(0, rect.bottom() + 6, rect.left() - 16, 16),
                          QtCore.Qt.AlignmentFlag.AlignRight, "time (s)")
 
 
@@ -142,7 +142,7 @@ class ChannelLabels(Decoration):
         view = self.view
         channels = view.frame.channels if view.frame is not None else np.asarray(view.visible_rows())
         key = (id(view.recording), np.asarray(channels).tobytes(), view.spacing(), tuple(sorted(view.selected)),
-               rect.height(), view.devicePixelRatioF(), tuple(sorted(view.channel_marks)), view.dark)
+               rect.height(), view.devicePixelRatioF(), tuple(sorted(view.channel_marks)), view.dark, view.left_margin())
         if painter.device() is not view:          # export: vector text, the cache kept
             self._draw(painter, channels, rect.top())
             return
@@ -152,7 +152,7 @@ class ChannelLabels(Decoration):
 
     def _image(self, channels, rect: QtCore.QRect) -> QtGui.QImage:
         ratio = self.view.devicePixelRatioF()
-        image = QtGui.QImage(int(MARGIN_LEFT * ratio), int((rect.height() + 2 * LABEL_PAD) * ratio),
+        image = QtGui.QImage(int(self.view.left_margin() * ratio), int((rect.height() + 2 * LABEL_PAD) * ratio),
                              QtGui.QImage.Format.Format_ARGB32_Premultiplied)
         image.setDevicePixelRatio(ratio)
         image.fill(QtCore.Qt.GlobalColor.transparent)
@@ -175,16 +175,16 @@ class ChannelLabels(Decoration):
             painter.setPen(QtGui.QColor("#e0441b") if channel in selected else QtGui.QColor(MARKED) if marked
                            else view.ink("text"))
             suffix = ("" if gain == 1 else f" ×{gain:g}") + (" ⚠" if marked else "")
-            room = MARGIN_LEFT - 8 - metrics.horizontalAdvance(suffix)
+            room = view.left_margin() - 8 - metrics.horizontalAdvance(suffix)
             text = metrics.elidedText(channel_label(names, channel), QtCore.Qt.TextElideMode.ElideRight,
                                       room) + suffix
-            painter.drawText(QtCore.QRectF(0, y - 8, MARGIN_LEFT - 6, 16),
+            painter.drawText(QtCore.QRectF(0, y - 8, view.left_margin() - 6, 16),
                              QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter, text)
 
     def tooltip_at(self, pos: QtCore.QPointF) -> str:
         """'name (index N)' of the label under `pos`, or '' off the labels."""
         view = self.view
-        if view.recording is None or pos.x() >= MARGIN_LEFT or view.lane_at(pos.y()) is not None:
+        if view.recording is None or pos.x() >= view.left_margin() or view.lane_at(pos.y()) is not None:
             return ""
         channel = view.channel_at(pos.y())
         if channel is None:
@@ -200,7 +200,7 @@ class ChannelLabels(Decoration):
 
     def press(self, pos: QtCore.QPointF, modifiers) -> bool:
         view = self.view
-        if view.recording is None or pos.x() >= MARGIN_LEFT:
+        if view.recording is None or pos.x() >= view.left_margin():
             return False
         channel = view.channel_at(pos.y())
         if channel is not None:

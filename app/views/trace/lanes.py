@@ -17,7 +17,7 @@ from app.model.lanes import Lane, lane_window, main_grid
 from app.model.recording import datafile_channel_names
 from app.model.traces import TraceFrame
 from app.model.viewport import NOISE_PER_LANE
-from app.views.trace.decorations import MARGIN_LEFT, MARGIN_RIGHT, channel_label, small_font
+from app.views.trace.decorations import MARGIN_RIGHT, channel_label, small_font
 from app.views.trace.ring import GROUP_COLOURS, RasterRing, group_colours, raster_columns
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ class StreamLanes:
             painter.setPen(self.view.ink("text"))
             for row in range(0, rows, max(1, math.ceil(12 / spacing))):
                 y = body + (row + 0.5) * spacing
-                painter.drawText(QtCore.QRectF(0, y - 8, MARGIN_LEFT - 6, 16),
+                painter.drawText(QtCore.QRectF(0, y - 8, self.view.left_margin() - 6, 16),
                                  QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter,
                                  metrics.elidedText(channel_label(names, row),
-                                                    QtCore.Qt.TextElideMode.ElideRight, MARGIN_LEFT - 8))
+                                                    QtCore.Qt.TextElideMode.ElideRight, self.view.left_margin() - 8))
