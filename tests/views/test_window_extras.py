@@ -215,3 +215,12 @@ def test_trace_labels_get_room_for_the_files_names(qtbot, settings, tmp_path):
     window.close_recording()
     assert view.left_margin() == MARGIN_LEFT
     window.close()
+
+
+def test_probe_dock_without_a_probe_shows_the_note_not_empty_axes(qtbot, settings, make_raw):
+    window = make_window(qtbot, settings)
+    assert window.open_file(make_raw("rec.dat", synthetic_int16(3000, 4)), PARAMS)
+    plot = window.probe.getPlotItem()
+    assert window.probe.message.isVisible()
+    assert not plot.getAxis("left").isVisible() and not plot.getAxis("bottom").isVisible()
+    window.close()
