@@ -85,7 +85,8 @@ class StreamTree(FollowsRecording, QtWidgets.QTreeWidget):
     def fit_columns(self) -> None:
         """Both columns whole when they fit; else the Recording column gives way (its names elide,
         their tooltips say them in full) down to under half the width, and Info gets the rest."""
-        wanted = [self.sizeHintForColumn(0), self.sizeHintForColumn(1)]
+        header = self.header()
+        wanted = [max(self.sizeHintForColumn(k), header.sectionSizeHint(k)) for k in (0, 1)]   # titles whole
         room = self.viewport().width()
         first = wanted[0] if sum(wanted) <= room else max(room - wanted[1], int(room * 0.45), 60)
         self.setColumnWidth(0, max(first, 1))

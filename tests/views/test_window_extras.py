@@ -224,3 +224,10 @@ def test_probe_dock_without_a_probe_shows_the_note_not_empty_axes(qtbot, setting
     assert window.probe.message.isVisible()
     assert not plot.getAxis("left").isVisible() and not plot.getAxis("bottom").isVisible()
     window.close()
+
+
+def test_empty_stream_tree_keeps_its_column_titles_whole(qtbot, settings):
+    window = make_window(qtbot, settings)
+    header = window.tree.header()
+    assert window.tree.columnWidth(0) >= header.sectionSizeHint(0)
+    window.close()
