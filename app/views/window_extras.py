@@ -11,7 +11,7 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtWidgets
 
 from app.io.folders import SeveralRecordingsError
-from app.views import layout
+from app.views import layout, probe_link
 from app.views.bad_channels_ui import BadChannelsUI
 from app.views.folder_chooser import FolderChooser
 from app.views.shortcuts import install_help_menu
@@ -40,6 +40,7 @@ class WindowExtras(QtCore.QObject):
         self.theme.changed.connect(self.restyle_plots)
         self.restyle_plots(self.theme.dark)
         self.bad_channels = BadChannelsUI(window)
+        self.probe_link = probe_link.install(window)
         self.show_shortcuts = install_help_menu(window)          # Help: the last menu
         self._set_tooltips()
         self.ask_recording = lambda folder, found: FolderChooser.ask(folder, found, window)   # tests inject

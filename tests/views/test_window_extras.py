@@ -231,3 +231,28 @@ def test_empty_stream_tree_keeps_its_column_titles_whole(qtbot, settings):
     header = window.tree.header()
     assert window.tree.columnWidth(0) >= header.sectionSizeHint(0)
     window.close()
+
+
+def test_probe_and_traces_point_at_each_other(qtbot, settings, tmp_path):
+    from app.model.demo import DemoSpec, demo_params, write_demo
+    first = write_demo(tmp_path / "demo", DemoSpec(parts=1, seconds_per_part=2.0))
+    window = make_window(qtbot, settings)
+    assert window.open_file(str(first), demo_params(first))
+    view, link = window.view, window.extras_ui.probe_link
+    qtbot.waitUntil(lambda: view.frame is not None, timeout=15_000)
+    shown = link.show_on_screen()
+    assert shown and sorted(shown) == sorted(int(c) for c in view.visible_rows())
+    assert len(link.on_screen.data) == len(shown)                   # a ring per channel on screen
+    channel = int(view.frame.channels[2])
+    link.mark_on_probe(channel)
+    ringed = link.hover.getData()
+    k = list(window.probe.channels).index(channel)
+    assert (ringed[0][0], ringed[1][0]) == tuple(window.probe.xy[k])
+    box = window.probe.getPlotItem().getViewBox()
+    scene = box.mapViewToScene(QtCore.QPointF(*window.probe.xy[k]))
+    assert link.site_at(scene) == channel
+    link._probe_mouse(scene)
+    assert link.band.channel == channel and link.band.row_rect(view.plot_rect()) is not None
+    link._probe_mouse(QtCore.QPointF(-1000, -1000))
+    assert link.band.channel is None
+    window.close()

@@ -336,7 +336,7 @@ class TraceView(ViewportFields, TraceInput, QtWidgets.QWidget):
         if self.recording is None:
             painter.setPen(self.ink("faint"))
             painter.drawText(self.rect(), QtCore.Qt.AlignmentFlag.AlignCenter,
-                             "Open a recording: File > Open, drag a file here, or `wavescope demo`.")
+                             "Open a recording: File > Open, or drag a file here.")
             return
         self.ring.paint(painter, rect.left(), rect.top())
         if self.lanes:
