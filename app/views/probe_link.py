@@ -1,7 +1,7 @@
 """The probe dock and the traces point at each other.
 
-- The sites of the channels on screen in the trace view are ringed on the probe (they follow scrolling
-  through channels, a group shown alone, the order by depth).
+- The sites of the channels on screen in the trace view are ringed on the probe when not all are (they
+  follow scrolling through channels, a group shown alone, the order by depth).
 - The channel under the mouse in the traces is marked on the probe, and the site under the mouse on
   the probe lights up its row in the traces (a faint band behind the row, `HoverBand`).
 
@@ -84,8 +84,12 @@ class ProbeLink(QtCore.QObject):
             self.on_screen.clear()
             return []
         channels = [int(c) for c in self.view.visible_rows()]
-        self.on_screen.setData(pos=self._points(channels))
-        return [c for c in channels if c in set(self.probe.channels.tolist())]
+        ringed = [c for c in channels if c in set(self.probe.channels.tolist())]
+        if len(ringed) == len(self.probe.channels):          # every site on screen: rings would say nothing
+            self.on_screen.clear()
+            return []
+        self.on_screen.setData(pos=self._points(ringed))
+        return ringed
 
     def mark_on_probe(self, channel: int | None) -> None:
         """The trace view's channel under the mouse, ringed on the probe (None: no ring)."""

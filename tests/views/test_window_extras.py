@@ -240,10 +240,13 @@ def test_probe_and_traces_point_at_each_other(qtbot, settings, tmp_path):
     assert window.open_file(str(first), demo_params(first))
     view, link = window.view, window.extras_ui.probe_link
     qtbot.waitUntil(lambda: view.frame is not None, timeout=15_000)
+    assert link.show_on_screen() == [] and len(link.on_screen.data) == 0      # all on screen: no rings
+    window.select_channels([5, 6, 7])                                           # three shown alone
+    qtbot.waitUntil(lambda: sorted(int(c) for c in view.visible_rows()) == [5, 6, 7], timeout=10_000)
     shown = link.show_on_screen()
-    assert shown and sorted(shown) == sorted(int(c) for c in view.visible_rows())
-    assert len(link.on_screen.data) == len(shown)                   # a ring per channel on screen
-    channel = int(view.frame.channels[2])
+    assert sorted(shown) == [5, 6, 7] and len(link.on_screen.data) == 3        # a ring per channel on screen
+    qtbot.waitUntil(lambda: view.frame is not None and len(view.frame.channels) == 3, timeout=10_000)
+    channel = int(view.frame.channels[1])
     link.mark_on_probe(channel)
     ringed = link.hover.getData()
     k = list(window.probe.channels).index(channel)
