@@ -185,14 +185,20 @@ def user_platform() -> str | None:
 
 
 def platform_plugin(name: str) -> Path | None:
-    """The plugin file of platform `name` shipped inside PyQt6 (`libqxcb.so` for xcb)."""
+    """The plugin file Qt would load for platform `name` (`libqxcb.so` for xcb): from the folders
+    QT_QPA_PLATFORM_PLUGIN_PATH and QT_PLUGIN_PATH name first, as Qt searches, else PyQt6's own."""
+    folders = [Path(p) for p in os.environ.get("QT_QPA_PLATFORM_PLUGIN_PATH", "").split(os.pathsep) if p]
+    folders += [Path(p) / "platforms" for p in os.environ.get("QT_PLUGIN_PATH", "").split(os.pathsep) if p]
     try:
         from PyQt6 import QtCore
+        folders.append(Path(QtCore.QLibraryInfo.path(QtCore.QLibraryInfo.LibraryPath.PluginsPath)) / "platforms")
     except ImportError:
-        return None
-    folder = Path(QtCore.QLibraryInfo.path(QtCore.QLibraryInfo.LibraryPath.PluginsPath)) / "platforms"
-    found = sorted(folder.glob(f"*q{name}.*")) if folder.is_dir() else []
-    return found[0] if found else None
+        pass
+    for folder in folders:
+        found = sorted(folder.glob(f"*q{name}.*")) if folder.is_dir() else []
+        if found:
+            return found[0]
+    return None
 
 
 def missing_libraries(qt_error: str, plugin: Path | None) -> list[str]:

@@ -167,3 +167,35 @@ def test_debian_package_names():
     assert doctor.debian_package("libxcb-xfixes.so.0") == "libxcb-xfixes0"
     assert doctor.missing_libraries("qt.qpa.plugin: From 6.5.0, xcb-cursor0 or libxcb-cursor0 is needed "
                                     "to load the Qt xcb platform plugin.", None) == ["libxcb-cursor.so.0"]
+
+
+def broken_xcb_plugin(tmp_path):
+    """PyQt6's own xcb plugin, copied with one library it needs renamed to one no system has
+    (libxcb-cursor.so.0 -> .so.9): a real plugin that Qt finds and cannot load, as on a desktop
+    lacking the package. The copy sits two folders below a link to Qt's lib folder, as its rpath wants."""
+    import os
+    from pathlib import Path
+
+    from PyQt6 import QtCore
+    plugins = Path(QtCore.QLibraryInfo.path(QtCore.QLibraryInfo.LibraryPath.PluginsPath))
+    original = plugins / "platforms" / "libqxcb.so"
+    if not original.is_file():
+        pytest.skip("this PyQt6 has no xcb plugin")
+    data = original.read_bytes()
+    if b"libxcb-cursor.so.0\x00" not in data:
+        pytest.skip("this xcb plugin does not link libxcb-cursor")
+    folder = tmp_path / "qt" / "plugins" / "platforms"
+    folder.mkdir(parents=True)
+    (folder / "libqxcb.so").write_bytes(data.replace(b"libxcb-cursor.so.0\x00", b"libxcb-cursor.so.9\x00"))
+    os.symlink(plugins.parent / "lib", tmp_path / "qt" / "lib")
+    return folder
+
+
+def test_a_platform_plugin_that_cannot_load_names_the_missing_library(tmp_path):
+    folder = broken_xcb_plugin(tmp_path)
+    status, checks = run_doctor(tmp_path, QT_QPA_PLATFORM="xcb", QT_QPA_PLATFORM_PLUGIN_PATH=str(folder),
+                                DISPLAY=":97", WAYLAND_DISPLAY=None)
+    platform_check = checks["qt platform"]
+    assert status == 1 and platform_check["status"] == "MISSING"
+    assert "libxcb-cursor.so.9" in platform_check["detail"]
+    assert platform_check["fix"].startswith("sudo apt install ") and "libxcb-cursor9" in platform_check["fix"]

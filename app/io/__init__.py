@@ -50,6 +50,9 @@ def open_datafile(file_name: str, params: dict | None = None, file_format: str |
         return open_datafile(data_file, settings, file_format, stream_mode)
     if not os.path.exists(file_name):
         raise HeaderError(f"{file_name}: no such file or folder; check the path.", file_name)
+    if stream_mode is None and os.path.isdir(file_name):
+        from app.io.folders import check_one_recording
+        check_one_recording(file_name)          # several recordings below: the user names one
     name = file_format or guess_format(file_name)
     try:
         return get_format(name)(file_name, dict(params or {}), stream_mode=stream_mode)

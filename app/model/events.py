@@ -120,6 +120,25 @@ class EventIndex:
         return events["sample"].copy()
 
 
+TEXT_CHANNEL_WORDS = ("message", "text", "comment", "annotation", "note")
+
+
+def default_event_channel(index: EventIndex) -> str:
+    """The event channel a peri-event average starts on: a stimulus line, not a log of messages.
+
+    The first channel with pulses (events with a duration: paired TTL edges) and no text-like name,
+    else the first whose name is not text-like, else the first; "" without events."""
+    channels = index.channels
+    if not channels:
+        return ""
+    events = index.events
+    plain = [c for c in channels if not any(word in c.lower() for word in TEXT_CHANNEL_WORDS)]
+    for channel in plain:
+        if np.any(events["duration"][events["channel"] == channel] > 0):
+            return channel
+    return plain[0] if plain else channels[0]
+
+
 @dataclass
 class PeriEvent:
     """Signals around events: `mean` (window samples, channels) over `count` events, a few

@@ -11,9 +11,19 @@ import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.model.events import EventIndex
+from app.views.event_markers import EVENT_PALETTE
 
-COLUMNS = ("time (s)", "channel", "label", "duration (ms)")
+COLUMNS = ("time (s)", "channel", "duration (ms)", "label")
+_FIT, _STRETCH = QtWidgets.QHeaderView.ResizeMode.ResizeToContents, QtWidgets.QHeaderView.ResizeMode.Stretch
+COLUMN_MODES = (_FIT, _FIT, _FIT, _STRETCH)      # the label, often the longest text, takes the rest
 ROLE = QtCore.Qt.ItemDataRole
+
+
+def swatch(colour: str, size: int = 12) -> QtGui.QIcon:
+    """A filled square of `colour`: an event channel's entry in the legend."""
+    pixmap = QtGui.QPixmap(size, size)
+    pixmap.fill(QtGui.QColor(colour))
+    return QtGui.QIcon(pixmap)
 
 
 def codes_of(values: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -60,7 +70,7 @@ class EventTableModel(QtCore.QAbstractTableModel):
             return f"{int(event['sample']) / self.sampling_rate:.4f}"
         if column == 1:
             return str(event["channel"])
-        if column == 2:
+        if column == 3:
             return str(event["label"])
         duration = int(event["duration"])
         return f"{duration / self.sampling_rate * 1000:.4g}" if duration else ""
@@ -97,7 +107,10 @@ class EventsPanel(QtWidgets.QWidget):
 
     def _build(self) -> None:
         self.channel_list = QtWidgets.QListWidget()
-        self.channel_list.setMaximumHeight(110)
+        self.channel_list.setToolTip("Event channels: the swatch is the channel's marker colour on the "
+                                     "traces; uncheck a channel to hide its events")
+        self.channel_list.setMinimumWidth(120)
+        self.channel_list.setMaximumWidth(180)
         self.channel_list.itemChanged.connect(lambda _item: self._channels_changed())
         self.text_filter = QtWidgets.QLineEdit(placeholderText="filter by label or channel text")
         self.text_filter.setClearButtonEnabled(True)
@@ -109,16 +122,24 @@ class EventsPanel(QtWidgets.QWidget):
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(20)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(False)
+        for column, mode in enumerate(COLUMN_MODES):       # channel and label whole; duration as narrow
+            header.setSectionResizeMode(column, mode)
         self.table.clicked.connect(lambda index: self.jump_to_row(index.row()))
         self.table.activated.connect(lambda index: self.jump_to_row(index.row()))
         self.count = QtWidgets.QLabel("no events")
-        layout = QtWidgets.QVBoxLayout(self)
+        # channels (the colour legend) and the filter beside the table: every pixel of height for rows
+        side = QtWidgets.QVBoxLayout()
+        side.addWidget(self.text_filter)
+        side.addWidget(self.channel_list, 1)
+        rows = QtWidgets.QVBoxLayout()
+        rows.addWidget(self.table, 1)
+        rows.addWidget(self.count)
+        layout = QtWidgets.QHBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(self.channel_list)
-        layout.addWidget(self.text_filter)
-        layout.addWidget(self.table, 1)
-        layout.addWidget(self.count)
+        layout.addLayout(side)
+        layout.addLayout(rows, 1)
 
     # -- data -----------------------------------------------------------------------------------------
     def set_session(self, session) -> None:
@@ -147,6 +168,7 @@ class EventsPanel(QtWidgets.QWidget):
             item = QtWidgets.QListWidgetItem(name)
             item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(QtCore.Qt.CheckState.Checked)
+            item.setIcon(swatch(EVENT_PALETTE[len(self.channel_list) % len(EVENT_PALETTE)]))
             self.channel_list.addItem(item)
         self.channel_list.blockSignals(False)
         self.apply_filter()

@@ -16,11 +16,12 @@ from pathlib import Path
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.io.errors import DataFileError, MissingFieldsError
+from app.io.folders import SeveralRecordingsError
 from app.model.jobs import JobHistory
 from app.model.recording import Recording
 from app.model.session import Session
 from app.model.traces import TraceSource
-from app.views import events_integration, jobs_actions, probe_integration
+from app.views import events_integration, jobs_actions, probe_integration, window_extras
 from app.views.jobs_panel import JobsPanel
 from app.views.log_panel import LogPanel
 from app.views.probe_view import ProbeView
@@ -131,6 +132,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.docks["Log"].raise_()
         self.resizeDocks([self.docks["Streams"], self.docks["Probe"]], [330, 240], QtCore.Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["Log"]], [110], QtCore.Qt.Orientation.Vertical)
+        self.extras_ui = window_extras.install(self)         # layout, theme, help, bad channels
 
     # -- construction -----------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -230,6 +232,8 @@ class MainWindow(QtWidgets.QMainWindow):
                     return False
                 params.update(given)
                 continue
+            except SeveralRecordingsError as several:            # a folder: list them and ask
+                return self.extras_ui.choose_recording(several, params)
             except (DataFileError, OSError, ValueError) as error:
                 log.error("%s", error)
                 self.show_error("Cannot open the recording", str(error))
@@ -434,10 +438,9 @@ class MainWindow(QtWidgets.QMainWindow):
     def showEvent(self, event: QtGui.QShowEvent) -> None:
         super().showEvent(event)
         if self._default_layout_pending:
-            # once the window has its size: a slim bottom row of tabs, the traces get the height
+            # once the window has its size: a bottom row showing 8 event rows, the traces the rest
             self._default_layout_pending = False
-            QtCore.QTimer.singleShot(0, lambda: self.resizeDocks(
-                [self.docks["Log"]], [max(120, self.height() // 6)], QtCore.Qt.Orientation.Vertical))
+            QtCore.QTimer.singleShot(0, self.extras_ui.default_sizes)
 
     def _restore_settings(self) -> None:
         self._default_layout_pending = self.settings.value("window_state") is None

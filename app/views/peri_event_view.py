@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6 import QtCore, QtWidgets
+from PyQt6 import QtCore, QtGui, QtWidgets
 
-from app.model.events import EventIndex, PeriEvent, peri_event, session_reader
+from app.model.events import EventIndex, PeriEvent, default_event_channel, peri_event, session_reader
 from app.views.workers import Worker
 
 ANY_LABEL = "any label"
@@ -82,6 +82,7 @@ class PeriEventView(QtWidgets.QWidget):
         form.addRow("Events at most", counts)
         self.plot = pg.PlotWidget(background="w")
         self.plot.setMinimumHeight(100)
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)          # ms stays ms, never "(x0.001)"
         self.plot.setLabel("bottom", "time from event (ms)")
         self.plot.getAxis("left").setStyle(showValues=False)
         self.plot.addItem(pg.InfiniteLine(0, pen=pg.mkPen("#d62728", style=QtCore.Qt.PenStyle.DashLine)))
@@ -128,8 +129,7 @@ class PeriEventView(QtWidgets.QWidget):
         self.channel_box.blockSignals(True)
         self.channel_box.clear()
         self.channel_box.addItems(index.channels)
-        if current in index.channels:
-            self.channel_box.setCurrentText(current)
+        self.channel_box.setCurrentText(current if current in index.channels else default_event_channel(index))
         self.channel_box.blockSignals(False)
         self._channel_changed(self.channel_box.currentText())
 
@@ -216,14 +216,25 @@ class PeriEventView(QtWidgets.QWidget):
             self.plot.addItem(pg.PlotDataItem(x, y, pen=pg.mkPen(150, 150, 150, 90), connect="finite"))
         names = [self.channel_name(channel) for channel in channels]
         for k, name in enumerate(names):
-            curve = pg.PlotDataItem(times, mean[:, k] + self.offsets[k], pen=pg.mkPen("#1f3f8f", width=1.5),
+            curve = pg.PlotDataItem(times, mean[:, k] + self.offsets[k], pen=pg.mkPen(self.mean_colour(), width=1.5),
                                     name=name)
             self.plot.addItem(curve)
             self.mean_curves.append(curve)
-        every = max(1, -(-len(channels) // MAX_LANE_LABELS))
+        every = max(1, -(-len(channels) // self.lane_label_room()))
         self.plot.getAxis("left").setTicks([[(float(self.offsets[k]), names[k])
                                              for k in range(0, len(channels), every)]])
         self.plot.getAxis("left").setStyle(showValues=True)
+
+    def mean_colour(self) -> str:
+        """Dark blue on a light plot, light blue on a dark one (the theme's palette decides)."""
+        dark = self.palette().color(QtGui.QPalette.ColorRole.Window).lightness() < 128
+        return "#8fb0ff" if dark else "#1f3f8f"
+
+    def lane_label_room(self) -> int:
+        """How many lane labels fit the plot's height without overprinting (one text line apart)."""
+        line = QtGui.QFontMetrics(self.plot.getAxis("left").font()).height() + 4
+        height = self.plot.getPlotItem().vb.height() or self.plot.height()
+        return max(1, min(MAX_LANE_LABELS, int(height // (2 * line))))
 
     def channel_name(self, channel: int) -> str:
         """Recording channel `channel`'s name (the file's, else "ch N")."""

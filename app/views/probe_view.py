@@ -43,6 +43,8 @@ class ProbeView(FollowsRecording, pg.PlotWidget):
         self.sites.clear()
         self.highlight.clear()
         where = recording.positions() if recording is not None else {}
+        for side in ("left", "bottom"):                # no sites, no axes: the note alone, not over 0..1
+            self.getPlotItem().showAxis(side, bool(where))
         if not where:
             self.channels, self.xy = np.zeros(0, dtype=int), np.zeros((0, 2))
             self.message.setVisible(recording is not None)

@@ -7,7 +7,7 @@ emits; the main window decides.
 
 from __future__ import annotations
 
-from PyQt6 import QtCore, QtWidgets
+from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.model.recording import Recording
 from app.views.follow import FollowsRecording
@@ -69,10 +69,24 @@ class StreamTree(FollowsRecording, QtWidgets.QTreeWidget):
         groups.setExpanded(True)
         self.fit_columns()
 
+    def mark_channels(self, marks: dict[int, str]) -> None:
+        """Flag the channel leaves in `marks` ({channel: why}): a warning icon, the reason in the tooltip."""
+        icon = self.style().standardIcon(QtWidgets.QStyle.StandardPixmap.SP_MessageBoxWarning)
+        every = QtCore.Qt.MatchFlag.MatchContains | QtCore.Qt.MatchFlag.MatchRecursive
+        for item in self.findItems("", every):
+            kind, channels = item.data(0, ROLE) or (None, [])
+            if kind != "channels" or len(channels) != 1 or item.childCount():
+                continue
+            why = marks.get(int(channels[0]))
+            item.setIcon(0, icon if why else QtGui.QIcon())
+            base = item.toolTip(0).split(" — ")[0]
+            item.setToolTip(0, f"{base} — {why}" if why else base)
+
     def fit_columns(self) -> None:
         """Both columns whole when they fit; else the Recording column gives way (its names elide,
         their tooltips say them in full) down to under half the width, and Info gets the rest."""
-        wanted = [self.sizeHintForColumn(0), self.sizeHintForColumn(1)]
+        header = self.header()
+        wanted = [max(self.sizeHintForColumn(k), header.sectionSizeHint(k)) for k in (0, 1)]   # titles whole
         room = self.viewport().width()
         first = wanted[0] if sum(wanted) <= room else max(room - wanted[1], int(room * 0.45), 60)
         self.setColumnWidth(0, max(first, 1))

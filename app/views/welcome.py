@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.io.errors import MissingFieldsError
+from app.model.wording import for_gui
 
 WIZARD_KEY = "__wizard__"   # the missing-fields dialog's answer "use the params wizard instead"
 
@@ -110,7 +111,7 @@ class ErrorDialog(QtWidgets.QDialog):
             QtWidgets.QStyle.StandardPixmap.SP_MessageBoxCritical).pixmap(36, 36))
         icon.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
         row.addWidget(icon)
-        self.message = QtWidgets.QLabel(message)
+        self.message = QtWidgets.QLabel(for_gui(message))        # the GUI's words; details keep the original
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         row.addWidget(self.message, 1)

@@ -28,10 +28,12 @@ from app.views.trace import decorations as deco
 from app.views.trace.decorations import MARGIN_BOTTOM, MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP
 from app.views.trace.input import TraceInput
 from app.views.trace.lanes import STREAM_HEADER_PX, StreamLanes
-from app.views.trace.ring import BACKGROUND, GROUP_COLOURS, HIGHLIGHT, RasterRing, make_palette, raster_columns
+from app.views.trace.ring import GROUP_COLOURS, HIGHLIGHT, INK, RasterRing, make_palette, raster_columns
 from app.views.trace.settings import ViewportFields
 
 log = logging.getLogger("wavescope")
+MARGIN_LEFT_MAX = 180       # the label column never takes more; longer names are elided (full name on hover)
+LABEL_ROOM = 40             # beside the name: a gain (" ×2"), the bad-channel mark, the gap to the traces
 REFRESH_TOPICS = {"window", "channels", "filter", "settings", "recording"}
 
 
@@ -56,18 +58,41 @@ class TraceView(ViewportFields, TraceInput, QtWidgets.QWidget):
         self.viewport = viewport or Viewport()
         self.viewport.subscribe(self._viewport_changed)
         self.overlays: list = []            # drawn over the traces, offered the mouse and keys first
+        self.channel_marks: dict[int, str] = {}     # flagged channels (bad-channel check): why, by index
         self.cursor_tool = deco.CursorMeasure(self)
         self.decorations = [deco.SegmentMarks(self), deco.TimeAxis(self), deco.ChannelLabels(self),
                             deco.ScaleBar(self), deco.StatusBadge(self), self.cursor_tool]
+        self._left_margin = MARGIN_LEFT     # the label column: fitted to the names (set_recording)
+        self.dark = False                   # the theme: light on dark when True (see set_dark)
         self.palette = make_palette()
         self.ring = RasterRing(self.palette)
         self.stream_lanes = StreamLanes(self, self.palette)
+        self.set_dark(self.palette_is_dark())          # made under the dark theme (the wizard's preview)
         self.frame: TraceFrame | None = None
         self._latest = 0
         self._requested_at: dict[int, float] = {}
         self._painted_request = -1
         self._frameArrived.connect(self._on_frame)
         self._laneFrameArrived.connect(self._on_lane_frame)
+
+    def ink(self, role: str) -> QtGui.QColor:
+        """The theme's colour for `role` (background, text, axis, strong, faint, rule, segment, badge)."""
+        return QtGui.QColor(INK[self.dark][role])
+
+    @staticmethod
+    def palette_is_dark() -> bool:
+        app = QtWidgets.QApplication.instance()
+        return app is not None and app.palette().color(QtGui.QPalette.ColorRole.Window).lightness() < 128
+
+    def set_dark(self, dark: bool) -> None:
+        """Draw light on dark (or back): the palette changes in place, the pictures are recoloured."""
+        if bool(dark) == self.dark:
+            return
+        self.dark = bool(dark)
+        self.palette[...] = make_palette(self.dark)
+        for ring in [self.ring] + [display.ring for display in self.lane_displays]:
+            ring.recolour()
+        self.update()
 
     # -- model ------------------------------------------------------------------------------------
     def set_session(self, session: Session) -> None:
@@ -92,6 +117,7 @@ class TraceView(ViewportFields, TraceInput, QtWidgets.QWidget):
 
     def set_recording(self, recording: Recording, source: TraceSource) -> None:
         self.recording, self.source = recording, source
+        self._fit_left_margin(recording.channel_names())
         self.frame = None
         self.ring.reset()
         self.stream_lanes.set_lanes([])
@@ -102,6 +128,7 @@ class TraceView(ViewportFields, TraceInput, QtWidgets.QWidget):
 
     def clear(self) -> None:
         self.recording, self.source, self.frame = None, None, None
+        self._left_margin = MARGIN_LEFT
         self.ring.reset()
         self.stream_lanes.set_lanes([])
         self._latest = -1
@@ -135,8 +162,18 @@ class TraceView(ViewportFields, TraceInput, QtWidgets.QWidget):
     def shown_channels(self) -> list[int]:
         return self.viewport.shown_channels()
 
+    def left_margin(self) -> int:
+        """Width of the channel-label column: the recording's longest name fits (within bounds)."""
+        return self._left_margin
+
+    def _fit_left_margin(self, names: list[str]) -> None:
+        metrics = QtGui.QFontMetrics(deco.small_font())
+        widest = max((metrics.horizontalAdvance(name) for name in names), default=0)
+        self._left_margin = int(min(max(MARGIN_LEFT, widest + LABEL_ROOM), MARGIN_LEFT_MAX))
+
     def plot_rect(self) -> QtCore.QRect:
-        return QtCore.QRect(MARGIN_LEFT, MARGIN_TOP, max(self.width() - MARGIN_LEFT - MARGIN_RIGHT, 1),
+        left = self._left_margin
+        return QtCore.QRect(left, MARGIN_TOP, max(self.width() - left - MARGIN_RIGHT, 1),
                             max(self.height() - MARGIN_TOP - MARGIN_BOTTOM, 1))
 
     def spacing(self) -> float:
@@ -297,12 +334,12 @@ class TraceView(ViewportFields, TraceInput, QtWidgets.QWidget):
 
     def paint(self, painter: QtGui.QPainter) -> None:
         """Draw everything; also used to export to PNG and SVG."""
-        painter.fillRect(self.rect(), QtGui.QColor(BACKGROUND))
+        painter.fillRect(self.rect(), self.ink("background"))
         rect = self.plot_rect()
         if self.recording is None:
-            painter.setPen(QtGui.QColor("#777"))
+            painter.setPen(self.ink("faint"))
             painter.drawText(self.rect(), QtCore.Qt.AlignmentFlag.AlignCenter,
-                             "Open a recording: File > Open, drag a file here, or `wavescope demo`.")
+                             "Open a recording: File > Open, or drag a file here.")
             return
         self.ring.paint(painter, rect.left(), rect.top())
         if self.lanes:

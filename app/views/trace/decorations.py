@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 # the top margin holds the status badge (what the picture is), above the first trace, never over it
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 60, 18, 30
+MARKED = "#b26a00"     # the label of a channel the bad-channel check flagged
 LABEL_PAD = 8          # the channel-label picture reaches this far past the plot, so no label is cut in half
 
 
@@ -99,7 +100,7 @@ class SegmentMarks(Decoration):
     """A dashed line where each stream (segment) of the recording starts."""
 
     def paint(self, painter: QtGui.QPainter, rect: QtCore.QRect) -> None:
-        painter.setPen(QtGui.QPen(QtGui.QColor("#2a7ab0"), 1, QtCore.Qt.PenStyle.DashLine))
+        painter.setPen(QtGui.QPen(self.view.ink("segment"), 1, QtCore.Qt.PenStyle.DashLine))
         for segment in self.view.recording.segments[1:]:
             x = self.view.x_of(segment.start, rect)
             if rect.left() <= x <= rect.right():
@@ -115,7 +116,7 @@ class TimeAxis(Decoration):
         rate = view.sampling_rate
         start, stop = view.sample_at(rect.left()) / rate, view.sample_at(rect.right() + 1) / rate
         step = nice_step(stop - start, max(rect.width() // 110, 2))
-        painter.setPen(QtGui.QPen(QtGui.QColor("#444"), 1))
+        painter.setPen(QtGui.QPen(view.ink("axis"), 1))
         painter.drawLine(rect.left(), rect.bottom() + 1, rect.right(), rect.bottom() + 1)
         painter.setFont(small_font())
         pixel = (stop - start) / max(rect.width(), 1)
@@ -124,7 +125,7 @@ class TimeAxis(Decoration):
             painter.drawLine(QtCore.QPointF(x, rect.bottom() + 1), QtCore.QPointF(x, rect.bottom() + 5))
             painter.drawText(QtCore.QRectF(x - 50, rect.bottom() + 6, 100, 16),
                              QtCore.Qt.AlignmentFlag.AlignHCenter, format_seconds(tick, step))
-        painter.drawText(QtCore.QRectF(0, rect.bottom() + 6, MARGIN_LEFT - 16, 16),
+        painter.drawText(QtCore.QRectF(0, rect.bottom() + 6, rect.left() - 16, 16),
                          QtCore.Qt.AlignmentFlag.AlignRight, "time (s)")
 
 
@@ -141,7 +142,7 @@ class ChannelLabels(Decoration):
         view = self.view
         channels = view.frame.channels if view.frame is not None else np.asarray(view.visible_rows())
         key = (id(view.recording), np.asarray(channels).tobytes(), view.spacing(), tuple(sorted(view.selected)),
-               rect.height(), view.devicePixelRatioF())
+               rect.height(), view.devicePixelRatioF(), tuple(sorted(view.channel_marks)), view.dark, view.left_margin())
         if painter.device() is not view:          # export: vector text, the cache kept
             self._draw(painter, channels, rect.top())
             return
@@ -151,7 +152,7 @@ class ChannelLabels(Decoration):
 
     def _image(self, channels, rect: QtCore.QRect) -> QtGui.QImage:
         ratio = self.view.devicePixelRatioF()
-        image = QtGui.QImage(int(MARGIN_LEFT * ratio), int((rect.height() + 2 * LABEL_PAD) * ratio),
+        image = QtGui.QImage(int(self.view.left_margin() * ratio), int((rect.height() + 2 * LABEL_PAD) * ratio),
                              QtGui.QImage.Format.Format_ARGB32_Premultiplied)
         image.setDevicePixelRatio(ratio)
         image.fill(QtCore.Qt.GlobalColor.transparent)
@@ -170,23 +171,26 @@ class ChannelLabels(Decoration):
             channel = int(channels[row])
             y = top + (row + 0.5) * spacing
             gain = gains[channel] if len(gains) else 1.0
-            painter.setPen(QtGui.QColor("#e0441b" if channel in selected else "#333"))
-            suffix = "" if gain == 1 else f" ×{gain:g}"
-            room = MARGIN_LEFT - 8 - metrics.horizontalAdvance(suffix)
+            marked = channel in view.channel_marks
+            painter.setPen(QtGui.QColor("#e0441b") if channel in selected else QtGui.QColor(MARKED) if marked
+                           else view.ink("text"))
+            suffix = ("" if gain == 1 else f" ×{gain:g}") + (" ⚠" if marked else "")
+            room = view.left_margin() - 8 - metrics.horizontalAdvance(suffix)
             text = metrics.elidedText(channel_label(names, channel), QtCore.Qt.TextElideMode.ElideRight,
                                       room) + suffix
-            painter.drawText(QtCore.QRectF(0, y - 8, MARGIN_LEFT - 6, 16),
+            painter.drawText(QtCore.QRectF(0, y - 8, view.left_margin() - 6, 16),
                              QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter, text)
 
     def tooltip_at(self, pos: QtCore.QPointF) -> str:
         """'name (index N)' of the label under `pos`, or '' off the labels."""
         view = self.view
-        if view.recording is None or pos.x() >= MARGIN_LEFT or view.lane_at(pos.y()) is not None:
+        if view.recording is None or pos.x() >= view.left_margin() or view.lane_at(pos.y()) is not None:
             return ""
         channel = view.channel_at(pos.y())
         if channel is None:
             return ""
-        return f"{view.recording.channel_name(channel)} (index {channel})"
+        mark = view.channel_marks.get(channel)
+        return f"{view.recording.channel_name(channel)} (index {channel})" + (f" — {mark}" if mark else "")
 
     def move(self, pos: QtCore.QPointF) -> bool:
         text = self.tooltip_at(pos)
@@ -196,7 +200,7 @@ class ChannelLabels(Decoration):
 
     def press(self, pos: QtCore.QPointF, modifiers) -> bool:
         view = self.view
-        if view.recording is None or pos.x() >= MARGIN_LEFT:
+        if view.recording is None or pos.x() >= view.left_margin():
             return False
         channel = view.channel_at(pos.y())
         if channel is not None:
@@ -218,12 +222,12 @@ class ScaleBar(Decoration):
         amplitude = nice_step(units * 0.8, 1)
         height = min(amplitude * spacing / units, band - 20)
         x, bottom = rect.right() + 10, rect.top() + band - 1
-        painter.setPen(QtGui.QPen(QtGui.QColor("#000"), 2))
+        painter.setPen(QtGui.QPen(view.ink("strong"), 2))
         painter.drawLine(QtCore.QPointF(x, bottom), QtCore.QPointF(x, bottom - height))
         painter.drawLine(QtCore.QPointF(x - 3, bottom - height), QtCore.QPointF(x + 3, bottom - height))
         painter.drawLine(QtCore.QPointF(x - 3, bottom), QtCore.QPointF(x + 3, bottom))
         painter.setFont(small_font())
-        painter.setPen(QtGui.QColor("#222"))
+        painter.setPen(view.ink("text"))
         painter.drawText(QtCore.QRectF(x + 5, bottom - height - 16, MARGIN_RIGHT - 16, 16),
                          QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignBottom,
                          f"{amplitude:g}")
@@ -261,7 +265,7 @@ class StatusBadge(Decoration):
         notes = self.notes()
         if notes:
             painter.setFont(small_font())
-            painter.setPen(QtGui.QColor("#a04a00"))
+            painter.setPen(self.view.ink("badge"))
             painter.drawText(self.text_rect(rect), QtCore.Qt.AlignmentFlag.AlignLeft
                              | QtCore.Qt.AlignmentFlag.AlignVCenter, " · ".join(notes))
 

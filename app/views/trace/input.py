@@ -7,6 +7,29 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 WHEEL_GAIN = 1.25
 WHEEL_ZOOM = 0.8
 
+# The trace view's own keys: (key, with Ctrl, what it does, the viewport call). The Help >
+# Keyboard shortcuts sheet is made from this table, so it lists what the keys really do.
+TRACE_KEYS = (
+    ("Right", False, "scroll forward a tenth of the window", lambda v: v.scroll(0.1)),
+    ("Left", False, "scroll back a tenth of the window", lambda v: v.scroll(-0.1)),
+    ("PageDown", False, "next window", lambda v: v.page(1)),
+    ("PageUp", False, "previous window", lambda v: v.page(-1)),
+    ("Home", False, "start of the recording", lambda v: v.set_window_samples(0)),
+    ("End", False, "end of the recording", lambda v: v.set_window_samples(float("inf"))),
+    ("Plus", False, "zoom in (half the window)", lambda v: v.zoom(0.5)),
+    ("Equal", False, "zoom in (half the window)", lambda v: v.zoom(0.5)),
+    ("Minus", False, "zoom out (twice the window)", lambda v: v.zoom(2.0)),
+    ("Up", False, "channels: scroll up one", lambda v: v.scroll_channels(-1)),
+    ("Down", False, "channels: scroll down one", lambda v: v.scroll_channels(1)),
+    ("Up", True, "more gain", lambda v: v.gain(WHEEL_GAIN)),
+    ("Down", True, "less gain", lambda v: v.gain(0.8)),
+)
+KEY_CALLS = {(getattr(QtCore.Qt.Key, "Key_" + name), ctrl): call for name, ctrl, _what, call in TRACE_KEYS}
+MOUSE_GESTURES = (
+    ("Wheel", "scroll in time"), ("Shift+Wheel", "zoom in time around the mouse"),
+    ("Ctrl+Wheel", "gain (of the selected channels, or of a lane under the mouse)"),
+)
+
 
 class TraceInput:
     """Mixed into TraceView: input goes to the overlays (events first, then the decorations),
@@ -24,22 +47,11 @@ class TraceInput:
         if self._to_overlays("key", event.key()):
             return
         ctrl = bool(event.modifiers() & QtCore.Qt.KeyboardModifier.ControlModifier)
-        viewport, Key = self.viewport, QtCore.Qt.Key
-        actions = {
-            Key.Key_Right: lambda: viewport.scroll(0.1), Key.Key_Left: lambda: viewport.scroll(-0.1),
-            Key.Key_PageDown: lambda: viewport.page(1), Key.Key_PageUp: lambda: viewport.page(-1),
-            Key.Key_Home: lambda: viewport.set_window_samples(0),
-            Key.Key_End: lambda: viewport.set_window_samples(float("inf")),
-            Key.Key_Plus: lambda: viewport.zoom(0.5), Key.Key_Equal: lambda: viewport.zoom(0.5),
-            Key.Key_Minus: lambda: viewport.zoom(2.0),
-            Key.Key_Up: (lambda: viewport.gain(WHEEL_GAIN)) if ctrl else (lambda: viewport.scroll_channels(-1)),
-            Key.Key_Down: (lambda: viewport.gain(0.8)) if ctrl else (lambda: viewport.scroll_channels(1)),
-        }
-        action = actions.get(event.key())
-        if action is None or self.recording is None:
+        call = KEY_CALLS.get((event.key(), ctrl)) or KEY_CALLS.get((event.key(), False))
+        if call is None or self.recording is None:
             QtWidgets.QWidget.keyPressEvent(self, event)
             return
-        action()
+        call(self.viewport)
 
     def wheelEvent(self, event: QtGui.QWheelEvent) -> None:
         if self.recording is None:

@@ -17,8 +17,8 @@ from app.model.lanes import Lane, lane_window, main_grid
 from app.model.recording import datafile_channel_names
 from app.model.traces import TraceFrame
 from app.model.viewport import NOISE_PER_LANE
-from app.views.trace.decorations import MARGIN_LEFT, MARGIN_RIGHT, channel_label, small_font
-from app.views.trace.ring import GROUP_COLOURS, RasterRing, raster_columns
+from app.views.trace.decorations import MARGIN_RIGHT, channel_label, small_font
+from app.views.trace.ring import GROUP_COLOURS, RasterRing, group_colours, raster_columns
 
 if TYPE_CHECKING:
     from app.views.trace.canvas import TraceView
@@ -145,9 +145,9 @@ class StreamLanes:
         metrics = QtGui.QFontMetrics(painter.font())
         for index, top, height in bands:
             lane, display = self.lanes[index], self.displays[index]
-            painter.setPen(QtGui.QPen(QtGui.QColor("#999"), 1))
+            painter.setPen(QtGui.QPen(self.view.ink("rule"), 1))
             painter.drawLine(0, top, rect.right() + MARGIN_RIGHT, top)
-            painter.setPen(QtGui.QColor(GROUP_COLOURS[(index + 1) % len(GROUP_COLOURS)]))
+            painter.setPen(QtGui.QColor(group_colours(self.view.dark)[(index + 1) % len(GROUP_COLOURS)]))
             offset = f" · starts {lane.offset_s:+.3f} s" if abs(lane.offset_s) >= 5e-4 else ""
             painter.drawText(QtCore.QPointF(6, top + 11), f"{lane.label} · {lane.sampling_rate:g} Hz · "
                              f"{lane.nb_channels} ch · {display.units:.3g} {lane.units}/row{offset}")
@@ -157,10 +157,10 @@ class StreamLanes:
                 display.ring.paint(painter, rect.left(), body)
             rows, names = lane.nb_channels, self.names[index] if index < len(self.names) else []
             spacing = (height - STREAM_HEADER_PX) / max(rows, 1)
-            painter.setPen(QtGui.QColor("#333"))
+            painter.setPen(self.view.ink("text"))
             for row in range(0, rows, max(1, math.ceil(12 / spacing))):
                 y = body + (row + 0.5) * spacing
-                painter.drawText(QtCore.QRectF(0, y - 8, MARGIN_LEFT - 6, 16),
+                painter.drawText(QtCore.QRectF(0, y - 8, self.view.left_margin() - 6, 16),
                                  QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter,
                                  metrics.elidedText(channel_label(names, row),
-                                                    QtCore.Qt.TextElideMode.ElideRight, MARGIN_LEFT - 8))
+                                                    QtCore.Qt.TextElideMode.ElideRight, self.view.left_margin() - 8))

@@ -21,13 +21,26 @@ HIGHLIGHT = len(GROUP_COLOURS) + 1
 TONES = 16                     # colour index = coverage * TONES + lane colour; coverage 0 is background
 SINGLE_TONE = 0.3              # a pixel one trace covers: its colour this far towards the background
 BACKGROUND = "#ffffff"
+# the dark theme's trace area: the same eight groups, light on near-black
+DARK_GROUP_COLOURS = ["#dcdcdc", "#8fb0ff", "#ff9a8f", "#8fdc9f", "#d2a6f2", "#e6b978", "#7fd6d6", "#ffad70"]
+DARK_BACKGROUND = "#17181b"
+# the colours the trace area writes and rules with, by theme (False: light, True: dark)
+INK = {False: {"background": BACKGROUND, "text": "#333333", "axis": "#444444", "strong": "#000000",
+               "faint": "#777777", "rule": "#999999", "segment": "#2a7ab0", "badge": "#a04a00"},
+       True: {"background": DARK_BACKGROUND, "text": "#d0d0d0", "axis": "#b0b0b0", "strong": "#f0f0f0",
+              "faint": "#8c8c90", "rule": "#5a5a60", "segment": "#5aa8e0", "badge": "#f0a050"}}
 
 
-def make_palette() -> np.ndarray:
-    """256 RGB32 colours: background, one light tone per lane colour (one trace), full colours
-    (two traces cross)."""
-    colours = [QtGui.QColor(c) for c in GROUP_COLOURS + ["#e0441b"]]
-    table = [QtGui.QColor(BACKGROUND).rgb()] + [toward(c, BACKGROUND, SINGLE_TONE).rgb() for c in colours]
+def group_colours(dark: bool = False) -> list[str]:
+    return DARK_GROUP_COLOURS if dark else GROUP_COLOURS
+
+
+def make_palette(dark: bool = False) -> np.ndarray:
+    """256 RGB32 colours: background, one faint tone per lane colour (one trace), full colours
+    (two traces cross); light on dark when `dark`."""
+    background = DARK_BACKGROUND if dark else BACKGROUND
+    colours = [QtGui.QColor(c) for c in group_colours(dark) + ["#e0441b" if not dark else "#ff6a40"]]
+    table = [QtGui.QColor(background).rgb()] + [toward(c, background, SINGLE_TONE).rgb() for c in colours]
     palette = np.full(256, table[0], dtype=np.uint32)
     palette[TONES:TONES + len(table)] = table
     palette[2 * TONES + 1:2 * TONES + 1 + len(colours)] = [c.rgb() for c in colours]
@@ -141,6 +154,11 @@ class RasterRing:
     def invalidate(self) -> None:
         """Redraw every column next time (the drawing changed, not the data)."""
         self.key = None
+
+    def recolour(self) -> None:
+        """The palette changed (the theme): repaint the pixels from the kept colour indices."""
+        if self.index is not None and self.pixels is not None:
+            self.pixels[...] = self.palette[self.index]
 
     def reset(self) -> None:
         self.image, self.pixels, self.index, self.key = None, None, None, None

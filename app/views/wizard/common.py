@@ -5,6 +5,7 @@ from __future__ import annotations
 from PyQt6 import QtCore, QtWidgets
 
 from app.model.wizard_state import Message
+from app.model.wording import for_gui
 
 ERROR_COLOUR = "#c62828"
 OK_COLOUR = "#2e7d32"
@@ -20,8 +21,10 @@ def coloured(text: str, colour: str) -> str:
 
 
 def message_html(*messages: Message) -> str:
-    """Messages as rich text, one per line, each in its level's colour ("" level: plain)."""
-    return "<br>".join(coloured(text, LEVEL_COLOURS[level]) if level else text for text, level in messages)
+    """Messages as rich text, one per line, each in its level's colour ("" level: plain); advice
+    written for the command line (--set, --format) in the wizard's words (`app.model.wording`)."""
+    return "<br>".join(coloured(for_gui(text), LEVEL_COLOURS[level]) if level else for_gui(text)
+                       for text, level in messages)
 
 
 def status_label() -> QtWidgets.QLabel:

@@ -58,7 +58,7 @@ class FieldsPage(QtWidgets.QWizardPage):
         layout = QtWidgets.QVBoxLayout(self)
         for widget in (self.facts_box, self.asked_box, self.suggest_box, self.advanced_toggle,
                        self.advanced_widget):
-            layout.addWidget(widget)
+            layout.addWidget(widget, 3 if widget is self.suggest_box else 0)   # the guesses take the room
         layout.addStretch(1)
         layout.addWidget(self.status)
         self.editors: dict[str, FieldEditor] = {}
@@ -78,7 +78,8 @@ class FieldsPage(QtWidgets.QWizardPage):
         table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
         table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setMaximumHeight(150)
+        table.setMinimumHeight(110)
+        table.setMaximumHeight(420)
         table.cellClicked.connect(lambda row, _c: self.apply_suggestion(row))
         return table
 

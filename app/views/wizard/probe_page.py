@@ -11,6 +11,7 @@ from PyQt6 import QtWidgets
 from app.io.errors import DataFileError
 from app.model import wizard as logic
 from app.model.wizard_state import probe_drawing, probe_messages
+from app.views.probe_labels import SiteLabels
 from app.views.wizard.common import ERROR_COLOUR, message_html, set_buddies, status_label
 
 if TYPE_CHECKING:
@@ -78,8 +79,9 @@ class ProbePage(QtWidgets.QWizardPage):
         self.plot = pg.PlotWidget(background="w")
         self.plot.setObjectName("probe-plot")
         self.plot.setAspectLocked(True)
-        self.plot.setLabel("bottom", "x", units="µm")
-        self.plot.setLabel("left", "y", units="µm")
+        for side, name in (("bottom", "x"), ("left", "y")):
+            self.plot.getAxis(side).enableAutoSIPrefix(False)          # µm, never kµm
+            self.plot.setLabel(side, name, units="µm")
         self.plot.setMinimumWidth(300)
         self.status = status_label()
         self.status.setObjectName("probe-status")
@@ -201,6 +203,8 @@ class ProbePage(QtWidgets.QWizardPage):
     def _show(self, error: str = "") -> None:
         probe = self.state.probe
         self.plot.clear()
+        if getattr(self, "labels", None) is not None:
+            self.labels = self.labels.detach()
         self.check = None if probe is None else logic.check_probe(probe, self.state.nb_channels)
         if probe is not None:
             self._filling = True
@@ -218,11 +222,10 @@ class ProbePage(QtWidgets.QWizardPage):
                                      pen=pg.mkPen(SITE_EDGE), data=drawing.channels,
                                      tip=lambda x, y, data: f"ch {data}: ({x:g}, {y:g}) µm")
         self.plot.addItem(scatter)
-        for k in range(0, len(drawing.channels), drawing.label_step):
-            colour = ERROR_COLOUR if drawing.flagged[k] else LABEL_COLOUR
-            label = pg.TextItem(str(drawing.channels[k]), color=colour, anchor=(0, 0.5))
-            label.setPos(drawing.xy[k][0] + 0.35 * drawing.size, drawing.xy[k][1])
-            self.plot.addItem(label)
+        # every site gets a label item; only those that overprint no other are shown, at any zoom
+        self.labels = SiteLabels(self.plot, drawing.xy, [str(c) for c in drawing.channels],
+                                 [ERROR_COLOUR if bad else LABEL_COLOUR for bad in drawing.flagged],
+                                 drawing.size)
         self.plot.autoRange(padding=0.15)
 
     def isComplete(self) -> bool:
