@@ -1,0 +1,96 @@
+"""Sort results for the browser: where a sorter's output is, read as the open recording's `Units`,
+and the spike trains written to a CSV file (no widgets).
+
+`read_units(path, recording)` accepts everything `app.io.sorting.read_sorting` reads (SpyKING CIRCUS
+results, phy folders, SpikeInterface folders) and a Wavescope sort output folder (`wavescope sort
+--output DIR` writes DIR/sorting/ and the run's record DIR/wavescope-run.json).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.io import atomic
+from app.io.errors import SortingError
+from app.io.sorting import read_sorting
+from app.model.units import Units
+
+RUN_RECORD = "wavescope-run.json"
+RATE_TOLERANCE = 1e-3          # a sorting made at another rate than the recording's is refused
+
+
+def locate_results(path: str | os.PathLike) -> Path:
+    """What to read for `path`: DIR/sorting of a Wavescope sort output DIR, else `path` itself."""
+    path = Path(path)
+    inner = path / "sorting"
+    if path.is_dir() and inner.is_dir() and not (path / "spikes.npy").is_file() \
+            and not (path / "params.py").is_file():
+        return inner
+    return path
+
+
+def job_results_path(job: Any) -> str:
+    """Where a finished sort job's results are: the job's own `results_path()` when it has one,
+    else its `output` folder, else SpyKING CIRCUS's folder beside the recording (<stem>/)."""
+    results_path = getattr(job, "results_path", None)     # given by SortJobs that know their output
+    if callable(results_path):
+        return os.fspath(results_path())
+    if getattr(job, "output", None):
+        return os.fspath(job.output)
+    return os.path.splitext(job.data_file())[0]
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def read_units(path: str | os.PathLike, recording: Any) -> Units:
+    """The units of the sort results at `path`, placed on `recording`'s timeline (its rate and
+    length). A `SortingError` names the file when nothing readable is there or the rates differ."""
+    sorting = read_sorting(locate_results(path))
+    rate = float(recording.sampling_rate)
+    if sorting.sampling_rate and abs(sorting.sampling_rate - rate) > RATE_TOLERANCE * rate:
+        raise SortingError(f"{sorting.source}: sorted at {sorting.sampling_rate:g} Hz but the open recording "
+                           f"{recording.name} is sampled at {rate:g} Hz; open the recording that was sorted.",
+                           sorting.source)
+    n_samples = int(getattr(recording, "duration", 0)) or None
+    units = Units(sorting, n_samples=n_samples, sampling_rate=rate)
+    channels = int(recording.nb_channels)
+    beyond = [u.id for u in units.units if u.peak_channel >= channels]
+    if beyond:
+        raise SortingError(f"{sorting.source}: unit {beyond[0]}'s peak channel is beyond the recording's "
+                           f"{channels} channels; open the recording that was sorted.", sorting.source)
+    return units
+
+
+def write_spike_csv(units: Units, path: str | os.PathLike, unit_ids: list[int] | None = None,
+                    channel_names: list[str] | None = None) -> int:
+    """One row per spike (unit, sample, time_s, label, peak channel by name), sorted by time,
+    written atomically to `path`; how many spikes were written."""
+    wanted = set(units.ids if unit_ids is None else unit_ids)
+    chosen = [u for u in units.units if u.id in wanted]
+    rate = units.sampling_rate or 1.0
+    samples = np.concatenate([u.spike_train for u in chosen]) if chosen else np.zeros(0, dtype=np.int64)
+    owners = np.repeat(np.arange(len(chosen)), [len(u.spike_train) for u in chosen])
+    order = np.argsort(samples, kind="stable")
+    heads = [f"{u.id}," for u in chosen]
+    tails = [f",{u.label},{_channel_text(u.peak_channel, channel_names)}\n" for u in chosen]
+    with atomic.replacing(path) as temporary, open(temporary, "w", encoding="utf-8", newline="") as handle:
+        handle.write("unit,sample,time_s,label,peak_channel\n")
+        handle.writelines(f"{heads[k]}{s},{s / rate:.6f}{tails[k]}"
+                          for s, k in zip(samples[order].tolist(), owners[order].tolist(), strict=True))
+    return len(samples)
+
+
+def _channel_text(channel: int, names: list[str] | None) -> str:
+    if channel < 0:
+        return ""
+    text = names[channel] if names is not None and channel < len(names) else str(channel)
+    return '"' + text.replace('"', '""') + '"' if "," in text or '"' in text else text

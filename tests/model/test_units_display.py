@@ -1,0 +1,121 @@
+"""What the browser shows of sorted units: window selection, hide/solo, next/previous spike,
+the results' location, and the spike-train CSV (plain pytest, no Qt)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from app.io.errors import SortingError
+from app.io.sorting import SortedUnit, Sorting
+from app.model.jobs import SortJob
+from app.model.sort_results import job_results_path, locate_results, read_units, write_spike_csv
+from app.model.units import Units
+from app.model.units_display import UnitsDisplay, row_lookup, unit_colours
+
+RATE = 10_000.0
+
+
+def template_on(channel: int, n_channels: int = 4) -> np.ndarray:
+    template = np.zeros((20, n_channels), dtype=np.float32)
+    template[8, channel] = -50.0
+    return template
+
+
+@pytest.fixture
+def display() -> UnitsDisplay:
+    units = [SortedUnit(3, np.array([100, 900, 5_000]), "good", template_on(0), np.arange(4)),
+             SortedUnit(7, np.array([150, 2_000]), "mua", template_on(2), np.arange(4)),
+             SortedUnit(9, np.array([120, 4_000, 4_500]), "noise", template_on(3), np.arange(4))]
+    return UnitsDisplay(Units(Sorting(units, "test", "memory", RATE), n_samples=10_000))
+
+
+def test_marks_are_the_window_s_spikes_on_rows_on_screen(display):
+    rows = row_lookup([3, 0, 1], 4)               # channel 3 on top, then 0, then 1; 2 off screen
+    marks = display.marks(0, 1_000, rows)
+    assert marks.samples.tolist() == [100, 120, 900]
+    assert [display.units.units[k].id for k in marks.unit_indices] == [3, 9, 3]
+    assert marks.rows.tolist() == [1, 0, 1]
+    assert display.marks(1_000, 4_000, rows).samples.size == 0      # 2000 is unit 7's, on channel 2
+
+
+def test_hide_and_solo_choose_what_is_drawn(display):
+    rows = row_lookup(range(4), 4)
+    seen = []
+    display.subscribe(lambda topic, value: seen.append(topic))
+    version = display.version
+    display.set_shown(3, False)
+    assert display.marks(0, 10_000, rows).samples.tolist() == [120, 150, 2_000, 4_000, 4_500]
+    assert display.version > version and seen == ["visibility"]
+    display.toggle_solo(7)
+    assert display.shown_ids() == [7]
+    assert display.marks(0, 10_000, rows).samples.tolist() == [150, 2_000]
+    display.toggle_solo(7)                          # solo ends: the checkboxes rule again
+    assert display.shown_ids() == [7, 9]
+    display.set_all_shown(True)
+    assert display.shown_mask.tolist() == [True, True, True]
+    with pytest.raises(KeyError):
+        display.set_shown(42, False)
+
+
+def test_next_and_previous_spike_of_the_selected_unit(display):
+    assert display.next_spike(0) is None            # nothing selected
+    display.select(9)
+    assert display.next_spike(120) == 4_000 and display.next_spike(119.5) == 120
+    assert display.previous_spike(4_000) == 120 and display.previous_spike(120) is None
+    assert display.next_spike(4_500) is None
+
+
+def test_spike_near_finds_the_shown_spike_on_that_channel(display):
+    assert display.spike_near(905, 0, tolerance=10) == (3, 900)
+    assert display.spike_near(905, 1, tolerance=10) is None          # nothing on channel 1
+    assert display.spike_near(950, 0, tolerance=10) is None
+    display.set_shown(3, False)
+    assert display.spike_near(905, 0, tolerance=10) is None
+
+
+def test_colours_are_distinct():
+    colours = unit_colours(300)
+    assert len(set(colours.tolist())) == 300 and colours.max() <= 0xFFFFFF
+
+
+def test_results_location_of_a_wavescope_output_and_of_jobs(tmp_path):
+    out = tmp_path / "out"
+    (out / "sorting").mkdir(parents=True)
+    (out / "wavescope-run.json").write_text(json.dumps({"sorter": "mountainsort5"}))
+    assert locate_results(out) == out / "sorting"
+    assert locate_results(out / "sorting") == out / "sorting"
+    data = tmp_path / "rec.dat"
+    data.write_bytes(b"\0" * 16)
+    assert job_results_path(SortJob(params_file=str(data))) == str(tmp_path / "rec")
+    assert job_results_path(SortJob(params_file=str(data), sorter="kilosort4", output=str(out))) == str(out)
+
+
+class _Recording:
+    name, sampling_rate, duration, nb_channels = "rec.dat", RATE, 10_000, 4
+
+
+def test_read_units_refuses_another_rate_and_writes_csv(tmp_path, display):
+    folder = tmp_path / "si"
+    folder.mkdir()
+    spikes = np.zeros(3, dtype=[("sample_index", "int64"), ("unit_index", "int64"), ("segment_index", "int64")])
+    spikes["sample_index"], spikes["unit_index"] = [10, 20, 30], [0, 1, 0]
+    np.save(folder / "spikes.npy", spikes)
+    info = {"sampling_frequency": RATE, "unit_ids": [5, 6], "num_segments": 1}
+    (folder / "numpysorting_info.json").write_text(json.dumps(info))
+    units = read_units(folder, _Recording())
+    assert units.ids == [5, 6] and units.unit(5).spike_train.tolist() == [10, 30]
+    (folder / "numpysorting_info.json").write_text(json.dumps({**info, "sampling_frequency": 30_000.0}))
+    with pytest.raises(SortingError, match="30000 Hz"):
+        read_units(folder, _Recording())
+    path = tmp_path / "spikes.csv"
+    assert write_spike_csv(display.units, path, [3, 7], ["A1", "A2", "B,1", "B2"]) == 5
+    rows = list(csv.reader(path.open()))
+    assert rows[0] == ["unit", "sample", "time_s", "label", "peak_channel"]
+    assert rows[1] == ["3", "100", "0.010000", "good", "A1"]
+    assert [r[0] for r in rows[1:]] == ["3", "7", "3", "7", "3"]
+    assert rows[2][4] == "B,1"
+    assert not list(tmp_path.glob(".spikes.csv.*"))        # no temporary left behind
