@@ -33,6 +33,17 @@ def locate_results(path: str | os.PathLike) -> Path:
     return path
 
 
+MARKER_FILES = ("params.py", "spike_times.npy", "spike_clusters.npy", "spikes.npy", "numpysorting_info.json",
+                "spikeinterface_log.json", RUN_RECORD)
+
+
+def results_target(path: str | os.PathLike) -> Path:
+    """A file picked inside a results folder (phy's params.py, SpikeInterface's spikes.npy, the
+    run record) stands for its folder; any other path (a SpyKING CIRCUS result file) for itself."""
+    path = Path(path)
+    return path.parent if path.name in MARKER_FILES else path
+
+
 def job_results_path(job: Any) -> str:
     """Where a finished sort job's results are: the job's own `results_path()` when it has one,
     else its `output` folder, else SpyKING CIRCUS's folder beside the recording (<stem>/)."""

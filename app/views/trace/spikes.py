@@ -160,6 +160,13 @@ class SpikeOverlay(Decoration):
             pixels.reshape(-1)[flat[inside]] = np.broadcast_to(colours[:, None, None], flat.shape)[inside]
         self._inked = True
 
+    def screen_pixels(self) -> np.ndarray:
+        """The marks as last painted (premultiplied ARGB, left edge first); empty before any."""
+        if self._pixels is None:
+            return np.zeros((0, 0), dtype=np.uint32)
+        offset = self._first % self._pixels.shape[1]
+        return np.concatenate([self._pixels[:, offset:], self._pixels[:, :offset]], axis=1)
+
     # -- the mouse ----------------------------------------------------------------------------------
     def spike_at(self, pos: QtCore.QPointF) -> tuple[int, int] | None:
         """(unit id, sample) of the shown spike under `pos`, or None."""
