@@ -174,3 +174,19 @@ def test_bad_results_folder_is_a_clear_error(qtbot, opened, tmp_path):
     qtbot.waitUntil(lambda: bool(opened.errors), timeout=10_000)
     assert "no sorter output found" in opened.errors[-1] and str(tmp_path / "empty") in opened.errors[-1]
     assert opened.session.units is not None        # the units shown stay
+
+
+def test_a_click_on_a_spike_selects_its_unit_in_the_dock(qtbot, opened):
+    ui, view = opened.units_ui, opened.view
+    rect = view.plot_rect()
+    row = list(view.frame.channels).index(1)       # unit 2's peak channel
+    point = QtCore.QPoint(round(view.x_of(1_400)), round(rect.top() + (row + 0.5) * view.spacing()))
+    qtbot.mouseClick(view, QtCore.Qt.MouseButton.LeftButton, pos=point)
+    assert ui.display.selected == 2
+    assert ui.dock.unit_at(ui.dock.table.currentRow()) == 2
+    ui.dock.hide_all_button.click()
+    assert ui.display.shown_ids() == [] and ui.dock.table.item(0, 0).checkState() == QtCore.Qt.CheckState.Unchecked
+    ui.dock.show_all_button.click()
+    assert ui.display.shown_ids() == [2, 5, 8]
+    opened.close_recording()
+    assert ui.display is None and ui.dock.table.rowCount() == 0
