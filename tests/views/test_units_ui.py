@@ -11,6 +11,7 @@ import pytest
 from PyQt6 import QtCore
 
 from app.views.main_window import MainWindow
+from app.views.trace.spikes import MIN_MARK_PX, dense_marks, mark_shape, sparse_marks
 from app.views.units_dock import COLUMNS
 from tests.conftest import synthetic_int16
 
@@ -230,3 +231,16 @@ def test_scrolled_marks_equal_a_whole_redraw(qtbot, opened, width):
         ring = view.ring
         marked += int(np.count_nonzero(ring.pixels != ring.palette[ring.index]))
     assert marked > 0
+
+
+def test_dense_marks_equal_sparse_marks_where_marks_do_not_overlap():
+    shape = mark_shape(n_rows=40, spacing=12.0, width=300, height=480)
+    rng = np.random.default_rng(4)
+    cells = rng.choice(40 * 100, 500, replace=False)            # distinct (row, column) cells, 3 apart
+    rows, c0 = cells // 100, (cells % 100) * 3 + 1_000 - 5
+    colours = rng.integers(0, 1 << 24, 500).astype(np.uint32)
+    g0, g1 = 1_000, 1_250
+    sparse = sparse_marks(c0, c0 + MIN_MARK_PX, rows, colours, g0, g1, shape)
+    dense = dense_marks(c0, rows, colours, g0, g1, shape)
+    as_dict = [dict(zip(flat.tolist(), colour.tolist(), strict=True)) for flat, colour in (sparse, dense)]
+    assert as_dict[0] == as_dict[1] and len(as_dict[0]) > 1_000

@@ -19,6 +19,7 @@ the spike under the mouse goes to `hover_listeners`, a click on one selects its 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from PyQt6 import QtCore, QtGui
@@ -34,6 +35,7 @@ MAX_HALF_HEIGHT_PX = 9.0
 ROW_FILL = 0.42                      # half the mark's height, as a fraction of the row spacing
 ALPHA = 0.7
 HOVER_PX = 4                         # a spike within this many pixels is under the mouse
+DENSE_ABOVE = 20_000                 # more spikes than this in a span: drawn as a picture of cells
 
 
 def blend(colours: np.ndarray, pixels: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
@@ -56,6 +58,63 @@ def ring_spans_for(shift: int | None, first: int, width: int) -> list[tuple[int,
     if shift < 0:
         return [(first, first - shift + 1)]
     return []
+
+
+@dataclass(frozen=True)
+class MarkShape:
+    """Where marks go in a ring `width` x `height`: rows `spacing` pixels apart, marks `tall` pixels
+    high from their row's `top` pixel (one per display row)."""
+
+    width: int
+    height: int
+    tall: int
+    top: np.ndarray
+
+
+def mark_shape(n_rows: int, spacing: float, width: int, height: int) -> MarkShape:
+    half = min(max(spacing * ROW_FILL, 1.0), MAX_HALF_HEIGHT_PX)
+    tall = max(min(int(np.ceil(2 * half)) + 1, height), 1)
+    # marks of the first and last rows are nudged inside the band rather than cut
+    top = np.clip(np.floor((np.arange(n_rows) + 0.5) * spacing - half).astype(np.int64), 0, max(height - tall, 0))
+    return MarkShape(width, height, tall, top)
+
+
+def sparse_marks(c0: np.ndarray, c1: np.ndarray, rows: np.ndarray, colours: np.ndarray, g0: int, g1: int,
+                 shape: MarkShape) -> tuple[np.ndarray, np.ndarray]:
+    """(flat ring pixel, colour) of marks covering grid columns [c0, c1) of display rows `rows`,
+    cut to [g0, g1); a later mark covers an earlier one."""
+    reach = (c1 > g0) & (c0 < g1)
+    c0, c1, rows, colours = c0[reach], c1[reach], rows[reach], colours[reach]
+    if not len(c0):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint32)
+    span = int((c1 - c0).max())
+    # a mark's columns past its end or outside [g0, g1) repeat its last or edge column: the same
+    # pixel written twice by the same mark, which keeps every array rectangular (no masks)
+    cols = np.clip(np.minimum(c0[:, None] + np.arange(span), c1[:, None] - 1), g0, g1 - 1) % shape.width
+    first_pixel = shape.top[rows] * shape.width
+    flat = (first_pixel[:, None] + np.arange(shape.tall) * shape.width)[:, :, None] + cols[:, None, :]
+    return flat.reshape(-1), np.repeat(colours, shape.tall * span)
+
+
+def dense_marks(c0: np.ndarray, rows: np.ndarray, colours: np.ndarray, g0: int, g1: int,
+                shape: MarkShape) -> tuple[np.ndarray, np.ndarray]:
+    """`sparse_marks` of MIN_MARK_PX-wide marks, for many spikes: one (row, column) cell picture
+    (the last spike of a cell wins), spread to the marks' pixel rows. O(spikes + pixels), no sort."""
+    n_rows, n_cols = len(shape.top), g1 - g0
+    cells = np.full((n_rows, n_cols), -1, dtype=np.int32)
+    flat_cells = cells.reshape(-1)
+    order = np.arange(len(c0), dtype=np.int32)
+    first_cell = rows * n_cols + (c0 - g0)
+    for step in range(MIN_MARK_PX):
+        column = c0 - g0 + step
+        inside = (column >= 0) & (column < n_cols)
+        flat_cells[first_cell[inside] + step] = order[inside]
+    row_of_pixel = np.full(shape.height, -1, dtype=np.int64)
+    row_of_pixel[(shape.top[:, None] + np.arange(shape.tall)).reshape(-1)] = np.repeat(np.arange(n_rows), shape.tall)
+    pixel_rows = np.flatnonzero(row_of_pixel >= 0)
+    picture = cells[row_of_pixel[pixel_rows]]
+    y, x = np.nonzero(picture >= 0)
+    return pixel_rows[y] * shape.width + (g0 + x) % shape.width, colours[picture[y, x]]
 
 
 class SpikeOverlay(Decoration):
@@ -143,21 +202,13 @@ class SpikeOverlay(Decoration):
         if not len(marks.samples) or height < 1:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint32)
         samples = marks.samples.astype(np.float64)
-        c0 = np.floor((samples - pre) / spc).astype(np.int64)
-        c1 = np.maximum(np.floor((samples + post) / spc).astype(np.int64) + 1, c0 + MIN_MARK_PX)
-        span_px = int((c1 - c0).max())
-        half = min(max(spacing * ROW_FILL, 1.0), MAX_HALF_HEIGHT_PX)
-        tall = min(int(np.ceil(2 * half)) + 1, height)
-        # marks of the first and last rows are nudged inside the band rather than cut
-        r0 = np.clip(np.floor((marks.rows + 0.5) * spacing - half).astype(np.int64), 0, height - tall)
-        cols = c0[:, None] + np.arange(span_px)
-        inside = (cols < c1[:, None]) & (cols >= g0) & (cols < g1)
-        flat = (r0[:, None] + np.arange(tall))[:, :, None] * width + (cols % width)[:, None, :]
         colours = self._colours[marks.unit_indices]
-        if inside.all():
-            return flat.reshape(-1), np.repeat(colours, flat.shape[1] * flat.shape[2])
-        inside = np.broadcast_to(inside[:, None, :], flat.shape)
-        return flat[inside], np.broadcast_to(colours[:, None, None], flat.shape)[inside]
+        shape = mark_shape(len(channels), spacing, width, height)
+        c0 = np.floor((samples - pre) / spc).astype(np.int64)
+        if len(samples) > DENSE_ABOVE and pre + post <= spc * MIN_MARK_PX:
+            return dense_marks(c0, marks.rows, colours, g0, g1, shape)
+        c1 = np.maximum(np.floor((samples + post) / spc).astype(np.int64) + 1, c0 + MIN_MARK_PX)
+        return sparse_marks(c0, c1, marks.rows, colours, g0, g1, shape)
 
     # -- the mouse ----------------------------------------------------------------------------------
     def spike_at(self, pos: QtCore.QPointF) -> tuple[int, int] | None:
