@@ -12,7 +12,13 @@ import pytest
 from app.io.errors import SortingError
 from app.io.sorting import SortedUnit, Sorting
 from app.model.jobs import SortJob
-from app.model.sort_results import job_results_path, locate_results, read_units, write_spike_csv
+from app.model.sort_results import (
+    job_results_path,
+    locate_results,
+    read_units,
+    results_target,
+    write_spike_csv,
+)
 from app.model.units import Units
 from app.model.units_display import UnitsDisplay, row_lookup, unit_colours
 
@@ -88,6 +94,9 @@ def test_results_location_of_a_wavescope_output_and_of_jobs(tmp_path):
     (out / "wavescope-run.json").write_text(json.dumps({"sorter": "mountainsort5"}))
     assert locate_results(out) == out / "sorting"
     assert locate_results(out / "sorting") == out / "sorting"
+    assert locate_results(results_target(out / "wavescope-run.json")) == out / "sorting"
+    assert results_target(tmp_path / "phy" / "params.py") == tmp_path / "phy"
+    assert results_target(tmp_path / "rec" / "rec.result.hdf5") == tmp_path / "rec" / "rec.result.hdf5"
     data = tmp_path / "rec.dat"
     data.write_bytes(b"\0" * 16)
     assert job_results_path(SortJob(params_file=str(data))) == str(tmp_path / "rec")

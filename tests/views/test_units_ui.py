@@ -182,6 +182,16 @@ def test_export_csv_writes_the_shown_spike_trains(qtbot, opened, tmp_path):
     assert rows[1][4] == opened.recording.channel_name(1)
 
 
+def test_file_menu_opens_the_results_of_a_picked_file(qtbot, window, tmp_path):
+    write_phy(tmp_path / "phy")
+    ui = window.units_ui
+    ui.ask_results_path = lambda: str(tmp_path / "phy" / "params.py")     # picked inside the folder
+    assert ui.open_action in window.menuBar().actions()[0].menu().actions()
+    with qtbot.waitSignal(ui.unitsOpened, timeout=10_000):
+        ui.open_action.trigger()
+    assert window.session.units.ids == [2, 5, 8] and window.docks["Units"].isVisible()
+
+
 def test_bad_results_folder_is_a_clear_error(qtbot, opened, tmp_path):
     ui = opened.units_ui
     (tmp_path / "empty").mkdir()
