@@ -20,6 +20,8 @@ from app.io.sorting import read_sorting
 from app.model.units import Units
 
 RUN_RECORD = "wavescope-run.json"
+ESTIMATE_SPIKES = 30                     # spikes averaged per unit when the results have no template
+ESTIMATE_WINDOW_MS = (1.0, 2.0)          # before and after the spike
 RATE_TOLERANCE = 1e-3          # a sorting made at another rate than the recording's is refused
 
 
@@ -62,9 +64,11 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-def read_units(path: str | os.PathLike, recording: Any) -> Units:
+def read_units(path: str | os.PathLike, recording: Any, lock: Any = None) -> Units:
     """The units of the sort results at `path`, placed on `recording`'s timeline (its rate and
-    length). A `SortingError` names the file when nothing readable is there or the rates differ."""
+    length). A `SortingError` names the file when nothing readable is there or the rates differ.
+    Units without a template (SpikeInterface sortings) get one averaged from the recording
+    (`estimate_templates`; `lock` is the lock the recording's other readers hold)."""
     sorting = read_sorting(locate_results(path))
     rate = float(recording.sampling_rate)
     if sorting.sampling_rate and abs(sorting.sampling_rate - rate) > RATE_TOLERANCE * rate:
@@ -72,6 +76,7 @@ def read_units(path: str | os.PathLike, recording: Any) -> Units:
                            f"{recording.name} is sampled at {rate:g} Hz; open the recording that was sorted.",
                            sorting.source)
     n_samples = int(getattr(recording, "duration", 0)) or None
+    estimate_templates(sorting, recording, lock)
     units = Units(sorting, n_samples=n_samples, sampling_rate=rate)
     channels = int(recording.nb_channels)
     beyond = [u.id for u in units.units if u.peak_channel >= channels]
@@ -79,6 +84,43 @@ def read_units(path: str | os.PathLike, recording: Any) -> Units:
         raise SortingError(f"{sorting.source}: unit {beyond[0]}'s peak channel is beyond the recording's "
                            f"{channels} channels; open the recording that was sorted.", sorting.source)
     return units
+
+
+def estimate_templates(sorting: Any, recording: Any, lock: Any = None, count: int = ESTIMATE_SPIKES) -> int:
+    """Give every unit of `sorting` that has no template the mean of `count` of its spikes (evenly
+    spread over its train) read from `recording` on all channels, each snippet less its own
+    per-channel median (the slow baseline); how many units got one. The templates are in the
+    recording's units (µV as a rule), so a sorting that had none is marked so."""
+    datafile = recording.datafile
+    rate, total = float(recording.sampling_rate), int(recording.duration)
+    before, after = (round(ms * rate / 1000) for ms in ESTIMATE_WINDOW_MS)
+    had_templates = any(unit.template is not None for unit in sorting.units)
+    made = 0
+    for unit in sorting.units:
+        if unit.template is not None:
+            continue
+        train = np.asarray(unit.spike_train)
+        train = train[(train >= before) & (train < total - after)]
+        if not len(train):
+            continue
+        chosen = train[np.unique(np.linspace(0, len(train) - 1, min(count, len(train))).astype(np.int64))]
+        total_wave = None
+        for sample in chosen.tolist():
+            if lock is not None:
+                with lock:
+                    snippet = datafile.read_range(sample - before, sample + after)
+            else:
+                snippet = datafile.read_range(sample - before, sample + after)
+            snippet = snippet - np.median(snippet, axis=0)
+            total_wave = snippet if total_wave is None else total_wave + snippet
+        unit.template = (total_wave / len(chosen)).astype(np.float32)
+        unit.template_channels = np.arange(unit.template.shape[1])
+        made += 1
+    if made:
+        sorting.notes.append(f"{made} templates averaged from up to {count} spikes each of the recording")
+        if not had_templates and getattr(recording, "units", "") == "µV":
+            sorting.template_units = "µV"
+    return made
 
 
 def write_spike_csv(units: Units, path: str | os.PathLike, unit_ids: list[int] | None = None,

@@ -136,7 +136,8 @@ class UnitsUI(QtCore.QObject):
             self.show_error("Open sort results", "Open the recording that was sorted first.")
             return
         self._quiet = quiet
-        self.reader.submit(read_units, os.fspath(path), recording)
+        lock = self.session.source.read_lock if self.session.source is not None else None
+        self.reader.submit(read_units, os.fspath(path), recording, lock)
 
     def _units_read(self, units) -> None:
         if self.session.recording is None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
 
 import numpy as np
 import pytest
 
 from app.io.errors import SortingError
+from app.io.formats.raw_binary import RawBinaryFile
 from app.io.sorting import SortedUnit, Sorting
 from app.model.jobs import SortJob
+from app.model.recording import Recording
 from app.model.sort_results import (
     job_results_path,
     locate_results,
@@ -103,23 +106,43 @@ def test_results_location_of_a_wavescope_output_and_of_jobs(tmp_path):
     assert job_results_path(SortJob(params_file=str(data), sorter="kilosort4", output=str(out))) == str(out)
 
 
-class _Recording:
-    name, sampling_rate, duration, nb_channels = "rec.dat", RATE, 10_000, 4
+def raw_recording(tmp_path, spikes: dict[int, tuple[int, list[int]]]) -> Recording:
+    """A 4-channel int16 recording of noise with a spike waveform at each (channel, samples)."""
+    rng = np.random.default_rng(2)
+    data = rng.normal(0, 5, (10_000, 4))
+    wave = -80 * np.hanning(20)
+    for channel, samples in spikes.values():
+        for sample in samples:
+            data[sample - 8:sample + 12, channel] += wave
+    path = tmp_path / "rec.dat"
+    data.astype("<i2").tofile(path)
+    return Recording(RawBinaryFile(str(path), {"data_dtype": "int16", "nb_channels": 4, "sampling_rate": RATE}))
 
 
-def test_read_units_refuses_another_rate_and_writes_csv(tmp_path, display):
-    folder = tmp_path / "si"
+def save_si_sorting(folder, samples, unit_index, unit_ids, rate=RATE) -> None:
     folder.mkdir()
-    spikes = np.zeros(3, dtype=[("sample_index", "int64"), ("unit_index", "int64"), ("segment_index", "int64")])
-    spikes["sample_index"], spikes["unit_index"] = [10, 20, 30], [0, 1, 0]
+    spikes = np.zeros(len(samples), dtype=[("sample_index", "int64"), ("unit_index", "int64"),
+                                           ("segment_index", "int64")])
+    spikes["sample_index"], spikes["unit_index"] = samples, unit_index
     np.save(folder / "spikes.npy", spikes)
-    info = {"sampling_frequency": RATE, "unit_ids": [5, 6], "num_segments": 1}
+    info = {"sampling_frequency": rate, "unit_ids": unit_ids, "num_segments": 1}
     (folder / "numpysorting_info.json").write_text(json.dumps(info))
-    units = read_units(folder, _Recording())
-    assert units.ids == [5, 6] and units.unit(5).spike_train.tolist() == [10, 30]
-    (folder / "numpysorting_info.json").write_text(json.dumps({**info, "sampling_frequency": 30_000.0}))
+
+
+def test_read_units_estimates_templates_and_refuses_another_rate(tmp_path, display):
+    recording = raw_recording(tmp_path, {5: (2, [1_000, 3_000, 7_000]), 6: (0, [2_000, 5_000])})
+    save_si_sorting(tmp_path / "si", [1_000, 2_000, 3_000, 5_000, 7_000], [0, 1, 0, 1, 0], [5, 6])
+    units = read_units(tmp_path / "si", recording, threading.Lock())
+    assert units.ids == [5, 6] and units.unit(5).spike_train.tolist() == [1_000, 3_000, 7_000]
+    assert units.unit(5).peak_channel == 2 and units.unit(6).peak_channel == 0
+    assert units.unit(5).template.shape == (30, 4) and units.template_units == "µV"
+    save_si_sorting(tmp_path / "si30k", [10], [0], [1], rate=30_000.0)
     with pytest.raises(SortingError, match="30000 Hz"):
-        read_units(folder, _Recording())
+        read_units(tmp_path / "si30k", recording)
+    recording.close()
+
+
+def test_spike_trains_to_csv(tmp_path, display):
     path = tmp_path / "spikes.csv"
     assert write_spike_csv(display.units, path, [3, 7], ["A1", "A2", "B,1", "B2"]) == 5
     rows = list(csv.reader(path.open()))

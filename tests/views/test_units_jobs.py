@@ -69,6 +69,8 @@ def test_a_finished_sort_of_the_open_recording_opens_its_results(qtbot, window, 
     units = window.session.units
     assert units.ids == [4, 6] and units.unit(4).spike_train.tolist() == [500, 1500, 7000]
     assert ui.dock.table.rowCount() == 2 and window.recording.nb_channels == N_CHANNELS
+    # no templates in a SpikeInterface sorting: averaged from the recording, so the spikes have a channel
+    assert all(0 <= unit.peak_channel < N_CHANNELS for unit in units.units)
 
 
 def test_a_failed_sort_or_another_recording_s_opens_nothing(qtbot, window, script, tmp_path):  # noqa: F811
