@@ -20,7 +20,7 @@ from app.io.sorting import read_sorting
 from app.model.units import Units
 
 RUN_RECORD = "wavescope-run.json"
-ESTIMATE_SPIKES = 30                     # spikes averaged per unit when the results have no template
+ESTIMATE_SPIKES = 20                     # spikes averaged per unit when the results have no template
 ESTIMATE_WINDOW_MS = (1.0, 2.0)          # before and after the spike
 RATE_TOLERANCE = 1e-3          # a sorting made at another rate than the recording's is refused
 
