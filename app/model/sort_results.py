@@ -88,8 +88,8 @@ def read_units(path: str | os.PathLike, recording: Any, lock: Any = None) -> Uni
 
 def estimate_templates(sorting: Any, recording: Any, lock: Any = None, count: int = ESTIMATE_SPIKES) -> int:
     """Give every unit of `sorting` that has no template the mean of `count` of its spikes (evenly
-    spread over its train) read from `recording` on all channels, each snippet less its own
-    per-channel median (the slow baseline); how many units got one. The templates are in the
+    spread over its train) read from `recording` on all channels, less its per-channel median (the
+    baseline); how many units got one. The templates are in the
     recording's units (µV as a rule), so a sorting that had none is marked so."""
     datafile = recording.datafile
     rate, total = float(recording.sampling_rate), int(recording.duration)
@@ -111,9 +111,9 @@ def estimate_templates(sorting: Any, recording: Any, lock: Any = None, count: in
                     snippet = datafile.read_range(sample - before, sample + after)
             else:
                 snippet = datafile.read_range(sample - before, sample + after)
-            snippet = snippet - np.median(snippet, axis=0)
-            total_wave = snippet if total_wave is None else total_wave + snippet
-        unit.template = (total_wave / len(chosen)).astype(np.float32)
+            total_wave = snippet.astype(np.float64) if total_wave is None else total_wave + snippet
+        mean = total_wave / len(chosen)
+        unit.template = (mean - np.median(mean, axis=0)).astype(np.float32)
         unit.template_channels = np.arange(unit.template.shape[1])
         made += 1
     if made:
