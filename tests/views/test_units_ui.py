@@ -11,7 +11,7 @@ import pytest
 from PyQt6 import QtCore
 
 from app.views.main_window import MainWindow
-from app.views.trace.spikes import MIN_MARK_PX, dense_marks, mark_shape, sparse_marks
+from app.views.trace.spikes import MIN_MARK_PX, blend, dense_marks, mark_shape, sparse_marks
 from app.views.units_dock import COLUMNS
 from tests.conftest import synthetic_int16
 
@@ -254,3 +254,15 @@ def test_dense_marks_equal_sparse_marks_where_marks_do_not_overlap():
     dense = dense_marks(c0, rows, colours, g0, g1, shape)
     as_dict = [dict(zip(flat.tolist(), colour.tolist(), strict=True)) for flat, colour in (sparse, dense)]
     assert as_dict[0] == as_dict[1] and len(as_dict[0]) > 1_000
+
+
+def test_blend_lays_a_colour_over_the_traces():
+    rng = np.random.default_rng(1)
+    colours = rng.integers(0, 1 << 24, 1_000).astype(np.uint32)
+    pixels = rng.integers(0, 1 << 24, 1_000).astype(np.uint32) | np.uint32(0xFF000000)
+    out = blend(colours, pixels, 0.7)
+    for shift in (16, 8, 0):
+        expected = ((colours >> shift) & 0xFF) * 0.7 + ((pixels >> shift) & 0xFF) * 0.3
+        assert np.abs(((out >> shift) & 0xFF) - expected).max() <= 1.5
+    assert np.all(out >> 24 == 0xFF)
+    assert blend(np.array([0xFFFFFF], np.uint32), np.array([0xFFFFFFFF], np.uint32))[0] == 0xFFFFFFFF
