@@ -48,11 +48,11 @@ def results_target(path: str | os.PathLike) -> Path:
 
 def job_results_path(job: Any) -> str:
     """Where a finished sort job's results are: the job's own `results_path()` when it has one,
-    else its `output` folder, else SpyKING CIRCUS's folder beside the recording (<stem>/)."""
+    else its `output` folder, else (SpyKING CIRCUS) the folder beside the recording (<stem>/)."""
     results_path = getattr(job, "results_path", None)     # given by SortJobs that know their output
     if callable(results_path):
         return os.fspath(results_path())
-    if getattr(job, "output", None):
+    if getattr(job, "output", None) and job.sorter != "spyking-circus":     # its -o names a converted file
         return os.fspath(job.output)
     return os.path.splitext(job.data_file())[0]
 

@@ -103,6 +103,7 @@ def test_results_location_of_a_wavescope_output_and_of_jobs(tmp_path):
     data = tmp_path / "rec.dat"
     data.write_bytes(b"\0" * 16)
     assert job_results_path(SortJob(params_file=str(data))) == str(tmp_path / "rec")
+    assert job_results_path(SortJob(params_file=str(data), output=str(out))) == str(tmp_path / "rec")
     assert job_results_path(SortJob(params_file=str(data), sorter="kilosort4", output=str(out))) == str(out)
 
 
