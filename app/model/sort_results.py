@@ -46,12 +46,14 @@ def results_target(path: str | os.PathLike) -> Path:
     return path.parent if path.name in MARKER_FILES else path
 
 
-def job_results_path(job: Any) -> str:
-    """Where a finished sort job's results are: the job's own `results_path()` when it has one,
-    else its `output` folder, else (SpyKING CIRCUS) the folder beside the recording (<stem>/)."""
+def job_results_path(job: Any) -> str | None:
+    """Where a finished sort job's results are (None: nowhere known): the job's own `results_path()`
+    when it has one, else its `output` folder, else (SpyKING CIRCUS) the folder beside the
+    recording (<stem>/)."""
     results_path = getattr(job, "results_path", None)     # given by SortJobs that know their output
     if callable(results_path):
-        return os.fspath(results_path())
+        found = results_path()
+        return None if found is None else os.fspath(found)
     if getattr(job, "output", None) and job.sorter != "spyking-circus":     # its -o names a converted file
         return os.fspath(job.output)
     return os.path.splitext(job.data_file())[0]
