@@ -57,6 +57,8 @@ class UnitsUI(QtCore.QObject):
         self.view.overlays.insert(0, self.overlay)
         self.overlay.hover_listeners.append(self._hover)
         self.popup = TemplatePopup(self.view)
+        self.view.installEventFilter(self)                  # the popup goes when the mouse leaves
+        self.view.windowChanged.connect(lambda *_: self.popup.hide())
         self.dock = UnitsDock()
         self.dock.unitActivated.connect(lambda unit_id: self.next_spike())
         self.window.add_dock(self.dock, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea, "Units",
@@ -86,6 +88,11 @@ class UnitsUI(QtCore.QObject):
         self.events_action.setToolTip("the shown units' spike trains in the Events panel, one channel per unit")
         self.csv_action = tools.addAction("Export CSV…", self.export_csv_dialog)
         self.close_action = tools.addAction("Close", lambda: self.session.set_units(None))
+
+    def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:
+        if watched is self.view and event.type() == QtCore.QEvent.Type.Leave:
+            self.popup.hide()
+        return False
 
     def shutdown(self) -> None:
         self.reader.close()

@@ -8,7 +8,7 @@ import csv
 
 import numpy as np
 import pytest
-from PyQt6 import QtCore
+from PyQt6 import QtCore, QtWidgets
 
 from app.views.main_window import MainWindow
 from app.views.trace.spikes import MIN_MARK_PX, blend, dense_marks, mark_shape, sparse_marks
@@ -156,6 +156,10 @@ def test_template_popup_under_the_mouse(qtbot, opened):
     assert ui.popup.names[0] == opened.recording.channel_name(3)
     qtbot.mouseMove(view, QtCore.QPoint(rect.left() + 2, rect.top() + 2))
     qtbot.waitUntil(lambda: not ui.popup.isVisible(), timeout=5_000)
+    qtbot.mouseMove(view, point)
+    qtbot.waitUntil(lambda: ui.popup.isVisible(), timeout=5_000)
+    QtWidgets.QApplication.sendEvent(view, QtCore.QEvent(QtCore.QEvent.Type.Leave))
+    assert not ui.popup.isVisible()
 
 
 def test_export_as_events_adds_an_event_channel_per_unit(qtbot, opened):
