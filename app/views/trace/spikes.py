@@ -132,7 +132,7 @@ class SpikeOverlay(Decoration):
         view.raster_hooks.append(self.ring_drawn)
 
     def set_display(self, display: UnitsDisplay | None) -> None:
-        self.display = display
+        self.display, self._rows = display, None
         self._colours = display.colours.astype(np.uint32) if display is not None else np.zeros(0, np.uint32)
         self.invalidate()
 
