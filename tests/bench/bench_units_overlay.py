@@ -5,7 +5,8 @@ Writes a 384-channel int16 recording (tests.bench.bench_traces.write_recording; 
 minutes), makes `--spikes` spikes of `--units` units spread over it, each unit on a random peak
 channel, then scrolls the real TraceView at 1920x1080 offscreen by 10 % of a 0.1 s, 1 s and 10 s
 window, without the units and with them (alternating, `--rounds` times each), and prints the
-median frame time of each and their ratio. The load average is printed beside the numbers (they mean little on a busy machine).
+median frame time of each and their ratio, and the process's CPU time per scroll step with and
+without (less sensitive to what else the machine runs). The load average is printed beside the numbers (they mean little on a busy machine).
 """
 
 from __future__ import annotations
@@ -70,20 +71,31 @@ def main(argv=None) -> list[dict]:
         display = UnitsDisplay(units)
         for window_s in (float(w) for w in args.windows.split(",")):
             load = os.getloadavg()[0]
-            without, with_units = [], []
+            without, with_units, cpu = [], [], {"without": 0.0, "with": 0.0}
             for _ in range(args.rounds):        # alternate, so a change of load hits both alike
+                started = time.process_time()
                 without += scroll_frames(app, view, window_s, args.steps, 0.1)
+                cpu["without"] += time.process_time() - started
                 view.overlays.insert(0, overlay)
                 overlay.set_display(display)
+                started = time.process_time()
                 with_units += scroll_frames(app, view, window_s, args.steps, 0.1)
+                cpu["with"] += time.process_time() - started
                 view.overlays.remove(overlay)
                 overlay.set_display(None)
             row = {"window_s": window_s, "without_ms": median_ms(without), "with_ms": median_ms(with_units),
                    "load": round((load + os.getloadavg()[0]) / 2, 2)}
             row["ratio"] = round(row["with_ms"] / row["without_ms"], 3)
+            # CPU time of the process (all its threads) per scroll step, warm pass included: what the
+            # units add, whatever else the machine runs
+            frames = 2 * args.steps * args.rounds
+            row["cpu_without_ms"] = round(cpu["without"] / frames * 1000, 2)
+            row["cpu_with_ms"] = round(cpu["with"] / frames * 1000, 2)
+            row["cpu_ratio"] = round(cpu["with"] / cpu["without"], 3)
             results.append(row)
             print(f"window {window_s:>6.2f} s  without {row['without_ms']} ms  with {row['with_ms']} ms  "
-                  f"ratio {row['ratio']}  (load {row['load']})", flush=True)
+                  f"ratio {row['ratio']}  (load {row['load']});  CPU per step {row['cpu_without_ms']} -> "
+                  f"{row['cpu_with_ms']} ms, ratio {row['cpu_ratio']}", flush=True)
         view.close()
         source.close()
         recording.close()
