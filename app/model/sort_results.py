@@ -80,12 +80,52 @@ def read_units(path: str | os.PathLike, recording: Any, lock: Any = None) -> Uni
     n_samples = int(getattr(recording, "duration", 0)) or None
     estimate_templates(sorting, recording, lock)
     units = Units(sorting, n_samples=n_samples, sampling_rate=rate)
+    units.measured_amplitudes = measure_amplitudes(units, recording, lock)
+    units.measured_units = str(getattr(recording, "units", ""))
     channels = int(recording.nb_channels)
     beyond = [u.id for u in units.units if u.peak_channel >= channels]
     if beyond:
         raise SortingError(f"{sorting.source}: unit {beyond[0]}'s peak channel is beyond the recording's "
                            f"{channels} channels; open the recording that was sorted.", sorting.source)
     return units
+
+
+def _mean_snippet(datafile: Any, samples: np.ndarray, before: int, after: int, lock: Any,
+                  nodes: list[int] | None = None) -> np.ndarray:
+    """The mean of the snippets [s - before, s + after) of `samples` (time, channels), float64."""
+    total = None
+    for sample in samples.tolist():
+        if lock is not None:
+            with lock:
+                snippet = datafile.read_range(sample - before, sample + after, nodes)
+        else:
+            snippet = datafile.read_range(sample - before, sample + after, nodes)
+        total = snippet.astype(np.float64) if total is None else total + snippet
+    return total / len(samples)
+
+
+def _chosen_spikes(train: np.ndarray, before: int, after: int, total: int, count: int) -> np.ndarray:
+    """Up to `count` spikes evenly spread over `train`, each with its whole snippet in [0, total)."""
+    train = np.asarray(train)
+    train = train[(train >= before) & (train < total - after)]
+    if not len(train):
+        return train
+    return train[np.unique(np.linspace(0, len(train) - 1, min(count, len(train))).astype(np.int64))]
+
+
+def measure_amplitudes(units: Units, recording: Any, lock: Any = None, count: int = ESTIMATE_SPIKES) -> dict[int, float]:
+    """unit id -> the peak-to-peak of its mean waveform (`count` spikes) on its peak channel, read
+    from `recording` (in its units, µV as a rule): an amplitude whatever scale the sorter's templates have."""
+    rate, total = float(recording.sampling_rate), int(recording.duration)
+    before, after = (round(ms * rate / 1000) for ms in ESTIMATE_WINDOW_MS)
+    found = {}
+    for unit in units.units:
+        chosen = _chosen_spikes(unit.spike_train, before, after, total, count)
+        if unit.peak_channel < 0 or not len(chosen):
+            continue
+        wave = _mean_snippet(recording.datafile, chosen, before, after, lock, [unit.peak_channel])
+        found[unit.id] = float(np.ptp(wave[:, 0]))
+    return found
 
 
 def estimate_templates(sorting: Any, recording: Any, lock: Any = None, count: int = ESTIMATE_SPIKES) -> int:
@@ -101,20 +141,10 @@ def estimate_templates(sorting: Any, recording: Any, lock: Any = None, count: in
     for unit in sorting.units:
         if unit.template is not None:
             continue
-        train = np.asarray(unit.spike_train)
-        train = train[(train >= before) & (train < total - after)]
-        if not len(train):
+        chosen = _chosen_spikes(unit.spike_train, before, after, total, count)
+        if not len(chosen):
             continue
-        chosen = train[np.unique(np.linspace(0, len(train) - 1, min(count, len(train))).astype(np.int64))]
-        total_wave = None
-        for sample in chosen.tolist():
-            if lock is not None:
-                with lock:
-                    snippet = datafile.read_range(sample - before, sample + after)
-            else:
-                snippet = datafile.read_range(sample - before, sample + after)
-            total_wave = snippet.astype(np.float64) if total_wave is None else total_wave + snippet
-        mean = total_wave / len(chosen)
+        mean = _mean_snippet(datafile, chosen, before, after, lock)
         unit.template = (mean - np.median(mean, axis=0)).astype(np.float32)
         unit.template_channels = np.arange(unit.template.shape[1])
         made += 1

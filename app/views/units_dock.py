@@ -36,13 +36,17 @@ class SortItem(QtWidgets.QTableWidgetItem):
             return str(mine) < str(theirs)
 
 
-def amplitude_uv(display: UnitsDisplay, unit_id: int) -> float:
-    """The unit's template peak-to-peak on its peak channel in µV, NaN when the templates are not in µV."""
-    unit = display.units.unit(unit_id)
-    if unit.template is None or display.units.template_units != "µV" or unit.template_channels is None:
-        return float("nan")
+def unit_amplitude(display: UnitsDisplay, unit_id: int) -> tuple[float, str]:
+    """(value, units) of the unit's amplitude: the peak-to-peak of its mean waveform on its peak
+    channel measured on the recording, else its template's when the templates are in µV; NaN else."""
+    units = display.units
+    if unit_id in units.measured_amplitudes:
+        return units.measured_amplitudes[unit_id], units.measured_units
+    unit = units.unit(unit_id)
+    if unit.template is None or units.template_units != "µV" or unit.template_channels is None:
+        return float("nan"), ""
     column = np.flatnonzero(np.asarray(unit.template_channels) == unit.peak_channel)
-    return float(np.ptp(unit.template[:, column[0]])) if len(column) else float("nan")
+    return (float(np.ptp(unit.template[:, column[0]])), "µV") if len(column) else (float("nan"), "")
 
 
 class UnitsDock(QtWidgets.QWidget):
@@ -119,10 +123,12 @@ class UnitsDock(QtWidgets.QWidget):
         rows = units.summary()
         self.table.setRowCount(len(rows))
         for row, summary in enumerate(rows):
-            amplitude = amplitude_uv(display, summary.id)
+            amplitude, amplitude_units = unit_amplitude(display, summary.id)
+            amplitude_text = "" if math.isnan(amplitude) else f"{amplitude:.1f}" + (
+                "" if amplitude_units in ("µV", "") else f" {amplitude_units}")
             values = [(None, None), (str(summary.id), summary.id), (f"{summary.count:,}", summary.count),
                       ("" if math.isnan(summary.rate) else f"{summary.rate:.2f}", summary.rate),
-                      ("" if math.isnan(amplitude) else f"{amplitude:.1f}", amplitude),
+                      (amplitude_text, amplitude),
                       (self._channel_name(summary.peak_channel), summary.peak_channel),
                       (summary.label, summary.label)]
             for column, (text, key) in enumerate(values):

@@ -140,6 +140,8 @@ def test_read_units_estimates_templates_and_refuses_another_rate(tmp_path, displ
     assert units.ids == [5, 6] and units.unit(5).spike_train.tolist() == [1_000, 3_000, 7_000]
     assert units.unit(5).peak_channel == 2 and units.unit(6).peak_channel == 0
     assert units.unit(5).template.shape == (30, 4) and units.template_units == "µV"
+    # 80 (int16 counts, gain 1) peak-to-peak of the injected waveform, plus a little noise
+    assert units.measured_amplitudes[5] == pytest.approx(80 * np.hanning(20).max(), rel=0.15)
     save_si_sorting(tmp_path / "si30k", [10], [0], [1], rate=30_000.0)
     with pytest.raises(SortingError, match="30000 Hz"):
         read_units(tmp_path / "si30k", recording)

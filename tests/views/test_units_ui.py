@@ -85,6 +85,10 @@ def test_dock_lists_the_units_with_counts_and_sorts(opened):
     assert rows[8][2] == "5" and rows[5][2] == "2" and rows[2][2] == "4"
     assert rows[2][3] == f"{4 / 4.0:.2f}"                              # 4 spikes over 4 s
     assert rows[2][5] == opened.recording.channel_name(1) and rows[5][6] == "mua"
+    # measured on the recording (a ramp plus noise here): the mean waveform's peak-to-peak, in µV
+    units = opened.session.units
+    assert set(units.measured_amplitudes) == {2, 5, 8} and units.measured_units == "µV"
+    assert float(rows[2][4]) == pytest.approx(units.measured_amplitudes[2], abs=0.06)
     table.sortItems(2, QtCore.Qt.SortOrder.DescendingOrder)            # by spike count, numerically
     assert [dock.unit_at(r) for r in range(3)] == [8, 2, 5]
     assert "3 units, 11 spikes" in dock.summary.text()
