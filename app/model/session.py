@@ -5,7 +5,7 @@ A session holds the open `Recording` (its DataFile, segments, probe and lanes), 
 subscribers when any of these change. Views never open a file: they read the session and
 listen to it.
 
-Topics: "opened", "closed", "lanes", "events", "annotations", "probe", "geometry", "overview".
+Topics: "opened", "closed", "lanes", "events", "annotations", "probe", "geometry", "overview", "units".
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class Session(Observable):
         self.source: TraceSource | None = None
         self.events: Any = None             # an app.model.events.EventIndex, when loaded
         self.annotations: Any = None        # an app.model.annotations.Annotations, when loaded
+        self.units: Any = None              # an app.model.units.Units, when sort results are open
 
     @property
     def is_open(self) -> bool:
@@ -75,6 +76,7 @@ class Session(Observable):
             return
         source, recording = self.source, self.recording
         self.recording, self.source, self.events, self.annotations = None, None, None, None
+        self.units = None
         if source is not None:
             source.close()
         recording.close()
@@ -95,6 +97,11 @@ class Session(Observable):
     def set_annotations(self, annotations: Any) -> None:
         self.annotations = annotations
         self.notify("annotations", annotations)
+
+    def set_units(self, units: Any) -> None:
+        """Show `units` (an app.model.units.Units, or None to close the sort results)."""
+        self.units = units
+        self.notify("units", units)
 
     def probe_changed(self) -> None:
         """Tell the subscribers the recording's probe (channel groups, positions) changed."""

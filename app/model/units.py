@@ -69,6 +69,8 @@ class Units:
         self.template_units = sorting.template_units
         self.sampling_rate = sampling_rate or sorting.sampling_rate
         self.n_samples = n_samples
+        self.measured_amplitudes: dict[int, float] = {}   # unit id -> peak-to-peak on its peak channel,
+        self.measured_units = ""                           # in these units, averaged on the recording
         self.units: list[Unit] = []
         for found in sorting.units:
             train = np.asarray(found.spike_train, dtype=np.int64)

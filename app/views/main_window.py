@@ -21,7 +21,7 @@ from app.model.jobs import JobHistory
 from app.model.recording import Recording
 from app.model.session import Session
 from app.model.traces import TraceSource
-from app.views import events_integration, jobs_actions, probe_integration, window_extras
+from app.views import events_integration, jobs_actions, probe_integration, units_integration, window_extras
 from app.views.jobs_panel import JobsPanel
 from app.views.log_panel import LogPanel
 from app.views.probe_view import ProbeView
@@ -126,6 +126,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.add_dock(self.jobs_panel, Area.BottomDockWidgetArea, "Jobs", tabify_with="Log")
         self.events_ui = events_integration.install(self)
         self.probe_ui = probe_integration.install(self)
+        self.units_ui = units_integration.install(self)
         for dock in self.docks.values():
             if self.dockWidgetArea(dock) == Area.BottomDockWidgetArea:
                 dock.widget().setMinimumHeight(80)          # the bottom row may be slim: its tables scroll
@@ -458,6 +459,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.save_settings()
         self.events_ui.shutdown()
+        self.units_ui.shutdown()
         self.demo_worker.close()
         self.close_recording()
         self.jobs_panel.shutdown()

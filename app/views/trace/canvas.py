@@ -59,6 +59,7 @@ class TraceView(ViewportFields, TraceInput, QtWidgets.QWidget):
         self.viewport.subscribe(self._viewport_changed)
         self.overlays: list = []            # drawn over the traces, offered the mouse and keys first
         self.channel_marks: dict[int, str] = {}     # flagged channels (bad-channel check): why, by index
+        self.raster_hooks: list = []        # hook(ring, frame) draws into the columns the main ring just drew
         self.cursor_tool = deco.CursorMeasure(self)
         self.decorations = [deco.SegmentMarks(self), deco.TimeAxis(self), deco.ChannelLabels(self),
                             deco.ScaleBar(self), deco.StatusBadge(self), self.cursor_tool]
@@ -305,6 +306,8 @@ class TraceView(ViewportFields, TraceInput, QtWidgets.QWidget):
                tuple(sorted(viewport.selected)), self.spacing())
         self.ring.draw(frame, height, key,
                        lambda start, stop: self._raster(frame, start, stop, baselines, scales, height))
+        for hook in self.raster_hooks:
+            hook(self.ring, frame)
         self.update()
 
     def _raster(self, frame: TraceFrame, start: int, stop: int, baselines, scales, height: int) -> np.ndarray:

@@ -143,6 +143,7 @@ class RasterRing:
         self.index: np.ndarray | None = None     # palette index per pixel, the same ring
         self.first = 0                           # grid column at the picture's left edge
         self.key: tuple | None = None            # (key, first column, lo, hi) the ring was drawn from
+        self.drawn: list[tuple[int, int]] = []   # grid columns [start, stop) the last `draw` rasterised
 
     def allocate(self, height: int, width: int) -> None:
         """Blank buffers for a (height, width) picture; `image` wraps `pixels` without copying."""
@@ -170,8 +171,10 @@ class RasterRing:
         width = frame.n_columns
         if self.index is None or self.index.shape != (height, width):
             self.allocate(height, width)
-        for start, stop in ring_spans(ring_shift(self.key, key, frame), width):
+        spans = ring_spans(ring_shift(self.key, key, frame), width)
+        for start, stop in spans:
             write_ring(self.index, self.pixels, self.palette, raster(start, stop), frame.first_column + start)
+        self.drawn = [(frame.first_column + start, frame.first_column + stop) for start, stop in spans]
         self.first = frame.first_column
         self.key = (key, frame.first_column, frame.lo, frame.hi)
 
