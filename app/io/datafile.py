@@ -23,6 +23,7 @@ import numpy as np
 
 from app.io.events import select_events, timeline_events
 from app.io.messages import print_and_log
+from app.io.remote import is_url
 from app.io.errors import (
     DamagedFileError,
     DataFileError,
@@ -224,7 +225,7 @@ class DataFile:
             self._check_ranges()
             self._shape = (0, int(self._params["nb_channels"]))
         else:
-            if not os.path.exists(self.file_name):
+            if not os.path.exists(self.file_name) and not is_url(self.file_name):
                 raise HeaderError(f"{self.file_name}: no such file; check the path.", self.file_name)
             try:
                 self._load_header()

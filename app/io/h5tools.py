@@ -15,6 +15,7 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError, ShapeMismatchError
+from app.io.remote import RemoteError, is_url, open_remote, remote_file_of
 from app.io.sniff import is_hdf5
 
 # Errors h5py raises on truncated, damaged or unexpected layouts.
@@ -23,9 +24,12 @@ H5_ERRORS = (OSError, KeyError, ValueError, TypeError, IndexError, RuntimeError)
 
 # -- HDF5 helpers shared by the HDF5-based formats --------------------------------------------------
 def open_h5(file_name: str, what: str) -> h5py.File:
-    """The file opened read-only; a HeaderError naming the file when it is not readable HDF5."""
+    """The file (or URL, through `app.io.remote`) opened read-only; a HeaderError naming the file
+    when it is not readable HDF5 (a RemoteError when the server does not answer)."""
     try:
-        return h5py.File(file_name, "r")
+        return h5py.File(open_remote(file_name) if is_url(file_name) else file_name, "r")
+    except RemoteError:
+        raise
     except H5_ERRORS as error:
         raise HeaderError(f"{file_name}: cannot open as {what} (HDF5): {error}; the file is not HDF5 "
                           "or is truncated.", file_name) from None
@@ -33,12 +37,12 @@ def open_h5(file_name: str, what: str) -> h5py.File:
 
 def peek_h5(path: str, inspect: Callable[[h5py.File], Any]) -> Any:
     """For ``sniff``: `inspect(h5file)` on an HDF5 file, None when it is not HDF5 or is damaged."""
-    if not is_hdf5(path):
+    if not (is_url(path) or is_hdf5(path)):
         return None
     try:
-        with h5py.File(path, "r") as h5file:
+        with h5py.File(open_remote(path) if is_url(path) else path, "r") as h5file:
             return inspect(h5file)
-    except H5_ERRORS:
+    except (RemoteError, *H5_ERRORS):
         return None
 
 
@@ -87,6 +91,7 @@ def read_window(dataset: h5py.Dataset, start: int, stop: int, nodes: Sequence[in
     A 1-D dataset is a single channel.
     """
     window = slice(int(start), int(stop))
+    warm_remote_chunks(dataset, window, nodes, time_axis)
     if dataset.ndim == 1:
         block = dataset[window][:, None]
         return block if nodes is None else block[:, np.asarray(nodes, dtype=np.intp)]
@@ -104,6 +109,33 @@ def read_window(dataset: h5py.Dataset, start: int, stop: int, nodes: Sequence[in
     if dense:
         block = block[:, unique - low]
     return block[:, order.reshape(-1)]
+
+
+def warm_remote_chunks(dataset: h5py.Dataset, window: slice, nodes: Sequence[int] | None = None,
+                       time_axis: int = 0, most: int = 4096) -> None:
+    """For a dataset of a file on a server: fetch every chunk the window touches at once, in
+    parallel, before h5py reads them one by one (one round trip instead of one per chunk).
+    Nothing for a local file, a contiguous dataset or a window of more than `most` chunks."""
+    remote = remote_file_of(dataset.file.filename)
+    if remote is None or dataset.chunks is None or window.stop <= window.start:
+        return
+    chunks = dataset.chunks
+    times = range(window.start // chunks[time_axis] * chunks[time_axis], window.stop, chunks[time_axis])
+    axes: list[Sequence[int]] = [times]
+    if dataset.ndim == 2:
+        size = chunks[1 - time_axis]
+        wanted = np.arange(dataset.shape[1 - time_axis]) if nodes is None else np.asarray(nodes, dtype=np.intp)
+        channels = sorted({int(c) // size * size for c in np.unique(wanted)})
+        axes = [times, channels] if time_axis == 0 else [channels, times]
+    coordinates = list(itertools.product(*axes))
+    if len(coordinates) > most:
+        return
+    ranges = []
+    for coordinate in coordinates:
+        info = dataset.id.get_chunk_info_by_coord(tuple(int(c) for c in coordinate))
+        if info.byte_offset is not None:
+            ranges.append((info.byte_offset, info.byte_offset + info.size))
+    remote.prefetch(ranges)
 
 
 def read_columns(datasets: Sequence[h5py.Dataset], start: int, stop: int,

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.io.errors import MissingFieldsError
+from app.io.remote import is_url
 
 WIZARD_KEY = "__wizard__"   # the missing-fields dialog's answer "use the params wizard instead"
 
@@ -92,7 +93,7 @@ class RecentFiles:
         return [value] if isinstance(value, str) else list(value or [])
 
     def remember(self, path: str) -> None:
-        path = os.path.abspath(path)
+        path = path if is_url(path) else os.path.abspath(path)
         self.settings.setValue("recent_files", [path] + [p for p in self.paths() if p != path][:self.limit - 1])
 
 
