@@ -74,7 +74,7 @@ class WelcomePage(QtWidgets.QWidget):
             item = QtWidgets.QListWidgetItem(f"{os.path.basename(path)}  —  {os.path.dirname(path)}")
             item.setData(QtCore.Qt.ItemDataRole.UserRole, path)
             item.setToolTip(path)
-            if not os.path.exists(path):
+            if not os.path.exists(path) and not is_url(path):
                 item.setForeground(QtGui.QBrush(QtGui.QColor("gray")))
                 item.setToolTip(f"{path} (not found)")
             self.recent.addItem(item)

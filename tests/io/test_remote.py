@@ -229,3 +229,36 @@ def test_annotations_of_a_url_live_in_the_cache_folder(served, tmp_path):
     path = sidecar_path(server.url("rec.nwb"))
     assert path.startswith(str(tmp_path)) and path.endswith(".annotations.json") and "rec.nwb" in path
     assert json.dumps(path)
+
+
+def test_scrolling_forward_was_prefetched(served):
+    """The trace source reads one window ahead in the scroll direction, over the network too."""
+    import time
+
+    from app.model.traces import TraceSource
+    server, folder, _ = served
+    source = TraceSource(open_datafile(server.url("rec.nwb")), cache_bytes=64 << 20, chunk_size=2000)
+    local = TraceSource(open_datafile(str(folder / "rec.nwb")), cache_bytes=64 << 20, chunk_size=2000)
+    channels = list(range(N_CHANNELS))
+    source.frame(0, 4000, channels, 400)
+    settled = -1
+    while settled != server.requests:           # until the prefetch stops asking the server
+        settled = server.requests
+        time.sleep(0.3)
+    server.reset_counts()
+    scrolled = source.frame(4000, 8000, channels, 400)
+    assert server.requests == 0
+    expected = local.frame(4000, 8000, channels, 400)
+    assert np.array_equal(scrolled.lo, expected.lo) and np.array_equal(scrolled.hi, expected.hi)
+
+
+def test_wavescope_info_and_the_browser_take_a_url(served, capsys):
+    from app.cli import _route, build_parser, command_names, main
+    server, _, _ = served
+    url = server.url("rec.nwb")
+    assert main(["info", url, "--json"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert json.dumps(described).count(url) >= 1 and "30000" in json.dumps(described)
+    assert _route([url], command_names(build_parser())) == ["gui", url]
+    assert main(["info", server.url("missing.nwb")]) != 0
+    assert "not found on the server" in capsys.readouterr().err
