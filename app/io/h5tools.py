@@ -27,7 +27,7 @@ def open_h5(file_name: str, what: str) -> h5py.File:
     """The file (or URL, through `app.io.remote`) opened read-only; a HeaderError naming the file
     when it is not readable HDF5 (a RemoteError when the server does not answer)."""
     try:
-        return h5py.File(open_remote(file_name) if is_url(file_name) else file_name, "r")
+        return _h5_file(file_name)
     except RemoteError:
         raise
     except H5_ERRORS as error:
@@ -35,12 +35,21 @@ def open_h5(file_name: str, what: str) -> h5py.File:
                           "or is truncated.", file_name) from None
 
 
+def _h5_file(name: str) -> h5py.File:
+    """`name` opened read-only; a URL through `app.io.remote`, without HDF5's chunk cache: the
+    block cache holds the bytes, and without it HDF5 reads a window straight out of an
+    unfiltered chunk instead of the whole chunk (the bytes fetched follow the window)."""
+    if is_url(name):
+        return h5py.File(open_remote(name), "r", rdcc_nbytes=0)
+    return h5py.File(name, "r")
+
+
 def peek_h5(path: str, inspect: Callable[[h5py.File], Any]) -> Any:
     """For ``sniff``: `inspect(h5file)` on an HDF5 file, None when it is not HDF5 or is damaged."""
     if not (is_url(path) or is_hdf5(path)):
         return None
     try:
-        with h5py.File(open_remote(path) if is_url(path) else path, "r") as h5file:
+        with _h5_file(path) as h5file:
             return inspect(h5file)
     except (RemoteError, *H5_ERRORS):
         return None
@@ -114,8 +123,9 @@ def read_window(dataset: h5py.Dataset, start: int, stop: int, nodes: Sequence[in
 def warm_remote_chunks(dataset: h5py.Dataset, window: slice, nodes: Sequence[int] | None = None,
                        time_axis: int = 0, most: int = 4096) -> None:
     """For a dataset of a file on a server: fetch every chunk the window touches at once, in
-    parallel, before h5py reads them one by one (one round trip instead of one per chunk).
-    Nothing for a local file, a contiguous dataset or a window of more than `most` chunks."""
+    parallel, before h5py reads them one by one (one round trip instead of one per chunk); of
+    a large unfiltered chunk only the window's rows. Nothing for a local file, a contiguous
+    dataset or a window of more than `most` chunks."""
     remote = remote_file_of(dataset.file.filename)
     if remote is None or dataset.chunks is None or window.stop <= window.start:
         return
@@ -130,12 +140,29 @@ def warm_remote_chunks(dataset: h5py.Dataset, window: slice, nodes: Sequence[int
     coordinates = list(itertools.product(*axes))
     if len(coordinates) > most:
         return
+    # HDF5 reads only the selected rows of an unfiltered chunk too big for its chunk cache; then
+    # so do we (rows of a time-first chunk are contiguous), else the whole chunk.
+    row = int(np.prod(chunks[1:], dtype=np.int64)) * dataset.dtype.itemsize if time_axis == 0 else 0
+    partial = row > 0 and _read_in_place(dataset)
     ranges = []
     for coordinate in coordinates:
         info = dataset.id.get_chunk_info_by_coord(tuple(int(c) for c in coordinate))
-        if info.byte_offset is not None:
+        if info.byte_offset is None:
+            continue
+        if partial:
+            first, last = max(window.start - coordinate[0], 0), min(window.stop - coordinate[0], chunks[0])
+            ranges.append((info.byte_offset + first * row, info.byte_offset + last * row))
+        else:
             ranges.append((info.byte_offset, info.byte_offset + info.size))
     remote.prefetch(ranges)
+
+
+def _read_in_place(dataset: h5py.Dataset) -> bool:
+    """Whether HDF5 reads a selection straight from the file (no filter, chunk over the cache)."""
+    if dataset.id.get_create_plist().get_nfilters():
+        return False
+    cache_bytes = dataset.id.get_access_plist().get_chunk_cache()[1]
+    return int(np.prod(dataset.chunks, dtype=np.int64)) * dataset.dtype.itemsize > cache_bytes
 
 
 def read_columns(datasets: Sequence[h5py.Dataset], start: int, stop: int,

@@ -32,7 +32,7 @@ from pathlib import Path
 from app.io.errors import DataFileError
 
 BLOCK_SIZE = 128 << 10
-MEMORY_BLOCKS = 64                  # 8 MB of hot blocks in memory
+MEMORY_BLOCKS = 256                 # 32 MB of recent blocks in memory (a window of 384 channels is 23 MB)
 DEFAULT_CACHE_MB = 2048
 CACHE_ENV, CACHE_MB_ENV = "WAVESCOPE_REMOTE_CACHE", "WAVESCOPE_REMOTE_CACHE_MB"
 RETRIES = 4                         # attempts after the first, waiting BACKOFF * 2**k seconds
@@ -109,8 +109,9 @@ def default_cache_budget() -> int:
 
 class BlockCache:
     """Pieces of remote files, by (file key, index): a small LRU in memory in front of an LRU
-    folder on disk bounded by `budget` bytes. Thread-safe; another process sharing the folder may
-    evict a block this one counted, which then reads as missing."""
+    folder on disk bounded by `budget` bytes. Disk writes happen on a writer thread (`flush`
+    waits for them), so a fetch is not slowed by the disk. Thread-safe; another process sharing
+    the folder may evict a block this one counted, which then reads as missing."""
 
     def __init__(self, folder: str | os.PathLike, budget: int, memory_blocks: int = MEMORY_BLOCKS):
         self.folder, self.budget = Path(folder), int(budget)
@@ -119,6 +120,9 @@ class BlockCache:
         self._disk: OrderedDict[tuple[str, int], int] = OrderedDict()   # oldest first -> size
         self.nbytes = 0
         self._lock = threading.Lock()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="wavescope-cache")
+        self._writes: list = []
+        self._pending: dict[tuple[str, int], bytes] = {}     # put, not yet on disk
         self._scan()
 
     def _scan(self) -> None:
@@ -146,6 +150,9 @@ class BlockCache:
             if data is not None:
                 self._memory.move_to_end(key)
                 return data
+            data = self._pending.get(key)
+            if data is not None:
+                return data
             if key not in self._disk:
                 return None
             self._disk.move_to_end(key)
@@ -163,15 +170,31 @@ class BlockCache:
         self._remember(key, data)
         if len(data) > self.budget:
             return
+        with self._lock:
+            self._pending[key] = data
+            self._writes = [w for w in self._writes if not w.done()]
+            self._writes.append(self._writer.submit(self._write, key, data))
+
+    def flush(self) -> None:
+        """Wait until every block put so far is on disk."""
+        with self._lock:
+            writes, self._writes = self._writes, []
+        for write in writes:
+            write.result()
+
+    def _write(self, key: tuple[str, int], data: bytes) -> None:
         path = self._path(key)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             temporary.write_bytes(data)
             os.replace(temporary, path)
         except OSError:
-            return                      # a full or read-only disk: the memory cache still serves
+            with self._lock:            # a full or read-only disk: the memory cache still serves
+                self._pending.pop(key, None)
+            return
         with self._lock:
+            self._pending.pop(key, None)
             self.nbytes += len(data) - self._disk.pop(key, 0)
             self._disk[key] = len(data)
             self._evict()
@@ -193,6 +216,7 @@ class BlockCache:
                 pass
 
     def clear(self) -> None:
+        self.flush()
         with self._lock:
             self._memory.clear()
             self.budget, budget = 0, self.budget
@@ -253,16 +277,22 @@ def http_get(url: str, byte_range: tuple[int, int] | None = None, shown: str | N
         if attempt:
             time.sleep(BACKOFF * 2 ** (attempt - 1))
         try:
-            response = _session().get(url, headers=headers, timeout=TIMEOUT)
+            response = _session().get(url, headers=headers, timeout=TIMEOUT, stream=True)
             if response.status_code in (404, 410) and missing_ok:
+                response.close()
                 return None
             if response.status_code >= 500 or response.status_code == 429:
+                response.close()
                 last = f"the server answered HTTP {response.status_code}"
                 continue
             if response.status_code >= 400:
+                response.close()
                 raise RemoteError(_client_error(shown, response.status_code), shown)
+            if byte_range is not None and response.status_code != 206:
+                response.close()            # the whole file is coming: never read it
+                raise RemoteError(_no_ranges(shown, response.status_code), shown)
             body = response.content
-            if byte_range is not None and response.status_code == 206 and len(body) != byte_range[1] - byte_range[0]:
+            if byte_range is not None and len(body) != min(byte_range[1], _total(response)) - byte_range[0]:
                 last = f"the connection closed after {len(body)} of {byte_range[1] - byte_range[0]} bytes"
                 continue
             STATS.add(len(body))
@@ -271,6 +301,18 @@ def http_get(url: str, byte_range: tuple[int, int] | None = None, shown: str | N
             last = _why(error)
     raise RemoteError(f"{shown}: the server did not answer after {RETRIES + 1} attempts ({last}); check the "
                       "network connection and that the server is up, then open the URL again.", shown)
+
+
+def _total(response) -> int:
+    """The file size a 206 answer's Content-Range gives (a huge number when it gives none)."""
+    total = response.headers.get("Content-Range", "").rpartition("/")[2]
+    return int(total) if total.isdigit() else 1 << 62
+
+
+def _no_ranges(url: str, status: int) -> str:
+    return (f"{url}: the server does not honour byte ranges (HTTP {status} to a Range request); Wavescope "
+            "reads recordings on a server only from servers that do (S3, DANDI, most web servers). "
+            "Download the file and open it locally.")
 
 
 def _client_error(url: str, status: int) -> str:
@@ -287,8 +329,9 @@ def _client_error(url: str, status: int) -> str:
 class _Remote:
     """What a first request learned about a URL: where it lives after redirects, size, version."""
 
-    def __init__(self, location: str, size: int, version: str):
+    def __init__(self, location: str, size: int, version: str, head: bytes = b""):
         self.location, self.size, self.version = location, size, version
+        self.head = head                # the first block, fetched with the probe
         self.key = hashlib.sha1(f"{location.split('?')[0]}|{size}|{version}".encode()).hexdigest()[:24]
 
 
@@ -297,22 +340,18 @@ _PROBED_LOCK = threading.Lock()
 
 
 def probe(url: str) -> _Remote:
-    """Size, version and final location of `url` (once per process): a 1-byte range request,
-    which also tells whether the server honours ``Range``."""
+    """Size, version and final location of `url` (once per process): a range request for the
+    first block, which also tells whether the server honours ``Range``."""
     with _PROBED_LOCK:
         if url in _PROBED:
             return _PROBED[url]
-    response = http_get(resolve_url(url), (0, 1), shown=url)
-    if response.status_code != 206:
-        raise RemoteError(f"{url}: the server does not honour byte ranges (HTTP {response.status_code} to a "
-                          "Range request); Wavescope reads recordings on a server only from servers that do "
-                          "(S3, DANDI, most web servers). Download the file and open it locally.", url)
+    response = http_get(resolve_url(url), (0, BLOCK_SIZE), shown=url)
     total = response.headers.get("Content-Range", "").rpartition("/")[2]
     if not total.isdigit():
         raise RemoteError(f"{url}: the server gave no file size (Content-Range "
                           f"{response.headers.get('Content-Range')!r}); download the file and open it locally.", url)
     version = response.headers.get("ETag") or response.headers.get("Last-Modified") or ""
-    found = _Remote(response.url, int(total), version)
+    found = _Remote(response.url, int(total), version, response.content)
     with _PROBED_LOCK:
         _PROBED[url] = found
     return found
@@ -350,6 +389,8 @@ class RemoteFile(io.RawIOBase):
         remote = probe(url)
         self.location, self.size = remote.location, remote.size
         self._key = f"{remote.key}-{self.block_size >> 10}k"
+        if remote.head and len(remote.head) == min(self.block_size, self.size):
+            self.cache.put(self._key, 0, remote.head)
         self._position = 0
         self._fetching = threading.Lock()
 
@@ -505,6 +546,9 @@ def guess_url_format(url: str) -> str:
         return "si_zarr"
     from app.io.registry import supported_formats
     formats = supported_formats()
+    found = formats["nwb"].sniff(url)
+    if found and found[0] >= 0.9:       # the common case, without asking every HDF5 sniffer
+        return "nwb"
     scored = []
     for name in HDF5_FORMATS:
         if name in formats:

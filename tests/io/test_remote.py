@@ -30,13 +30,13 @@ def cache(tmp_path, monkeypatch):
     remote.forget_probes()
 
 
-def write_nwb(path, data: np.ndarray, chunks=(1000, 4)) -> str:
+def write_nwb(path, data: np.ndarray, chunks=(1000, 4), compression: str | None = None) -> str:
     """The layout of an NWB ElectricalSeries (what the nwb reader needs), chunked like large files."""
     with h5py.File(path, "w") as h5:
         h5.attrs["nwb_version"] = "2.6.0"
         series = h5.create_group("acquisition/raw")
         series.attrs["neurodata_type"] = "ElectricalSeries"
-        dataset = series.create_dataset("data", data=data, chunks=chunks)
+        dataset = series.create_dataset("data", data=data, chunks=chunks, compression=compression)
         dataset.attrs["conversion"] = 2e-7
         start = series.create_dataset("starting_time", data=0.5)
         start.attrs["rate"] = 30000.0
@@ -91,6 +91,32 @@ def test_a_window_costs_its_chunks_and_a_second_read_costs_nothing(served):
     datafile.read_chunk(5, 1000)
     assert server.bytes_sent == sent
     assert remote.remote_stats()["bytes_fetched"] >= sent
+
+
+def test_large_unfiltered_chunks_cost_only_the_window_rows(tmp_path, cache):
+    """Files on a server are opened without HDF5's chunk cache, so HDF5 reads a window straight
+    out of an unfiltered chunk, and so does the prefetch: a window across a chunk boundary costs
+    about its own size, not two chunks."""
+    data = synthetic_int16(140000, N_CHANNELS)
+    write_nwb(tmp_path / "big.nwb", data, chunks=(65536, N_CHANNELS))      # 1.5 MB chunks
+    with RangeServer(tmp_path) as server:
+        datafile = open_datafile(server.url("big.nwb"))
+        datafile.read_chunk(0, 10)
+        server.reset_counts()
+        got = raw(datafile, 21, 3000)                   # samples [63000, 66000): two chunks
+        assert np.array_equal(got, data[63000:66000])
+        assert server.bytes_sent <= 4 * remote.BLOCK_SIZE < 2 * 65536 * N_CHANNELS * 2
+        assert server.requests <= 2
+
+
+def test_compressed_chunks_by_url(tmp_path, cache):
+    data = synthetic_int16(50000, N_CHANNELS)
+    write_nwb(tmp_path / "gzip.nwb", data, chunks=(8192, 6), compression="gzip")
+    with RangeServer(tmp_path) as server:
+        datafile = open_datafile(server.url("gzip.nwb"))
+        assert np.array_equal(raw(datafile, 7, 4000), data[28000:32000])
+        assert np.array_equal(datafile.read_chunk(0, 50000, nodes=[11, 2]),
+                              open_datafile(str(tmp_path / "gzip.nwb")).read_chunk(0, 50000, nodes=[11, 2]))
 
 
 def test_zarr_by_url_gives_the_local_samples(tmp_path, cache):
