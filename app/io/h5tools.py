@@ -101,6 +101,9 @@ def read_window(dataset: h5py.Dataset, start: int, stop: int, nodes: Sequence[in
     """
     window = slice(int(start), int(stop))
     warm_remote_chunks(dataset, window, nodes, time_axis)
+    if dataset.ndim == 2 and time_axis == 0 and dataset.chunks is not None and \
+            remote_file_of(dataset.file.filename) is not None:
+        return _read_chunk_columns(dataset, window, nodes)
     if dataset.ndim == 1:
         block = dataset[window][:, None]
         return block if nodes is None else block[:, np.asarray(nodes, dtype=np.intp)]
@@ -118,6 +121,25 @@ def read_window(dataset: h5py.Dataset, start: int, stop: int, nodes: Sequence[in
     if dense:
         block = block[:, unique - low]
     return block[:, order.reshape(-1)]
+
+
+def _read_chunk_columns(dataset: h5py.Dataset, window: slice, nodes: Sequence[int] | None) -> np.ndarray:
+    """`read_window` for a file on a server: one read per column of chunks holding a wanted
+    channel, each into its own contiguous array. Reading all channels at once makes HDF5 copy
+    a chunk row by row, each row a separate read of the file object (slow in Python); a whole
+    chunk column is one read per chunk."""
+    size, n_channels = dataset.chunks[1], dataset.shape[1]
+    wanted = np.arange(n_channels) if nodes is None else np.asarray(nodes, dtype=np.intp).reshape(-1)
+    if wanted.size == 0:
+        return np.zeros((window.stop - window.start, 0), dtype=dataset.dtype)
+    firsts = np.unique(wanted // size) * size
+    pieces = [dataset[window, int(a):int(min(a + size, n_channels))] for a in firsts]
+    block = pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=1)
+    if nodes is None and block.shape[1] == n_channels:
+        return block
+    column = np.searchsorted(firsts, wanted, side="right") - 1
+    offsets = np.concatenate([[0], np.cumsum([p.shape[1] for p in pieces[:-1]])]).astype(np.intp)
+    return block[:, offsets[column] + wanted - firsts[column]]
 
 
 def warm_remote_chunks(dataset: h5py.Dataset, window: slice, nodes: Sequence[int] | None = None,

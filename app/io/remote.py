@@ -238,9 +238,12 @@ def block_cache() -> BlockCache:
 
 
 def set_block_cache(cache: BlockCache | None) -> None:
-    """Use `cache` from now on (None: the default one at next use); for tests and settings."""
+    """Use `cache` from now on (None: the default one at next use); for tests and settings. The
+    previous cache's pending writes are finished first."""
     global _CACHE
     with _CACHE_LOCK:
+        if _CACHE is not None and _CACHE is not cache:
+            _CACHE.flush()
         _CACHE = cache
 
 
