@@ -465,6 +465,10 @@ class DataFile:
         The browser shows them as lanes on one clock, placed by their own `t_start` and rate."""
         return []
 
+    def prefetch(self, start: int, stop: int) -> None:
+        """A hint: timeline samples [start, stop) will be read soon. A format reading a file on a
+        server fetches them now, all at once (`app.io.remote`); the default does nothing."""
+
     def channel_positions(self) -> np.ndarray | None:
         """(nb_channels, 2) site positions in µm when the file knows them (a probe in the
         header), else None; the probe view and the wizard use it when no .prb is given."""
