@@ -10,8 +10,9 @@ It is served by tests/io/remote_server.py on 127.0.0.1 with the latency added to
 Prints, for each chunk layout, with the load average:
 - first frame: open the URL with a cold cache and draw 1 s x 384 channels (TraceSource, as the
   browser does); the bytes fetched for it;
-- scrolled frame once its chunks are cached (a new TraceSource over the block cache, so the
-  samples come through h5py and the remote file, not from the trace cache);
+- the next window once the browser's prefetch has read it (what scrolling shows), and the same
+  frame from a new TraceSource over the block cache (through h5py and the remote file, not the
+  trace cache) beside the same frame from the local file;
 - bytes fetched for one 1 s x 384-channel window vs its stored size, aligned on a chunk
   boundary and straddling one (a chunk is the unit h5py reads);
 - that URL and local reads give equal samples.
@@ -105,7 +106,9 @@ def measure(folder: str, size_gb: float, latency: float, chunks: tuple[int, int]
             fresh_cache("cache-first")
             server.reset_counts()
             start = time.perf_counter()
-            source = TraceSource(open_datafile(url), cache_bytes=1 << 30)
+            datafile = open_datafile(url)
+            result["open_s"] = time.perf_counter() - start
+            source = TraceSource(datafile, cache_bytes=1 << 30)
             source.frame(0, window, channels, 1200)
             result["first_frame_s"] = time.perf_counter() - start
             result["first_frame_fetched_mb"] = server.bytes_sent / 1e6
@@ -120,8 +123,13 @@ def measure(folder: str, size_gb: float, latency: float, chunks: tuple[int, int]
             start = time.perf_counter()
             cold.frame(window, 2 * window, channels, 1200)
             result["cached_scroll_s"] = time.perf_counter() - start
-            result["cached_scroll_requests"] = server.requests
+            result["cached_scroll_requests"] = server.requests     # the next window's prefetch among them
             result["cached_scroll_load"] = load()
+            local = TraceSource(open_datafile(path), cache_bytes=1 << 30)
+            start = time.perf_counter()
+            local.frame(window, 2 * window, channels, 1200)
+            result["local_scroll_s"] = time.perf_counter() - start       # the same frame from the local file
+            local.close()
             source.close()
             cold.close()
 
