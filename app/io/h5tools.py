@@ -97,10 +97,15 @@ def read_window(dataset: h5py.Dataset, start: int, stop: int, nodes: Sequence[in
 
     h5py's point selection wants increasing indices, so the sorted unique channels are read
     (as one slab when they are dense, else as a list) and put back in the order asked.
-    A 1-D dataset is a single channel.
+    A 1-D dataset is a single channel. A file on a server gets the window's bytes first, at once
+    (`warm_remote_window`).
     """
     window = slice(int(start), int(stop))
-    warm_remote_chunks(dataset, window, nodes, time_axis)
+    warm_remote_window(dataset, window.start, window.stop, nodes, time_axis)
+    return _read_window(dataset, window, nodes, time_axis)
+
+
+def _read_window(dataset: h5py.Dataset, window: slice, nodes: Sequence[int] | None, time_axis: int) -> np.ndarray:
     if dataset.ndim == 2 and time_axis == 0 and dataset.chunks is not None and \
             remote_file_of(dataset.file.filename) is not None:
         return _read_chunk_columns(dataset, window, nodes)
@@ -142,49 +147,23 @@ def _read_chunk_columns(dataset: h5py.Dataset, window: slice, nodes: Sequence[in
     return block[:, offsets[column] + wanted - firsts[column]]
 
 
-def warm_remote_chunks(dataset: h5py.Dataset, window: slice, nodes: Sequence[int] | None = None,
-                       time_axis: int = 0, most: int = 4096) -> None:
-    """For a dataset of a file on a server: fetch every chunk the window touches at once, in
-    parallel, before h5py reads them one by one (one round trip instead of one per chunk); of
-    a large unfiltered chunk only the window's rows. Nothing for a local file, a contiguous
-    dataset or a window of more than `most` chunks."""
+def warm_remote_window(dataset: h5py.Dataset, start: int, stop: int, nodes: Sequence[int] | None = None,
+                       time_axis: int = 0) -> None:
+    """For a chunked dataset of a file on a server: fetch every byte that reading the window
+    needs at once, in parallel. A dry run of the read fetches the metadata it walks (the chunk
+    index) and only notes the data reads; then the noted ranges are fetched together. HDF5's
+    own chunk lookup is used (its get_chunk_info walks the whole index). Nothing for a local
+    file or a contiguous dataset (one read anyway); compressed chunks are read one by one
+    (zeros do not decompress, so they cannot be dry-run)."""
     remote = remote_file_of(dataset.file.filename)
-    if remote is None or dataset.chunks is None or window.stop <= window.start:
+    if remote is None or dataset.chunks is None or stop <= start or dataset.id.get_create_plist().get_nfilters():
         return
-    chunks = dataset.chunks
-    times = range(window.start // chunks[time_axis] * chunks[time_axis], window.stop, chunks[time_axis])
-    axes: list[Sequence[int]] = [times]
-    if dataset.ndim == 2:
-        size = chunks[1 - time_axis]
-        wanted = np.arange(dataset.shape[1 - time_axis]) if nodes is None else np.asarray(nodes, dtype=np.intp)
-        channels = sorted({int(c) // size * size for c in np.unique(wanted)})
-        axes = [times, channels] if time_axis == 0 else [channels, times]
-    coordinates = list(itertools.product(*axes))
-    if len(coordinates) > most:
-        return
-    # HDF5 reads only the selected rows of an unfiltered chunk too big for its chunk cache; then
-    # so do we (rows of a time-first chunk are contiguous), else the whole chunk.
-    row = int(np.prod(chunks[1:], dtype=np.int64)) * dataset.dtype.itemsize if time_axis == 0 else 0
-    partial = row > 0 and _read_in_place(dataset)
-    ranges = []
-    for coordinate in coordinates:
-        info = dataset.id.get_chunk_info_by_coord(tuple(int(c) for c in coordinate))
-        if info.byte_offset is None:
-            continue
-        if partial:
-            first, last = max(window.start - coordinate[0], 0), min(window.stop - coordinate[0], chunks[0])
-            ranges.append((info.byte_offset + first * row, info.byte_offset + last * row))
-        else:
-            ranges.append((info.byte_offset, info.byte_offset + info.size))
-    remote.prefetch(ranges)
-
-
-def _read_in_place(dataset: h5py.Dataset) -> bool:
-    """Whether HDF5 reads a selection straight from the file (no filter, chunk over the cache)."""
-    if dataset.id.get_create_plist().get_nfilters():
-        return False
-    cache_bytes = dataset.id.get_access_plist().get_chunk_cache()[1]
-    return int(np.prod(dataset.chunks, dtype=np.int64)) * dataset.dtype.itemsize > cache_bytes
+    with remote.dry_run() as wanted:
+        try:
+            _read_window(dataset, slice(int(start), int(stop)), nodes, time_axis)
+        except H5_ERRORS:
+            pass
+    remote.prefetch(wanted)
 
 
 def read_columns(datasets: Sequence[h5py.Dataset], start: int, stop: int,

@@ -17,6 +17,7 @@ redirect to the bucket is followed once. No Qt here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -25,9 +26,11 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import numpy as np
 
 from app.io.errors import DataFileError
 
@@ -395,7 +398,7 @@ class RemoteFile(io.RawIOBase):
         if remote.head and len(remote.head) == min(self.block_size, self.size):
             self.cache.put(self._key, 0, remote.head)
         self._position = 0
-        self._fetching = threading.Lock()
+        self._dry: tuple[int, int, list] | None = None
 
     def __repr__(self) -> str:
         return f"<RemoteFile {self.url}>"
@@ -414,8 +417,27 @@ class RemoteFile(io.RawIOBase):
         self._position = max(base + int(offset), 0)
         return self._position
 
+    @contextlib.contextmanager
+    def dry_run(self, smallest: int = 16 << 10) -> Iterator[list[tuple[int, int]]]:
+        """Within: reads by this thread of at least `smallest` bytes are not fetched but noted in
+        the list given (and read as zeros); smaller reads (a file's metadata) are fetched as
+        usual. A dry run of a read tells which byte ranges it needs, to `prefetch` at once."""
+        wanted: list[tuple[int, int]] = []
+        self._dry = (threading.get_ident(), smallest, wanted)
+        try:
+            yield wanted
+        finally:
+            self._dry = None
+
     def readinto(self, buffer) -> int:
         view = memoryview(buffer).cast("B")
+        dry = self._dry
+        if dry is not None and dry[0] == threading.get_ident() and len(view) >= dry[1]:
+            size = max(min(len(view), self.size - self._position), 0)
+            dry[2].append((self._position, self._position + size))
+            np.frombuffer(view, dtype=np.uint8)[:size] = 0
+            self._position += size
+            return size
         data = self.read_range(self._position, self._position + len(view))
         view[:len(data)] = data
         self._position += len(data)

@@ -26,6 +26,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:   # quiet
         pass
 
+    def do_HEAD(self) -> None:
+        path = self.server.owner.root / self.path.split("?")[0].lstrip("/")
+        self.send_response(200 if path.is_file() else 404)
+        self.send_header("Content-Length", str(path.stat().st_size if path.is_file() else 0))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+
     def do_GET(self) -> None:
         owner = self.server.owner
         if owner.latency:

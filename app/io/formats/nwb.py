@@ -37,7 +37,7 @@ from app.io.h5tools import (  # noqa: F401 - re-exported for plugins written aga
     sampled_read,
     scalar,
     text,
-    warm_remote_chunks,
+    warm_remote_window,
 )
 from app.io.remote import is_url
 from app.io.units import microvolts_per
@@ -284,8 +284,8 @@ class NWBFile(DataFile):
         if self._sources or not is_url(self.file_name):
             return
         self._ensure_open()
-        window = slice(max(int(start), 0), min(int(stop), self._shape[0]))
-        sampled_read(self, lambda: warm_remote_chunks(self._data, window), window.start, window.stop)
+        start, stop = max(int(start), 0), min(int(stop), self._shape[0])
+        sampled_read(self, lambda: warm_remote_window(self._data, start, stop), start, stop)
 
     def read_chunk(self, idx: int, chunk_size: int, padding: tuple[int, int] = (0, 0),
                    nodes: Sequence[int] | None = None) -> np.ndarray:
