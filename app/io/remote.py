@@ -401,7 +401,7 @@ class RemoteFile(io.RawIOBase):
         self._dry: tuple[int, int, list] | None = None
 
     def __repr__(self) -> str:
-        return f"<RemoteFile {self.url}>"
+        return f"<RemoteFile {self.url} at {id(self):#x}>"
 
     def readable(self) -> bool:
         return True
