@@ -151,19 +151,37 @@ def warm_remote_window(dataset: h5py.Dataset, start: int, stop: int, nodes: Sequ
                        time_axis: int = 0) -> None:
     """For a chunked dataset of a file on a server: fetch every byte that reading the window
     needs at once, in parallel. A dry run of the read fetches the metadata it walks (the chunk
-    index) and only notes the data reads; then the noted ranges are fetched together. HDF5's
-    own chunk lookup is used (its get_chunk_info walks the whole index). Nothing for a local
-    file or a contiguous dataset (one read anyway); compressed chunks are read one by one
-    (zeros do not decompress, so they cannot be dry-run)."""
+    index, through HDF5's own lookup: its get_chunk_info walks the whole index) and only notes
+    the data reads; then the noted ranges are fetched together. Compressed chunks are dry-run
+    one by one (zeros do not decompress: each dry run notes its chunk, then fails). Nothing for
+    a local file or a contiguous dataset (one read anyway)."""
     remote = remote_file_of(dataset.file.filename)
-    if remote is None or dataset.chunks is None or stop <= start or dataset.id.get_create_plist().get_nfilters():
+    if remote is None or dataset.chunks is None or stop <= start:
         return
+    window = slice(int(start), int(stop))
+    filtered = dataset.id.get_create_plist().get_nfilters() > 0
+    pieces = _chunk_pieces(dataset, window, nodes, time_axis) if filtered else [(window, nodes)]
     with remote.dry_run() as wanted:
-        try:
-            _read_window(dataset, slice(int(start), int(stop)), nodes, time_axis)
-        except H5_ERRORS:
-            pass
+        for piece, channels in pieces:
+            try:
+                _read_window(dataset, piece, channels, time_axis)
+            except H5_ERRORS:
+                pass
     remote.prefetch(wanted)
+
+
+def _chunk_pieces(dataset: h5py.Dataset, window: slice, nodes: Sequence[int] | None,
+                  time_axis: int) -> list[tuple[slice, list[int] | None]]:
+    """The window cut at chunk boundaries: (samples, channels) of each chunk it touches."""
+    step = dataset.chunks[time_axis]
+    times = [slice(max(t, window.start), min(t + step, window.stop))
+             for t in range(window.start // step * step, window.stop, step)]
+    if dataset.ndim == 1:
+        return [(t, None) for t in times]
+    size, n_channels = dataset.chunks[1 - time_axis], dataset.shape[1 - time_axis]
+    wanted = np.arange(n_channels) if nodes is None else np.asarray(nodes, dtype=np.intp).reshape(-1)
+    columns = [[int(c), min(int(c) + size, n_channels) - 1] for c in np.unique(wanted // size) * size]
+    return [(t, c) for t in times for c in columns]
 
 
 def read_columns(datasets: Sequence[h5py.Dataset], start: int, stop: int,

@@ -114,7 +114,13 @@ def test_compressed_chunks_by_url(tmp_path, cache):
     write_nwb(tmp_path / "gzip.nwb", data, chunks=(8192, 6), compression="gzip")
     with RangeServer(tmp_path) as server:
         datafile = open_datafile(server.url("gzip.nwb"))
-        assert np.array_equal(raw(datafile, 7, 4000), data[28000:32000])
+        datafile.read_chunk(0, 10)
+        calls = []
+        fetch = remote.RemoteFile._fetch
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(remote.RemoteFile, "_fetch", lambda self, runs: calls.append(runs) or fetch(self, runs))
+            assert np.array_equal(raw(datafile, 3, 12000), data[36000:48000])
+        assert len(calls) == 1          # the 2 x 2 compressed chunks in one go, not one round trip each
         assert np.array_equal(datafile.read_chunk(0, 50000, nodes=[11, 2]),
                               open_datafile(str(tmp_path / "gzip.nwb")).read_chunk(0, 50000, nodes=[11, 2]))
 
