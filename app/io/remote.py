@@ -387,10 +387,10 @@ def forget_probes() -> None:
 class RemoteFile(io.RawIOBase):
     """A read-only, seekable binary file over HTTP range requests (see the module docstring)."""
 
-    def __init__(self, url: str, cache: BlockCache | None = None, block_size: int = BLOCK_SIZE):
+    def __init__(self, url: str, cache: BlockCache | None = None, block_size: int | None = None):
         super().__init__()
         self.url = url
-        self.block_size = int(block_size)
+        self.block_size = int(block_size or BLOCK_SIZE)
         self.cache = cache or block_cache()
         remote = probe(url)
         self.location, self.size = remote.location, remote.size

@@ -1,6 +1,7 @@
 """A 10 GB NWB on a server with 50 ms added latency: first frame, scrolled frame, bytes per window.
 
 Run: nice -n 5 python -m tests.bench.bench_remote [--size-gb 10] [--latency 0.05] [--chunks 32768x64 ...]
+     nice -n 5 python -m tests.bench.bench_remote --blocks 32 64 128 256 1024     (choosing the block size)
 
 The file is written by pynwb (its whole metadata, as real NWB files have), then its ElectricalSeries
 data is replaced by a 384-channel int16 chunked dataset allocated at once without being written
@@ -148,6 +149,44 @@ def measure(folder: str, size_gb: float, latency: float, chunks: tuple[int, int]
     return result
 
 
+def measure_blocks(folder: str, size_gb: float, latency: float, sizes_kb: list[int]) -> list[dict]:
+    """Open, events (a walk of every group: the metadata) and one 1 s window from the middle,
+    cold, for each block size."""
+    from app.io import events
+    from app.io import open_datafile, remote
+    from tests.io.remote_server import RangeServer
+    samples = int(size_gb * 1e9) // (2 * CHANNELS)
+    first = samples // 2 // 32768 * 32768 + 10000
+    path = os.path.join(folder, "bench.nwb")
+    write_sparse_nwb(path, samples, (32768, 64), [0, first])
+    rows, default = [], remote.BLOCK_SIZE
+    with RangeServer(folder, latency=latency) as server:
+        open_datafile(server.url("bench.nwb"))                # imports and first connection, not measured
+        for kb in sizes_kb:
+            remote.BLOCK_SIZE = kb << 10
+            remote.set_block_cache(remote.BlockCache(os.path.join(folder, f"cache-{kb}"), 4 << 30))
+            remote.forget_probes()
+            events._FILE_CACHE.clear()
+            row = {"block_kb": kb}
+            for name, step in (("open", lambda: open_datafile(server.url("bench.nwb"))),
+                               ("events", lambda row=row: row["datafile"].get_events()),
+                               ("window", lambda row=row: _window(row["datafile"], first, int(RATE)))):
+                server.reset_counts()
+                start = time.perf_counter()
+                value = step()
+                row[f"{name}_s"], row[f"{name}_requests"] = time.perf_counter() - start, server.requests
+                row[f"{name}_mb"] = server.bytes_sent / 1e6
+                row.setdefault("datafile", value)
+            row["window_ratio"] = row.pop("window_mb") * 1e6 / (int(RATE) * CHANNELS * 2)
+            row.pop("datafile")
+            row["load"] = load()
+            rows.append(row)
+    remote.BLOCK_SIZE = default
+    remote.set_block_cache(None)
+    os.remove(path)
+    return rows
+
+
 def _window(datafile, first: int, size: int) -> np.ndarray:
     """Samples [first, first + size) of every channel, as `read_chunk` gives them."""
     return datafile.read_chunk(0, size, padding=(first, first))
@@ -159,7 +198,14 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--chunks", nargs="*", default=["32768x64", "8192x384", "78125x64"],
                         help="time x channels chunk layouts; the first gets the frame timings too")
+    parser.add_argument("--blocks", nargs="*", type=int, default=[],
+                        help="block sizes in KiB to compare (open, events, one window), e.g. 32 64 128 256 1024")
     args = parser.parse_args(argv)
+    if args.blocks:
+        with tempfile.TemporaryDirectory(prefix="wavescope-bench-remote-") as folder:
+            for row in measure_blocks(folder, args.size_gb, args.latency, args.blocks):
+                print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
+        return []
     rows = []
     for number, text in enumerate(args.chunks):
         chunks = tuple(int(v) for v in text.split("x"))
