@@ -152,8 +152,7 @@ def measure(folder: str, size_gb: float, latency: float, chunks: tuple[int, int]
 def measure_blocks(folder: str, size_gb: float, latency: float, sizes_kb: list[int]) -> list[dict]:
     """Open, events (a walk of every group: the metadata) and one 1 s window from the middle,
     cold, for each block size."""
-    from app.io import events
-    from app.io import open_datafile, remote
+    from app.io import events, open_datafile, remote
     from tests.io.remote_server import RangeServer
     samples = int(size_gb * 1e9) // (2 * CHANNELS)
     first = samples // 2 // 32768 * 32768 + 10000
