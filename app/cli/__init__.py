@@ -33,6 +33,7 @@ COMMANDS = (
     "app.cli.jobs",           # convert, sort
     "app.cli.sorters",        # sorters list, install, use
     "app.cli.events",
+    "app.cli.probe",          # probe: print or export a recording's probe geometry
 )
 
 EXAMPLES = """examples:

@@ -82,6 +82,10 @@ def print_info(datafile: DataFile, as_json: bool = False) -> None:
           f"({format_duration(info['duration_s'])})")
     print(f"t_start       {info['t_start']} samples ({info['t_start_s']:.6f} s), t_stop {info['t_stop']}")
     print(f"streams       {info['nb_streams']}")
+    from app.model.probes import header_geometry      # never fails: a bad header geometry is logged
+    geometry = header_geometry(datafile)
+    if geometry is not None:
+        print(f"probe         {geometry.summary()}")
     if info["ignored_bytes"]:
         print(f"ignored       {info['ignored_bytes']} bytes after the last whole frame (a partial frame: "
               "the acquisition stopped mid-write?)")

@@ -56,7 +56,7 @@ def _add_convert_parser(subparsers: argparse._SubParsersAction) -> None:
     add_convert_options(parser)
     parser.add_argument("--progress", choices=["json", "bar", "none"],
                         help="json: one line per chunk for the GUI (default: a bar on a terminal)")
-    parser.set_defaults(func=_stoppable(cmd_convert))
+    parser.set_defaults(func=_stoppable(cmd_convert), to_format=None)     # None: from -o's extension
 
 
 def _progress_printer(mode: str):
@@ -84,18 +84,35 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from app.io.convert import convert
     from app.io.convert_options import spec_from_args
     from app.io.mpi import comm
+    if args.to_format is None:
+        args.to_format = "nwb" if str(args.output).lower().endswith(".nwb") else "raw_binary"
     check_format_name(args.to_format, "--to")
     spec = spec_from_args(args, base_params=args.params)
     source = open_from_args(args)
     mode = args.progress or ("bar" if sys.stderr.isatty() else "none")
     progress, close = _progress_printer(mode) if comm.Get_rank() == 0 else (None, lambda: None)
     try:
-        result = convert(source, spec, progress)
+        if spec.to_format == "nwb":
+            from app.io.nwb_out import convert_to_nwb
+            result = convert_to_nwb(source, spec, progress, comm, annotations=_annotations_of(source))
+        else:
+            result = convert(source, spec, progress)
     finally:
         close()
     if comm.Get_rank() != 0:
         return 0
     return _report_conversion(result, mode == "json")
+
+
+def _annotations_of(source) -> list:
+    """The user's annotations of `source` (its sidecar) for outputs that carry them (NWB)."""
+    from app.io.messages import print_and_log
+    from app.model.annotations import AnnotationFileError, Annotations
+    try:
+        return Annotations.load(source.file_name).items()
+    except AnnotationFileError as error:
+        print_and_log([f"{error} The output is written without the annotations."], "warning")
+        return []
 
 
 def _report_conversion(result, as_json: bool) -> int:

@@ -28,6 +28,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     params = subparsers.add_parser("params", help="write a complete .params file for a recording")
     add_open_options(params)
     params.add_argument("--probe", help="the .prb file (checked against nb_channels)")
+    params.add_argument("--no-header-probe", action="store_true",
+                        help="without --probe, leave mapping empty instead of writing <stem>.header.prb "
+                             "from the geometry in the recording's header")
     params.add_argument("-o", "--output", help="where to write (default: next to the data)")
     params.add_argument("--suggest", action="store_true",
                         help="for a headerless file: print ranked nb_channels/data_dtype/data_offset guesses")
@@ -133,7 +136,14 @@ def cmd_params(args: argparse.Namespace) -> int:
     description = datafile.get_description()
     if os.path.isdir(args.file):
         description["file_name"] = os.path.abspath(args.file)   # a folder recording has no <stem>.ext
-    written = write_all(out, description, probe_path=args.probe, base=base, data_file=datafile.file_name)
+    probe_path = args.probe
+    if not probe_path and not args.no_header_probe:
+        from app.model.probes import write_header_probe
+        header = write_header_probe(datafile, out)
+        if header is not None:
+            probe_path = str(header[0])
+            print(f"wrote {probe_path} (probe from the header: {header[1].summary()})")
+    written = write_all(out, description, probe_path=probe_path, base=base, data_file=datafile.file_name)
     print(f"wrote {out}")
     if written.params_backup:
         print(f"kept the previous file as {written.params_backup}")

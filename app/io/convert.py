@@ -605,6 +605,9 @@ def convert(source: DataFile, spec: ConvertSpec, progress: Progress | None = Non
     carries the params file and the verification.
     """
     comm = comm or world
+    if spec.to_format == "nwb":                 # pynwb writes the whole file: app.io.nwb_out
+        from app.io.nwb_out import convert_to_nwb
+        return convert_to_nwb(source, spec, progress, comm)
     rank, size = comm.Get_rank(), comm.Get_size()
     started = time.monotonic()
     plan, warnings = _agree_on_plan(source, spec, comm)

@@ -90,7 +90,8 @@ class ConvertSpec:
 
     output: str = field(metadata=_option(("-o", "--output"), "the file to write", required=True))
     to_format: str = field(default="raw_binary", metadata=_option(
-        "--to", "the output format (default raw_binary; see `wavescope formats`)"))
+        "--to", "the output format (default raw_binary, or nwb for an output named .nwb; see "
+                "`wavescope formats`)"))
     channels: Sequence[int] | None = field(default=None, metadata=_option(
         "--channels", "channels to keep, e.g. 0-31 or 0,4,8-11 (default all)",
         parse=parse_channels, format=format_channels))
@@ -169,7 +170,9 @@ def spec_arguments(spec: ConvertSpec) -> list[str]:
         default = spec_field.default if spec_field.default is not MISSING else None
         if spec_field.default_factory is not MISSING:
             default = spec_field.default_factory()
-        if value is None or (value == default and spec_field.name != "output"):
+        # `output` and `to_format` always: the CLI infers the format from an output named .nwb,
+        # so a spec that says raw_binary must say so.
+        if value is None or (value == default and spec_field.name not in ("output", "to_format")):
             continue
         meta = spec_field.metadata
         flag = meta["flags"][-1]

@@ -17,7 +17,7 @@ import functools
 import math
 import os
 import re
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from app.io.errors import (
     ShapeMismatchError,
     UnsupportedStreamMode,
 )
+
+if TYPE_CHECKING:
+    from app.io.probe_geometry import ProbeGeometry
 
 MANDATORY_FIELDS = {
     "nb_channels": "int",
@@ -56,6 +59,7 @@ GUARDED_HOOKS = {
     "_local_events": "read the events of",
     "set_streams": "find the streams of",
     "channel_positions": "read the channel positions of",
+    "_header_geometry": "read the probe geometry in the header of",
     "related_streams": "find the streams related to",
 }
 
@@ -472,6 +476,25 @@ class DataFile:
     def channel_positions(self) -> np.ndarray | None:
         """(nb_channels, 2) site positions in µm when the file knows them (a probe in the
         header), else None; the probe view and the wizard use it when no .prb is given."""
+        return None
+
+    def channel_geometry(self) -> ProbeGeometry | None:
+        """The probe geometry the file's header carries (an app.io.probe_geometry.ProbeGeometry,
+        source "header"), or None: the format's `_header_geometry`, else `channel_positions`."""
+        from app.io.probe_geometry import ProbeGeometry
+        geometry = self._header_geometry()
+        if geometry is None:
+            positions = self.channel_positions()
+            if positions is None:
+                return None
+            geometry = ProbeGeometry.from_positions(positions, source="header",
+                                                    description=f"{self.title or self.description} header")
+        geometry.check_fits(int(self.nb_channels), self.file_name)
+        return geometry
+
+    def _header_geometry(self) -> ProbeGeometry | None:
+        """Hook: a format whose header knows more than positions (shanks, contact size, model)
+        returns a ProbeGeometry here; None falls back to `channel_positions`."""
         return None
 
     @property

@@ -49,14 +49,15 @@ def _require(module: str) -> Any:
 
 def _probe_table(datafile: Any, probe: Any) -> list[list] | None:
     """[[channel, x, y, group], ...] in µm from `probe`: a `.prb` path, an app.io.probe.Probe or
-    an (nb_channels, 2) array; None asks the file (`channel_positions()`), which may say nothing."""
+    an (nb_channels, 2) array; None asks the file's header (`channel_geometry()`: shanks kept, a
+    sync word left unplaced), which may say nothing."""
     from app.io import probe as prb
 
     if probe is None:
-        positions = datafile.channel_positions()
-        if positions is None:
+        geometry = datafile.channel_geometry()
+        if geometry is None:
             return None
-        probe = np.asarray(positions, dtype=np.float64)
+        probe = geometry.to_probe(int(datafile.nb_channels))
     if isinstance(probe, (str, os.PathLike)):
         probe = prb.read_probe(probe)
     if isinstance(probe, prb.Probe):

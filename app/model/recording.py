@@ -71,6 +71,9 @@ class Recording:
         self.probe = probe
         self.sampling_rate = float(datafile.sampling_rate)
         self.nb_channels = int(datafile.nb_channels)
+        self.geometry = self._initial_geometry(probe)      # app.io.probe_geometry.ProbeGeometry or None
+        if probe is None and self.geometry is not None:
+            self.probe = self._probe_of(self.geometry)
         self.duration = int(datafile.duration)
         self.segments = self._segments()
         self.groups = self._groups()
@@ -120,7 +123,31 @@ class Recording:
             channels = [int(c) for c in group.channels if 0 <= int(c) < self.nb_channels]
             positions = {int(c): tuple(map(float, xy)) for c, xy in group.geometry.items()}
             groups.append(Group(group_id, channels, positions))
+        if getattr(self, "geometry", None) is not None and self.geometry.source == "header":
+            placed = {c for group in groups for c in group.channels}
+            others = [c for c in range(self.nb_channels) if c not in placed]
+            if others:      # a sync word or aux input the header places nowhere: still browsable
+                groups.append(Group("other", others))
         return groups
+
+    def _initial_geometry(self, probe):
+        from app.model.probes import header_geometry
+        if probe is not None:
+            from app.io.probe_geometry import ProbeGeometry
+            return ProbeGeometry.from_probe(probe, "file", probe.file_name or "")
+        return header_geometry(self.datafile)
+
+    def _probe_of(self, geometry):
+        from app.model.probes import probe_for
+        return probe_for(geometry, self.nb_channels)
+
+    def set_geometry(self, geometry) -> None:
+        """Use `geometry` (a ProbeGeometry; None: index order) for groups, positions and depth."""
+        if geometry is not None:
+            geometry.check_fits(self.nb_channels, self.name)
+        self.geometry = geometry
+        self.probe = None if geometry is None else self._probe_of(geometry)
+        self.groups = self._groups()
 
     def channel_names(self) -> list[str]:
         """The name of every channel, by index: the file's own names, "ch N" where it has none."""
@@ -149,9 +176,10 @@ class Recording:
         """Channels ordered by depth (y, then x), as on the probe; index order without one."""
         where = self.positions()
         channels = self.channels
-        if not where or any(c not in where for c in channels):
+        if not where:
             return channels
-        return sorted(channels, key=lambda c: (where[c][1], where[c][0], c))
+        placed = sorted((c for c in channels if c in where), key=lambda c: (where[c][1], where[c][0], c))
+        return placed + [c for c in channels if c not in where]
 
     def segment_at(self, sample: int) -> Segment:
         for segment in self.segments:

@@ -5,7 +5,7 @@ A session holds the open `Recording` (its DataFile, segments, probe and lanes), 
 subscribers when any of these change. Views never open a file: they read the session and
 listen to it.
 
-Topics: "opened", "closed", "lanes", "events", "annotations", "probe", "overview".
+Topics: "opened", "closed", "lanes", "events", "annotations", "probe", "geometry", "overview".
 """
 
 from __future__ import annotations
@@ -99,6 +99,15 @@ class Session(Observable):
     def probe_changed(self) -> None:
         """Tell the subscribers the recording's probe (channel groups, positions) changed."""
         self.notify("probe", self.recording.probe if self.recording is not None else None)
+
+    def set_geometry(self, geometry: Any) -> None:
+        """Use `geometry` (an app.io.probe_geometry.ProbeGeometry, None for index order) for the open
+        recording; notifies "geometry" then "probe"."""
+        if self.recording is None:
+            return
+        self.recording.set_geometry(geometry)
+        self.notify("geometry", geometry)
+        self.probe_changed()
 
     def build_overview(self) -> None:
         """Build the summary for zoomed-out views in the background; notifies "overview" when done

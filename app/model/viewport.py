@@ -88,6 +88,15 @@ class Viewport(Observable):
         self.pending_autoscale = True
         self.notify("recording")
 
+    def set_channel_layout(self, channels: Iterable[int], depth_order: Iterable[int] = ()) -> None:
+        """A new probe for the same recording: its channels and depth order; time, gains kept."""
+        self.channels = sorted(int(c) for c in channels)
+        self.depth_order = [int(c) for c in depth_order]
+        self.hidden &= set(self.channels)
+        self.selected &= set(self.channels)
+        self.first_channel = 0
+        self.notify("channels")
+
     def clear(self) -> None:
         self.total, self.channels, self.depth_order = 0, [], []
         self.notify("recording")

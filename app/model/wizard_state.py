@@ -21,6 +21,7 @@ import numpy as np
 
 from app.io.datafile import MANDATORY_FIELDS
 from app.io.probe import Probe, read_probe
+from app.model import probes
 from app.model import wizard as logic
 from app.model.recording import Recording
 from app.model.traces import TraceSource
@@ -58,6 +59,11 @@ class WizardState:
     probe_path: str | None = None
     probe_dirty: bool = False       # generated or edited here: written beside the data on Finish
     written: logic.WriteResult | None = None
+    probe_source: str = "none"      # header, file, library, generated or none (app.model.probes)
+    probe_note: str = ""            # where exactly: the header's description or the file's path
+    probe_mismatch: list[str] = field(default_factory=list)     # chosen file vs the header's geometry
+    header: Any = None              # the header's ProbeGeometry, looked up once per validation
+    header_of: Any = None           # the validation `header` was looked up for
 
     def exists(self) -> bool:
         return bool(self.path) and os.path.exists(self.path)
@@ -92,12 +98,38 @@ class WizardState:
         return int(self.validation.shape[1]) if self.validation and self.validation.ok else 0
 
     # -- probe ------------------------------------------------------------------------------------
-    def set_probe(self, probe: Probe | None, path: str | None, dirty: bool = False) -> None:
+    def set_probe(self, probe: Probe | None, path: str | None, dirty: bool = False, source: str | None = None,
+                  note: str = "") -> None:
         self.probe, self.probe_path, self.probe_dirty = probe, path, dirty
+        self.probe_source = source or ("none" if probe is None else "generated" if dirty else "file")
+        self.probe_note = note or path or ""
+        self.probe_mismatch = probes.mismatch(self.header, probe, self.probe_source)
 
     def load_probe(self, path: str) -> None:
-        """Use the .prb at `path` (parsed, never executed); raises the reader's ProbeError."""
-        self.set_probe(read_probe(path), path)
+        """Use the probe file at `path`: a .prb (parsed, never executed) is named as it is; a
+        probeinterface .json or Kilosort .mat becomes `<stem>.prb` on Finish. Raises ProbeError."""
+        source = "library" if path in {str(p) for p in logic.library().values()} else "file"
+        if path.lower().endswith(".prb"):
+            self.set_probe(read_probe(path), path, source=source)
+            return
+        geometry = probes.file_geometry(path)
+        self.set_probe(probes.probe_for(geometry, self.nb_channels or None), None, dirty=True, source=source,
+                       note=path)
+
+    def look_at_header(self) -> bool:
+        """Find the recording header's geometry (once per validation); True when it was just found,
+        so the page can start from it."""
+        validation = self.validation
+        if validation is None or not validation.ok or validation is self.header_of:
+            return False
+        self.header_of = validation
+        self.header = probes.header_geometry(getattr(validation, "datafile", None))
+        return self.header is not None
+
+    def use_header_probe(self) -> None:
+        if self.header is not None:
+            self.set_probe(probes.probe_for(self.header, self.nb_channels), None, dirty=True, source="header",
+                           note=self.header.description)
 
     def set_radius(self, radius: float) -> bool:
         """Change the probe's radius; True when it changed (the probe is then ours to write)."""
@@ -237,7 +269,9 @@ def probe_messages(state: WizardState, check: logic.ProbeCheck | None, error: st
     where = (f"saved as {logic.default_probe_path(state.path)} on Finish" if state.probe_dirty
              else state.probe_path)
     messages = [(f"{len(probe.channels)} channels in {len(probe.channel_groups)} group(s), radius "
-                 f"{probe.radius:g} µm; {where}.", "ok")]
+                 f"{probe.radius:g} µm; {where}.", "ok"),
+                probes.origin_message(state.probe_source, state.probe_note)]
+    messages += [(m, "warn") for m in probes.mismatch_messages(state.probe_mismatch)]
     if check.warnings:
         messages.append(("\n".join(check.warnings[:5]), "warn"))
     return messages

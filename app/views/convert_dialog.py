@@ -15,6 +15,7 @@ from PyQt6 import QtWidgets
 
 from app.io.convert_options import ConvertError, ConvertSpec, parse_channels
 from app.io.mpi import mpi_runtime
+from app.io.nwb_out import NWB_FORMAT
 from app.io.registry import supported_formats
 from app.model.jobs import ConvertJob
 from app.model.wizard import required_fields
@@ -26,7 +27,8 @@ OUTPUT_FIELD_DEFAULTS = {"h5_key": "data"}
 
 
 def writable_formats() -> list[str]:
-    return sorted(name for name, klass in supported_formats().items() if klass.is_writable)
+    """Formats a conversion writes: the writable readers, and NWB (app.io.nwb_out, one process)."""
+    return sorted(name for name, klass in supported_formats().items() if klass.is_writable or name == NWB_FORMAT)
 
 
 def format_extension(name: str) -> str:
@@ -160,6 +162,8 @@ class ConvertDialog(QtWidgets.QDialog):
             if key in OUTPUT_FIELD_DEFAULTS and key not in fields:
                 fields[key] = OUTPUT_FIELD_DEFAULTS[key]
         self.out_fields.setText(", ".join(f"{k}={v}" for k, v in fields.items()))
+        if name == NWB_FORMAT:
+            self.ranks.setValue(1)              # pynwb writes an NWB file from one process
         self.update_command()
 
     # -- the job ----------------------------------------------------------------------------------

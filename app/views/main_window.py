@@ -20,7 +20,7 @@ from app.model.jobs import JobHistory
 from app.model.recording import Recording
 from app.model.session import Session
 from app.model.traces import TraceSource
-from app.views import events_integration, jobs_actions, open_url
+from app.views import events_integration, jobs_actions, open_url, probe_integration
 from app.views.jobs_panel import JobsPanel
 from app.views.log_panel import LogPanel
 from app.views.probe_view import ProbeView
@@ -125,6 +125,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.add_dock(self.log_panel, Area.BottomDockWidgetArea, "Log")
         self.add_dock(self.jobs_panel, Area.BottomDockWidgetArea, "Jobs", tabify_with="Log")
         self.events_ui = events_integration.install(self)
+        self.probe_ui = probe_integration.install(self)
         for dock in self.docks.values():
             if self.dockWidgetArea(dock) == Area.BottomDockWidgetArea:
                 dock.widget().setMinimumHeight(80)          # the bottom row may be slim: its tables scroll

@@ -49,6 +49,8 @@ class ProbeView(FollowsRecording, pg.PlotWidget):
             self._place_message()
             return
         self.message.hide()
+        geometry = recording.geometry
+        self.setToolTip(geometry.summary() if geometry is not None else "")     # where the sites came from
         self.channels = np.array(sorted(where), dtype=int)
         self.xy = np.array([where[c] for c in self.channels], dtype=float)
         self.sites.setData(pos=self.xy, data=self.channels, tip=self._tip)

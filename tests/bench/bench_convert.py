@@ -74,8 +74,8 @@ def time_copy(path: Path, folder: Path) -> float:
 
 
 def time_convert(path: Path, folder: Path, channels: int, to_format: str, ranks: int,
-                 chunk_seconds: float | None = None) -> tuple[float, float]:
-    """(wall seconds of the command, seconds the engine reports)."""
+                 chunk_seconds: float | None = None, extra: list[str] = ()) -> tuple[float, float]:
+    """(wall seconds of the command, seconds the engine reports); `extra`: more convert options."""
     output = folder / ("out.h5" if to_format == "hdf5" else "out.dat")
     command = [sys.executable, "-m", "app", "convert", str(path), "--format", "raw_binary",
                "--set", f"nb_channels={channels}", "--set", "data_dtype=int16", "--set", f"sampling_rate={RATE}",
@@ -84,6 +84,7 @@ def time_convert(path: Path, folder: Path, channels: int, to_format: str, ranks:
         command += ["--out-set", "h5_key=data"]
     if chunk_seconds:
         command += ["--chunk-seconds", str(chunk_seconds)]
+    command += list(extra)
     if ranks > 1:
         command = [mpiexec_path(), "-n", str(ranks), *command]
     settle()

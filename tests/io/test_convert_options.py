@@ -55,7 +55,11 @@ def test_command_line_words_are_the_users_words():
     assert words[words.index("--channels") + 1] == "0-3,9,7"
     assert words[words.index("--filter") + 1] == "highpass:312.5"
     assert words.count("--out-set") == 2 and "h5_key=data" in words
-    assert "--to" not in spec_arguments(ConvertSpec(output="x.dat"))      # defaults are not repeated
+    assert "--start" not in spec_arguments(ConvertSpec(output="x.dat"))   # defaults are not repeated
+    # ... but the format always is: an output named .nwb must not turn a raw_binary job into NWB
+    words = spec_arguments(ConvertSpec(output="x.nwb"))
+    assert words[words.index("--to") + 1] == "raw_binary"
+    assert spec_from_args(_parser().parse_args(words)).to_format == "raw_binary"
 
 
 def test_channels_text_round_trip_and_errors():

@@ -159,10 +159,12 @@ def test_header_complete_format_asks_nothing(qtbot, make_wizard, tmp_path):
     fact = page.facts_box.findChild(QtWidgets.QLabel, "fact-nb_channels")
     assert fact is not None and "<b>5</b>" in fact.text() and "from header" in fact.text()
     click(wizard)
-    assert wizard.state.probe is None and wizard.currentPage().isComplete()
+    # the .meta's imro table places the 4 electrodes: the probe page starts from the header's geometry
+    assert wizard.state.probe_source == "header" and wizard.currentPage().isComplete()
+    assert "from the recording's header" in wizard.probe_page.status.text()
     params_path = finish(qtbot, wizard)
     params = ParamsFile.read(params_path)
-    assert params.get("data", "file_format") == "spikeglx" and params.get("data", "mapping") == ""
+    assert params.get("data", "file_format") == "spikeglx" and params.get("data", "mapping").endswith(".prb")
     assert open_datafile(params_path).shape == (len(data), 5)
 
 

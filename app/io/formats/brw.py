@@ -20,6 +20,7 @@ from app.io.errors import HeaderError
 from app.io.h5tools import H5_ERRORS, open_h5, peek_h5, read_window, sampled_read, scalar
 
 REC_VARS = "3BRecInfo/3BRecVars"
+BIOCAM_PITCH = 42.0      # µm between electrode centres on the BioCAM 4096 chip
 RAW = "3BData/Raw"
 CHANNELS = "3BRecInfo/3BMeaStreams/Raw/Chs"
 
@@ -118,6 +119,18 @@ class BrwFile(DataFile):
     def channel_positions(self) -> np.ndarray | None:
         """(nb_channels, 2) as (Col, Row) on the electrode grid (grid units, not µm), or None."""
         return None if self._positions is None else self._positions.copy()
+
+    def _header_geometry(self):
+        """The electrode grid in µm as probeinterface's `read_3brain` places it: x = (Row - 1),
+        y = (Col - 1) (1-based in the file) x 42 µm, the BioCAM 4096 chip's pitch (assumed: BRW 3
+        does not store it)."""
+        if self._positions is None:
+            return None
+        from app.io.probe_geometry import grid_geometry
+        return grid_geometry(self._positions[:, 0] - 1, self._positions[:, 1] - 1, BIOCAM_PITCH, source="header",
+                             model_name="3Brain BioCAM", contact_shape="square", contact_size=21.0,
+                             description=f"BRW 3BMeaStreams/Raw/Chs grid x {BIOCAM_PITCH:g} µm (assumed), "
+                                         f"{self.file_name}")
 
     # -- reading ----------------------------------------------------------------------------------
     def _open(self, mode: str = "r") -> None:

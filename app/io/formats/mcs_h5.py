@@ -205,6 +205,11 @@ class McsH5File(DataFile):
         return self._segment_sources(len(self._blocks), recording=self._params["recording"],
                                      stream_index=self._params["stream_index"])
 
+    def _header_geometry(self):
+        """An 8 x 8 MEA placed from its electrode labels ("12" = column 1, row 2), else None."""
+        from app.io.probe_geometry import mea_label_geometry
+        return mea_label_geometry(self.channel_names, description=f"MCS {self.file_name}")
+
     # -- events -----------------------------------------------------------------------------------
     def _local_events(self) -> np.ndarray:
         """The recording's EventStream entities (timestamps µs, durations where given) at sample =

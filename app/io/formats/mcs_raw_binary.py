@@ -123,6 +123,14 @@ class McsRawBinaryFile(RawBinaryFile):
         super()._read_from_header()
         return header
 
+    def _header_geometry(self):
+        """An 8 x 8 MEA placed from the `Streams` electrode names (El_12 = column 1, row 2), else None."""
+        from app.io.probe_geometry import mea_label_geometry
+        fields = self._read_header_fields()[0]
+        names = electrode_names(fields.get("Streams", ""))
+        return mea_label_geometry(names, description=f"MC_DataTool {self.file_name}") \
+            if len(names) == int(self.nb_channels) else None
+
     def _number(self, fields: dict[str, str], key: str) -> float:
         try:
             return float(fields[key])

@@ -250,6 +250,22 @@ class NWBFile(DataFile):
         """(nb_channels, 2) electrode positions from the NWB electrodes table, or None."""
         return None if self._positions is None else self._positions.copy()
 
+    def _header_geometry(self):
+        """The electrodes table's positions with one shank per electrode group (`group_name`)."""
+        if self._positions is None:
+            return None
+        from app.io.probe_geometry import ProbeGeometry
+        with open_h5(self.file_name, "NWB") as h5:
+            table = h5.get("general/extracellular_ephys/electrodes")
+            rows = h5.get(f"{self.electrical_series_path}/electrodes")
+            names = table.get("group_name") if isinstance(table, h5py.Group) else None
+            shanks = None
+            if isinstance(names, h5py.Dataset) and isinstance(rows, h5py.Dataset):
+                labels = np.asarray(names.asstr()[()])[np.asarray(rows[()], dtype=np.intp).reshape(-1)]
+                shanks = np.unique(labels, return_inverse=True)[1]
+        return ProbeGeometry.from_positions(self._positions, shank_ids=shanks, source="header",
+                                            description=f"NWB electrodes table, {self.file_name}")
+
     # -- streams ----------------------------------------------------------------------------------
     def related_streams(self) -> list[tuple[str, str, dict]]:
         """Every other ElectricalSeries of the file (raw and LFP, several probes), each placed by

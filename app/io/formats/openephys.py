@@ -167,6 +167,13 @@ class OpenEphysFile(DataFile):
                 "data_dtype": "int16", "dtype_offset": 0, "gain": common,
                 "processor": self._params["processor"]}
 
+    def _header_geometry(self):
+        """Neuropixels geometry from the settings.xml beside the .continuous files (one probe)."""
+        from app.io.formats._openephys_geometry import settings_geometry, settings_path
+        first = CONTINUOUS_NAME.fullmatch(os.path.basename(self.channel_paths[0]))
+        settings = settings_path(os.path.dirname(self.channel_paths[0]), first["experiment"] if first else None)
+        return settings_geometry(settings, None, int(self.nb_channels))
+
     def _count_records(self) -> int:
         sizes = [os.path.getsize(p) - HEADER_BYTES for p in self.channel_paths]
         count = min(sizes) // RECORD.itemsize

@@ -16,6 +16,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import tokenize
 
 import numpy as np
@@ -178,6 +179,14 @@ class OpenEphysBinaryFile(DataFile):
             self._channel_gains = gains
         return {"nb_channels": nb_channels, "sampling_rate": rate, "data_dtype": "int16",
                 "dtype_offset": 0, "gain": common, "stream_name": stream_folder(entry)}
+
+    def _header_geometry(self):
+        """Neuropixels geometry from the Record Node's settings.xml (settings_<n>.xml for experiment n)."""
+        from app.io.formats._openephys_geometry import settings_geometry, settings_path
+        experiment_dir = os.path.dirname(os.path.dirname(self.oebin))
+        number = re.fullmatch(r"experiment(\d+)", os.path.basename(experiment_dir))
+        settings = settings_path(os.path.dirname(experiment_dir), number.group(1) if number else None)
+        return settings_geometry(settings, self.stream_name, int(self.nb_channels))
 
     def _pick_stream(self, structure: dict) -> dict:
         streams = [s for s in structure["continuous"] if isinstance(s, dict)]

@@ -236,8 +236,9 @@ class SpikeGLXFile(DataFile):
                               "come from it.", self.meta_path)
         table = parse_table(meta["imroTbl"])
         try:
-            head = [float(v) for v in table[0]]
-            probe_type = int(head[0])
+            first = table[0][0]     # a type code, or (SpikeGLX 2026+) the part number itself
+            probe_type = int(first) if first.isdigit() else (21 if first.startswith(("NP2", "NP3", "PRB2")) else 0)
+            head = [float(probe_type)] + [float(v) for v in table[0][1:]]
             entries = [[float(v) for v in entry] for entry in table[1:]]
         except (IndexError, ValueError):
             raise HeaderError(f"{self.meta_path}: imroTbl={meta['imroTbl'][:60]!r}... is not a table of "
@@ -276,6 +277,24 @@ class SpikeGLXFile(DataFile):
         digital = n_mn + n_ma + n_xa
         sync = nb_channels - 1 if n_dw and ids[-1] >= digital else None
         return gains, sync
+
+    # -- geometry ---------------------------------------------------------------------------------
+    def _header_geometry(self):
+        """Where each saved imec channel's electrode is: from `imroTbl` (electrode selection, per
+        probe model), else `snsGeomMap` (newer SpikeGLX), else `snsShankMap` (older); None for nidq."""
+        from app.io.formats._spikeglx_geometry import meta_geometry
+        meta = read_meta(self.meta_path)
+        if meta.get("typeThis", "imec") == "nidq":
+            return None
+        n_ap, n_lf, _ = self._counts(meta, "snsApLfSy", 3)
+        probe = max(n_ap, n_lf)
+        ids = self._channel_ids(meta, int(self.nb_channels))
+        if ids is None:     # the stream's own order: its AP (or LF) channels, then SY
+            readout = list(range(n_ap or n_lf))
+        else:               # acquisition numbering: AP 0..P-1, LF P..2P-1, SY 2P...
+            readout = [c if c < probe else c - probe if c < 2 * probe else None for c in ids]
+        readout += [None] * (int(self.nb_channels) - len(readout))
+        return meta_geometry(meta, readout, self.meta_path)
 
     # -- samples ----------------------------------------------------------------------------------
     def _open(self, mode: str = "r") -> None:

@@ -86,6 +86,9 @@ class TraceView(ViewportFields, TraceInput, QtWidgets.QWidget):
             self.clear()
         elif topic == "lanes":
             self.set_lanes(session.lanes)
+        elif topic == "probe" and self.recording is not None:
+            self.viewport.set_channel_layout(self.recording.channels, self.recording.depth_order()
+                                             if self.recording.positions() else [])
 
     def set_recording(self, recording: Recording, source: TraceSource) -> None:
         self.recording, self.source = recording, source

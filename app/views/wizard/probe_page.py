@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 SITE_COLOUR = "#90a4ae"
 SITE_EDGE = "#37474f"
 LABEL_COLOUR = "#263238"
+HEADER = "header"
 
 
 def spin(low: int, high: int, value: int, tip: str) -> QtWidgets.QSpinBox:
@@ -116,6 +117,8 @@ class ProbePage(QtWidgets.QWizardPage):
         return box
 
     def initializePage(self) -> None:
+        if self.state.look_at_header() and self.state.probe is None:
+            self.state.use_header_probe()       # the recording says where its sites are: start there
         self._fill_sources()
         if self.state.probe is None:
             self.count_box.setValue(self.state.nb_channels)
@@ -125,11 +128,15 @@ class ProbePage(QtWidgets.QWizardPage):
         self._filling = True
         self.source_box.clear()
         self.source_box.addItem("None: set the mapping later", self.NONE)
+        if self.state.header is not None:
+            self.source_box.addItem(f"Header: {self.state.header.summary()}", HEADER)
         for name, path in logic.library().items():
             self.source_box.addItem(f"Library: {name}", str(path))
         for path in self.owner.recent_probes():
             self.source_box.addItem(f"Recent: {path}", path)
-        if self.state.probe_dirty:
+        if self.state.probe_dirty and self.state.probe_source == HEADER:
+            self.source_box.setCurrentIndex(self.source_box.findData(HEADER))
+        elif self.state.probe_dirty:
             self.source_box.addItem("Generated (written on Finish)", "generated")
             self.source_box.setCurrentIndex(self.source_box.count() - 1)
         elif self.state.probe_path:
@@ -145,12 +152,12 @@ class ProbePage(QtWidgets.QWizardPage):
 
     def _browse(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Choose a probe file", self.owner.last_dir(),
-                                                        "Probe files (*.prb);;All files (*)")
+                                                        "Probe files (*.prb *.json *.mat);;All files (*)")
         if path:
             self.load(path)
 
     def load(self, path: str) -> None:
-        """Use the .prb at `path` (parsed, never executed)."""
+        """Use the probe file at `path` (.prb parsed, never executed; .json, .mat converted)."""
         self._select_path(os.path.abspath(path))
 
     def _source_chosen(self) -> None:
@@ -161,6 +168,8 @@ class ProbePage(QtWidgets.QWizardPage):
             return
         if data == self.NONE:
             self.state.set_probe(None, None)
+        elif data == HEADER:
+            self.state.use_header_probe()
         else:
             try:
                 self.state.load_probe(data)
