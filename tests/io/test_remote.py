@@ -294,3 +294,18 @@ def test_wavescope_info_and_the_browser_take_a_url(served, capsys):
     assert _route([url], command_names(build_parser())) == ["gui", url]
     assert main(["info", server.url("missing.nwb")]) != 0
     assert "not found on the server" in capsys.readouterr().err
+
+
+def test_a_pynwb_file_by_url_has_the_local_header_and_geometry(tmp_path, cache):
+    pytest.importorskip("pynwb")
+    from tests.io.test_nwb import _write
+    data = synthetic_int16(4000, 6)
+    _write(tmp_path / "pynwb.nwb", [{"name": "raw", "data": data, "starting_time": 2.0, "rate": 30000.0,
+                                     "conversion": 1e-6}])
+    with RangeServer(tmp_path) as server:
+        by_url, local = open_datafile(server.url("pynwb.nwb")), open_datafile(str(tmp_path / "pynwb.nwb"))
+        assert by_url.get_description() == local.get_description()
+        assert np.array_equal(by_url.channel_positions(), local.channel_positions())
+        assert np.array_equal(by_url.channel_geometry().positions, local.channel_geometry().positions)
+        assert np.array_equal(by_url.read_chunk(0, 4000), local.read_chunk(0, 4000))
+        assert len(by_url.get_events()) == len(local.get_events())
