@@ -137,6 +137,13 @@ def test_zarr_by_url_gives_the_local_samples(tmp_path, cache):
         server.reset_counts()
         by_url.read_chunk(1, 2000)
         assert server.requests == 0             # every chunk is in the cache now
+    with RangeServer(tmp_path) as server:
+        remote.set_block_cache(remote.BlockCache(tmp_path / "other-cache", 64 << 20))
+        fresh = open_datafile(server.url("rec.zarr"))
+        fresh.prefetch(0, 5000)                 # the trace source's hint: every chunk now
+        server.reset_counts()
+        assert np.array_equal(fresh.read_chunk(0, 5000), local.read_chunk(0, 5000))
+        assert server.requests == 0
 
 
 def test_dropped_connections_are_retried(served):

@@ -17,6 +17,7 @@ import numpy as np
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
 from app.io.formats.si_binary import SegmentsEndToEnd, probegroup_positions, scaling
+from app.io.remote import is_url
 from app.io.remote_zarr import zarr_store
 
 EXTRACTOR = "ZarrRecordingExtractor"
@@ -100,6 +101,16 @@ class SpikeInterfaceZarrFile(SegmentsEndToEnd, DataFile):
 
     def _close(self) -> None:
         self._traces = None
+
+    def prefetch(self, start: int, stop: int) -> None:
+        """For a store on a server: read samples [start, stop) now, so that zarr fetches all their
+        chunks at once (in parallel) into the remote cache instead of a few per later read."""
+        if self._sources or not is_url(self.file_name):
+            return
+        self._ensure_open()
+        start, stop = max(int(start), 0), min(int(stop), self._shape[0])
+        if stop > start:
+            self._traces[start:stop]
 
     def read_chunk_raw(self, idx, chunk_size, padding=(0, 0), nodes=None):
         t_start, t_stop = self._get_t_start_t_stop(idx, chunk_size, padding)
