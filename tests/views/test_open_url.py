@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 from PyQt6 import QtCore
 
@@ -64,6 +65,10 @@ def test_open_url_from_the_menu_without_freezing(qtbot, window, served):
     assert recording.datafile.file_name == url and recording.nb_channels == 8 and recording.is_remote
     assert opener.recent_urls()[0] == url and window.recent_files()[0] == url
     assert window.source.overview is None and not window.progress_label.text()
+    view = window.view
+    qtbot.waitUntil(lambda: view.frame is not None and view.frame.request_id == view.source.latest_request,
+                    timeout=20_000)
+    assert np.isfinite(view.frame.lo).any()     # the traces came over HTTP and were drawn
     opener.update_status()
     assert "fetched" in opener.status.text() and "cache" in opener.status.text()
 
