@@ -15,9 +15,10 @@ from app.io.errors import (
     UnsupportedStreamMode,
 )
 from app.io.registry import get_format, supported_formats
+from app.io.remote import RemoteError, guess_url_format, is_url
 
 __all__ = ["DataFile", "DamagedFileError", "DataFileError", "FormatNotFoundError", "HeaderError", "MissingFieldsError",
-           "ShapeMismatchError", "UnsupportedStreamMode", "open_datafile", "guess_format",
+           "ShapeMismatchError", "UnsupportedStreamMode", "RemoteError", "is_url", "open_datafile", "guess_format",
            "supported_formats", "get_format"]
 
 
@@ -48,6 +49,9 @@ def open_datafile(file_name: str, params: dict | None = None, file_format: str |
         settings.pop("file_format", None)
         settings.pop("stream_mode", None)
         return open_datafile(data_file, settings, file_format, stream_mode)
+    if is_url(file_name):
+        return get_format(file_format or guess_url_format(file_name))(file_name, dict(params or {}),
+                                                                       stream_mode=stream_mode)
     if not os.path.exists(file_name):
         raise HeaderError(f"{file_name}: no such file or folder; check the path.", file_name)
     if stream_mode is None and os.path.isdir(file_name):

@@ -23,6 +23,7 @@ import numpy as np
 
 from app.io.events import select_events, timeline_events
 from app.io.messages import print_and_log
+from app.io.remote import is_url
 from app.io.errors import (
     DamagedFileError,
     DataFileError,
@@ -228,7 +229,7 @@ class DataFile:
             self._check_ranges()
             self._shape = (0, int(self._params["nb_channels"]))
         else:
-            if not os.path.exists(self.file_name):
+            if not os.path.exists(self.file_name) and not is_url(self.file_name):
                 raise HeaderError(f"{self.file_name}: no such file; check the path.", self.file_name)
             try:
                 self._load_header()
@@ -467,6 +468,10 @@ class DataFile:
         an NI board, aux inputs): (label, file_name, params) that open each with this format.
         The browser shows them as lanes on one clock, placed by their own `t_start` and rate."""
         return []
+
+    def prefetch(self, start: int, stop: int) -> None:
+        """A hint: timeline samples [start, stop) will be read soon. A format reading a file on a
+        server fetches them now, all at once (`app.io.remote`); the default does nothing."""
 
     def channel_positions(self) -> np.ndarray | None:
         """(nb_channels, 2) site positions in µm when the file knows them (a probe in the

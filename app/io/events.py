@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from app.io.errors import HeaderError
+from app.io.remote import is_url, remote_identity
 
 EVENT_DTYPE = np.dtype([("sample", "<i8"), ("duration", "<i8"), ("channel", object), ("label", object)])
 PULSE_LABEL = "high"
@@ -213,8 +214,8 @@ def cached_for_file(path: str, key: str, load: Callable[[], Any]) -> Any:
     Several DataFiles (segments, triggers) share one event file; reading it once serves them all.
     Keeps the 16 most recent results in memory.
     """
-    stat = os.stat(path)
-    token = (os.path.abspath(path), key, stat.st_size, stat.st_mtime_ns)
+    token = (path, key, *remote_identity(path)) if is_url(path) else \
+        (os.path.abspath(path), key, os.stat(path).st_size, os.stat(path).st_mtime_ns)
     with _FILE_CACHE_LOCK:
         if token in _FILE_CACHE:
             _FILE_CACHE.move_to_end(token)

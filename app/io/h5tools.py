@@ -15,6 +15,7 @@ import numpy as np
 
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError, ShapeMismatchError
+from app.io.remote import RemoteError, is_url, open_remote, remote_file_of
 from app.io.sniff import is_hdf5
 
 # Errors h5py raises on truncated, damaged or unexpected layouts.
@@ -23,22 +24,34 @@ H5_ERRORS = (OSError, KeyError, ValueError, TypeError, IndexError, RuntimeError)
 
 # -- HDF5 helpers shared by the HDF5-based formats --------------------------------------------------
 def open_h5(file_name: str, what: str) -> h5py.File:
-    """The file opened read-only; a HeaderError naming the file when it is not readable HDF5."""
+    """The file (or URL, through `app.io.remote`) opened read-only; a HeaderError naming the file
+    when it is not readable HDF5 (a RemoteError when the server does not answer)."""
     try:
-        return h5py.File(file_name, "r")
+        return _h5_file(file_name)
+    except RemoteError:
+        raise
     except H5_ERRORS as error:
         raise HeaderError(f"{file_name}: cannot open as {what} (HDF5): {error}; the file is not HDF5 "
                           "or is truncated.", file_name) from None
 
 
+def _h5_file(name: str) -> h5py.File:
+    """`name` opened read-only; a URL through `app.io.remote`, without HDF5's chunk cache: the
+    block cache holds the bytes, and without it HDF5 reads a window straight out of an
+    unfiltered chunk instead of the whole chunk (the bytes fetched follow the window)."""
+    if is_url(name):
+        return h5py.File(open_remote(name), "r", rdcc_nbytes=0)
+    return h5py.File(name, "r")
+
+
 def peek_h5(path: str, inspect: Callable[[h5py.File], Any]) -> Any:
     """For ``sniff``: `inspect(h5file)` on an HDF5 file, None when it is not HDF5 or is damaged."""
-    if not is_hdf5(path):
+    if not (is_url(path) or is_hdf5(path)):
         return None
     try:
-        with h5py.File(path, "r") as h5file:
+        with _h5_file(path) as h5file:
             return inspect(h5file)
-    except H5_ERRORS:
+    except (RemoteError, *H5_ERRORS):
         return None
 
 
@@ -84,9 +97,18 @@ def read_window(dataset: h5py.Dataset, start: int, stop: int, nodes: Sequence[in
 
     h5py's point selection wants increasing indices, so the sorted unique channels are read
     (as one slab when they are dense, else as a list) and put back in the order asked.
-    A 1-D dataset is a single channel.
+    A 1-D dataset is a single channel. A file on a server gets the window's bytes first, at once
+    (`warm_remote_window`).
     """
     window = slice(int(start), int(stop))
+    warm_remote_window(dataset, window.start, window.stop, nodes, time_axis)
+    return _read_window(dataset, window, nodes, time_axis)
+
+
+def _read_window(dataset: h5py.Dataset, window: slice, nodes: Sequence[int] | None, time_axis: int) -> np.ndarray:
+    if dataset.ndim == 2 and time_axis == 0 and dataset.chunks is not None and \
+            remote_file_of(dataset.file.filename) is not None:
+        return _read_chunk_columns(dataset, window, nodes)
     if dataset.ndim == 1:
         block = dataset[window][:, None]
         return block if nodes is None else block[:, np.asarray(nodes, dtype=np.intp)]
@@ -104,6 +126,62 @@ def read_window(dataset: h5py.Dataset, start: int, stop: int, nodes: Sequence[in
     if dense:
         block = block[:, unique - low]
     return block[:, order.reshape(-1)]
+
+
+def _read_chunk_columns(dataset: h5py.Dataset, window: slice, nodes: Sequence[int] | None) -> np.ndarray:
+    """`read_window` for a file on a server: one read per column of chunks holding a wanted
+    channel, each into its own contiguous array. Reading all channels at once makes HDF5 copy
+    a chunk row by row, each row a separate read of the file object (slow in Python); a whole
+    chunk column is one read per chunk."""
+    size, n_channels = dataset.chunks[1], dataset.shape[1]
+    wanted = np.arange(n_channels) if nodes is None else np.asarray(nodes, dtype=np.intp).reshape(-1)
+    if wanted.size == 0:
+        return np.zeros((window.stop - window.start, 0), dtype=dataset.dtype)
+    firsts = np.unique(wanted // size) * size
+    pieces = [dataset[window, int(a):int(min(a + size, n_channels))] for a in firsts]
+    block = pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=1)
+    if nodes is None and block.shape[1] == n_channels:
+        return block
+    column = np.searchsorted(firsts, wanted, side="right") - 1
+    offsets = np.concatenate([[0], np.cumsum([p.shape[1] for p in pieces[:-1]])]).astype(np.intp)
+    return block[:, offsets[column] + wanted - firsts[column]]
+
+
+def warm_remote_window(dataset: h5py.Dataset, start: int, stop: int, nodes: Sequence[int] | None = None,
+                       time_axis: int = 0) -> None:
+    """For a chunked dataset of a file on a server: fetch every byte that reading the window
+    needs at once, in parallel. A dry run of the read fetches the metadata it walks (the chunk
+    index, through HDF5's own lookup: its get_chunk_info walks the whole index) and only notes
+    the data reads; then the noted ranges are fetched together. Compressed chunks are dry-run
+    one by one (zeros do not decompress: each dry run notes its chunk, then fails). Nothing for
+    a local file or a contiguous dataset (one read anyway)."""
+    remote = remote_file_of(dataset.file.filename)
+    if remote is None or dataset.chunks is None or stop <= start:
+        return
+    window = slice(int(start), int(stop))
+    filtered = dataset.id.get_create_plist().get_nfilters() > 0
+    pieces = _chunk_pieces(dataset, window, nodes, time_axis) if filtered else [(window, nodes)]
+    with remote.dry_run() as wanted:
+        for piece, channels in pieces:
+            try:
+                _read_window(dataset, piece, channels, time_axis)
+            except H5_ERRORS:
+                pass
+    remote.prefetch(wanted)
+
+
+def _chunk_pieces(dataset: h5py.Dataset, window: slice, nodes: Sequence[int] | None,
+                  time_axis: int) -> list[tuple[slice, list[int] | None]]:
+    """The window cut at chunk boundaries: (samples, channels) of each chunk it touches."""
+    step = dataset.chunks[time_axis]
+    times = [slice(max(t, window.start), min(t + step, window.stop))
+             for t in range(window.start // step * step, window.stop, step)]
+    if dataset.ndim == 1:
+        return [(t, None) for t in times]
+    size, n_channels = dataset.chunks[1 - time_axis], dataset.shape[1 - time_axis]
+    wanted = np.arange(n_channels) if nodes is None else np.asarray(nodes, dtype=np.intp).reshape(-1)
+    columns = [[int(c), min(int(c) + size, n_channels) - 1] for c in np.unique(wanted // size) * size]
+    return [(t, c) for t in times for c in columns]
 
 
 def read_columns(datasets: Sequence[h5py.Dataset], start: int, stop: int,

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from app.io import atomic
+from app.io.remote import is_url, remote_sidecar_path
 
 SCHEMA_VERSION = 1
 SIDECAR_SUFFIX = ".annotations.json"
@@ -62,7 +63,10 @@ class Annotation:
 
 
 def sidecar_path(recording_path: str) -> str:
-    """Where the annotations of `recording_path` (a file or a folder) are kept."""
+    """Where the annotations of `recording_path` (a file or a folder) are kept; for a URL, in the
+    remote cache folder (a server is read-only)."""
+    if is_url(recording_path):
+        return remote_sidecar_path(recording_path, SIDECAR_SUFFIX)
     return os.path.abspath(os.fspath(recording_path)).rstrip(os.sep) + SIDECAR_SUFFIX
 
 

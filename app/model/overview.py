@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.io.remote import is_url, remote_identity
 from app.model.decimate import minmax_columns
 
 OVERVIEW_VERSION = 2
@@ -106,6 +107,9 @@ def overview_key(datafile) -> str:
     """A digest of what makes the summary valid: each part's path, size and mtime, the params."""
     parts = []
     for stream in datafile.streams:
+        if is_url(stream.file_name):
+            parts.append([stream.file_name, *remote_identity(stream.file_name)])
+            continue
         stat = os.stat(stream.file_name)
         parts.append([os.path.abspath(stream.file_name), stat.st_size, stat.st_mtime_ns])
     identity = {"version": OVERVIEW_VERSION, "factor": LEVEL_FACTOR, "ratio": DATA_RATIO, "parts": parts,

@@ -15,6 +15,7 @@ import numpy as np
 
 from app.io import open_datafile
 from app.io.errors import DataFileError
+from app.io.remote import is_url
 from app.model.lanes import Lane, open_lanes
 
 try:
@@ -97,7 +98,12 @@ class Recording:
 
     @property
     def name(self) -> str:
-        return os.path.basename(self.datafile.file_name)
+        return os.path.basename(self.datafile.file_name.rstrip("/"))
+
+    @property
+    def is_remote(self) -> bool:
+        """Read from a server by URL: no summary is built by itself (it would read every byte)."""
+        return is_url(self.datafile.file_name)
 
     @property
     def duration_s(self) -> float:

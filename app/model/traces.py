@@ -405,6 +405,8 @@ class TraceSource:
         """The shown channels' data over [start, stop) as timeline pieces; None when stale."""
         pieces = []
         identity = self._is_identity(request.channels)
+        self._hint([i for i in self._chunk_range(start, stop) if ("chunk", i, request.cutoff) not in self.cache],
+                   request.cutoff is not None)
         for index in self._chunk_range(start, stop):
             if self._stale(request):
                 return None
@@ -415,6 +417,19 @@ class TraceSource:
                 block = block if identity else block[request.channels]
             pieces.append((index * self.chunk_size, block))
         return pieces
+
+    def _hint(self, indices: list[int], filter_on: bool) -> None:
+        """Tell the file that chunks `indices` come next, so that a file on a server fetches
+        them in one go (`DataFile.prefetch`); a failure here shows on the read that follows."""
+        if len(indices) < 2:
+            return
+        padding = self.padding(filter_on)
+        try:
+            with self._read_lock:
+                self.datafile.prefetch(indices[0] * self.chunk_size + padding[0],
+                                       (indices[-1] + 1) * self.chunk_size + padding[1])
+        except DataFileError:
+            pass
 
     def _columns_frame(self, request: _Request, edges: np.ndarray, mode: str) -> TraceFrame | None:
         key = (mode, request.spc, request.cutoff, request.car, request.channels.tobytes())
@@ -576,6 +591,7 @@ class TraceSource:
         filter_on = request.cutoff is not None
         summarise = request.spc >= 1
         with self._state_lock:
+            self._prefetching.append(self._io.submit(self._hint, sorted(wanted), filter_on))
             for index in wanted:
                 if summarise:
                     self._prefetching.append(self._io.submit(self._chunk_columns, index, request))

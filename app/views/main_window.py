@@ -21,7 +21,8 @@ from app.model.jobs import JobHistory
 from app.model.recording import Recording
 from app.model.session import Session
 from app.model.traces import TraceSource
-from app.views import events_integration, jobs_actions, probe_integration, units_integration, window_extras
+from app.views import (events_integration, jobs_actions, open_url, probe_integration, units_integration,
+                       window_extras)
 from app.views.jobs_panel import JobsPanel
 from app.views.log_panel import LogPanel
 from app.views.probe_view import ProbeView
@@ -65,6 +66,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_status_bar()
         self._build_toolbar()
         self._build_menus()
+        self.url_opener = open_url.install(self)
         self.session.subscribe(self._session_changed)
         self._build_docks()
         self._connect()
@@ -219,6 +221,8 @@ class MainWindow(QtWidgets.QMainWindow):
     # -- opening ----------------------------------------------------------------------------------
     def open_file(self, path: str, params: dict | None = None) -> bool:
         """Open `path` (data or .params); ask for missing fields; errors go to a dialog. True if opened."""
+        if open_url.is_url(path):
+            return self.url_opener.open(str(path), params)
         params = dict(params or {})
         for _attempt in range(5):
             try:
@@ -292,7 +296,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.width_box.setMaximum(max(recording.duration_s, 0.001))
         log.info("opened %s: %d channels, %.3f s, %d segment(s)", recording.datafile.file_name,
                  recording.nb_channels, recording.duration_s, len(recording.segments))
-        if self.source.overview is None and self._data_bytes(recording) <= OVERVIEW_AUTO_BYTES:
+        if not (self.source.overview or recording.is_remote) and self._data_bytes(recording) <= OVERVIEW_AUTO_BYTES:
             self.build_overview()
 
     def _show_lanes(self, recording: Recording) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.io.errors import MissingFieldsError
+from app.io.remote import is_url
 from app.model.wording import for_gui
 
 WIZARD_KEY = "__wizard__"   # the missing-fields dialog's answer "use the params wizard instead"
@@ -74,7 +75,7 @@ class WelcomePage(QtWidgets.QWidget):
             item = QtWidgets.QListWidgetItem(f"{os.path.basename(path)}  —  {os.path.dirname(path)}")
             item.setData(QtCore.Qt.ItemDataRole.UserRole, path)
             item.setToolTip(path)
-            if not os.path.exists(path):
+            if not os.path.exists(path) and not is_url(path):
                 item.setForeground(QtGui.QBrush(QtGui.QColor("gray")))
                 item.setToolTip(f"{path} (not found)")
             self.recent.addItem(item)
@@ -93,7 +94,7 @@ class RecentFiles:
         return [value] if isinstance(value, str) else list(value or [])
 
     def remember(self, path: str) -> None:
-        path = os.path.abspath(path)
+        path = path if is_url(path) else os.path.abspath(path)
         self.settings.setValue("recent_files", [path] + [p for p in self.paths() if p != path][:self.limit - 1])
 
 

@@ -37,7 +37,9 @@ from app.io.h5tools import (  # noqa: F401 - re-exported for plugins written aga
     sampled_read,
     scalar,
     text,
+    warm_remote_window,
 )
+from app.io.remote import is_url
 from app.io.units import microvolts_per
 
 
@@ -293,6 +295,14 @@ class NWBFile(DataFile):
             self._h5.close()
         self._h5 = None
 
+    def prefetch(self, start: int, stop: int) -> None:
+        """For a file on a server: fetch the chunks of samples [start, stop) at once."""
+        if self._sources or not is_url(self.file_name):
+            return
+        self._ensure_open()
+        start, stop = max(int(start), 0), min(int(stop), self._shape[0])
+        sampled_read(self, lambda: warm_remote_window(self._data, start, stop), start, stop)
+
     def read_chunk(self, idx: int, chunk_size: int, padding: tuple[int, int] = (0, 0),
                    nodes: Sequence[int] | None = None) -> np.ndarray:
         t_start, t_stop = self._get_t_start_t_stop(idx, chunk_size, padding)
@@ -327,13 +337,22 @@ class NWBFile(DataFile):
 
 # -- events ---------------------------------------------------------------------------------------
 def _walk_typed(h5file: h5py.File) -> Iterator[tuple[str, h5py.Group]]:
+    """Every group with a neurodata_type, by hand through hard links: h5py's visititems asks
+    HDF5 for each object's storage info, which walks every chunked dataset's whole chunk index
+    (each leaf one round trip when the file is on a server)."""
     found: list[tuple[str, h5py.Group]] = []
 
-    def visit(name: str, item: Any) -> None:
-        if isinstance(item, h5py.Group) and "neurodata_type" in item.attrs:
-            found.append((text(item.attrs["neurodata_type"]), item))
+    def visit(group: h5py.Group, depth: int) -> None:
+        for name in sorted(group):
+            if depth > 64 or not isinstance(group.get(name, getlink=True), h5py.HardLink):
+                continue
+            item = group.get(name)
+            if isinstance(item, h5py.Group):
+                if "neurodata_type" in item.attrs:
+                    found.append((text(item.attrs["neurodata_type"]), item))
+                visit(item, depth + 1)
 
-    h5file.visititems(visit)
+    visit(h5file, 0)
     return iter(found)
 
 

@@ -17,6 +17,8 @@ import numpy as np
 from app.io.datafile import DataFile
 from app.io.errors import HeaderError
 from app.io.formats.si_binary import SegmentsEndToEnd, probegroup_positions, scaling
+from app.io.remote import is_url
+from app.io.remote_zarr import zarr_store
 
 EXTRACTOR = "ZarrRecordingExtractor"
 ATTRIBUTE_FILES = (".zattrs", "zarr.json")      # zarr format 2, format 3
@@ -56,7 +58,7 @@ class SpikeInterfaceZarrFile(SegmentsEndToEnd, DataFile):
         except ImportError:
             raise HeaderError(f"{self.file_name}: a zarr recording needs the `zarr` package, which is not "
                               "installed; install it with `pip install zarr`.", self.file_name) from None
-        root = zarr.open(self.file_name, mode="r")
+        root = zarr.open(zarr_store(self.file_name), mode="r")
         attributes = dict(root.attrs)
         if EXTRACTOR not in json.dumps(attributes.get("zarr_class_info", "")):
             raise HeaderError(f"{self.file_name}: a zarr store, but not a SpikeInterface recording (no "
@@ -95,13 +97,24 @@ class SpikeInterfaceZarrFile(SegmentsEndToEnd, DataFile):
     # -- samples ----------------------------------------------------------------------------------
     def _open(self, mode: str = "r") -> None:
         import zarr
-        self._traces = zarr.open(self.file_name, mode="r")[self.segment_name]
+        self._traces = zarr.open(zarr_store(self.file_name), mode="r")[self.segment_name]
 
     def _close(self) -> None:
         self._traces = None
 
+    def prefetch(self, start: int, stop: int) -> None:
+        """For a store on a server: read samples [start, stop) now, so that zarr fetches all their
+        chunks at once (in parallel) into the remote cache instead of a few per later read."""
+        if self._sources or not is_url(self.file_name):
+            return
+        self._ensure_open()
+        start, stop = max(int(start), 0), min(int(stop), self._shape[0])
+        if stop > start:
+            self._traces[start:stop]
+
     def read_chunk_raw(self, idx, chunk_size, padding=(0, 0), nodes=None):
         t_start, t_stop = self._get_t_start_t_stop(idx, chunk_size, padding)
+        self._ensure_open()
         rows = np.asarray(self._traces[t_start:t_stop]) if t_stop > t_start else \
             np.zeros((0, self.nb_channels), dtype=self.data_dtype)
         return rows if nodes is None else np.ascontiguousarray(rows[:, np.asarray(nodes, dtype=np.intp)])
