@@ -84,3 +84,54 @@ def test_sort_runs_spyking_circus_to_completion_on_the_demo(circus_env, tmp_path
     assert counts and max(counts) > 0
     duration = 60 * 30000
     assert all(0 <= times.min() and times.max() < duration for times in spike_times.values() if len(times))
+
+    # ... and its results open on the traces of the recording it sorted (the real browser, offscreen)
+    show_results_on_traces(params_file, result, spike_times)
+
+
+def show_results_on_traces(params_file: Path, result: Path, spike_times: dict) -> None:
+    """Open the recording in a MainWindow, then SpyKING CIRCUS's results: every template is a unit
+    in the Units dock, and the next spike of the busiest unit is drawn on the traces."""
+    from PyQt6 import QtCore, QtWidgets
+
+    from app.views.main_window import MainWindow
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    settings = QtCore.QSettings(str(params_file.parent / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings)
+    errors: list[str] = []
+    window.show_error = lambda title, text: errors.append(text)
+    window.show()
+
+    def wait(condition, seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out; errors: {errors}"
+            app.processEvents()
+            time.sleep(0.01)
+
+    try:
+        assert window.open_file(str(params_file))
+        ui, view = window.units_ui, window.view
+        opened: list[str] = []
+        ui.unitsOpened.connect(opened.append)
+        ui.open_results(result)
+        wait(lambda: opened or errors)
+        assert not errors and opened
+        assert ui.dock.table.rowCount() == len(spike_times)
+        assert ui.display.units.spike_count == sum(len(times) for times in spike_times.values())
+        units = ui.display.units
+        busiest = max(units.ids, key=lambda unit: len(units.unit(unit).spike_train))
+        ui.dock.table.setCurrentCell(ui.dock.row_of(busiest), 1)
+        view.set_window(0, 3_000)
+        sample = ui.next_spike()
+        assert sample is not None
+
+        def painted() -> bool:
+            frame = view.frame
+            return (frame is not None and frame.request_id == view.source.latest_request
+                    and view.painted_request == frame.request_id)
+        wait(painted)
+        ring = view.ring
+        assert (ring.pixels != ring.palette[ring.index]).any()      # spike marks over the traces
+    finally:
+        window.close()
