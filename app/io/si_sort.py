@@ -89,7 +89,10 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
                 return False
             raise ValueError("not true or false")
         if isinstance(default, int):
-            return int(text)
+            number = float(text)
+            if not number.is_integer():
+                raise ValueError(f"{text} is not a whole number")
+            return int(number)
         if isinstance(default, float):
             return float(text)
         if isinstance(default, str):
