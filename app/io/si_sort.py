@@ -335,9 +335,16 @@ def main(argv: list[str] | None = None) -> int:
     defaults = actions.add_parser("defaults", help="the sorter's default parameters as JSON")
     defaults.add_argument("sorter")
     args = parser.parse_args(argv)
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), _stop)
+    stops = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {signum: signal.signal(signum, _stop) for signum in stops}
+    try:
+        return _main(args)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         if args.action == "defaults":
             print(json.dumps(default_params(args.sorter), indent=1))
