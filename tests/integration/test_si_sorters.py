@@ -290,3 +290,26 @@ def test_kilosort4_runs_headless_on_the_ground_truth(sorter_env_vars, ground_tru
     record = json.loads((output / "wavescope-run.json").read_text())
     assert record["units"] > 0 and (output / "sorter_output").is_dir()
     print(f"kilosort4: {record['units']} units, {record['spikes']} spikes")
+
+
+def test_a_stopped_sort_leaves_no_output_and_no_process(si_env, ground_truth):
+    import signal
+    folder = ground_truth["folder"]
+    output = folder / "stopped-ms5"
+    process = subprocess.Popen([sys.executable, "-m", "app", "sort", str(ground_truth["raw"]), "--sorter",
+                                "mountainsort5", "--output", str(output), "--cpus", "2"], cwd=folder,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                               env={**os.environ, **ground_truth["env"], "PYTHONPATH": str(REPOSITORY)})
+    lines = []
+    for line in process.stdout:                     # until the sorter itself runs
+        lines.append(line)
+        if "[3/5] running mountainsort5" in line:
+            break
+    assert list(folder.glob(".stopped-ms5.partial-*")), "".join(lines)
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=120)
+    assert process.returncode == 143, "".join(lines) + rest
+    assert "stopped by SIGTERM; nothing was written to" in rest
+    assert not output.exists() and not list(folder.glob(".stopped-ms5.partial-*"))
+    import psutil
+    assert not [p for p in psutil.process_iter(["cmdline"]) if str(output) in " ".join(p.info["cmdline"] or [])]
