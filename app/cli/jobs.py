@@ -38,6 +38,9 @@ SORT_EXAMPLES = """examples:
   wavescope sort rec.params --cpus 4 --dry-run      print the exact command only
   wavescope sort rec.params --steps filtering,whitening,clustering,fitting --cpus 8 --hostfile nodes.hosts
   wavescope sort rec.params --allow-in-place     with overwrite = True: let the filter rewrite rec.dat
+  wavescope sort rec.params --sorter mountainsort5 --output rec_ms5 --param detect_threshold=6 --cpus 2
+      (SpikeInterface sorters: mountainsort5, spykingcircus2, tridesclous2, kilosort4; their parameters:
+       wavescope sorters params NAME; results: rec_ms5/sorting, a SpikeInterface folder)
 """ + EXIT_STATUS
 
 
@@ -152,7 +155,10 @@ def _add_sort_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--hostfile", help="MPI hostfile")
     parser.add_argument("--preview", action="store_true", help="the sorter's preview mode")
     parser.add_argument("--extension", help="result extension (merging/converting steps)")
-    parser.add_argument("--output", help="output option of the sorter")
+    parser.add_argument("--output", help="SpikeInterface sorters: the results folder (required, new or empty); "
+                                         "SpyKING CIRCUS: its output option")
+    parser.add_argument("--param", action="append", metavar="KEY=VALUE",
+                        help="a SpikeInterface sorter's parameter (repeatable; dotted keys for nested ones)")
     parser.add_argument("--dry-run", action="store_true", help="print the command, do not run it")
     parser.add_argument("--allow-in-place", action="store_true",
                         help="let the sorter rewrite the recording itself (params with overwrite = True); "
@@ -199,21 +205,30 @@ def probe_warnings(params_path: str) -> list[str]:
 
 
 def cmd_sort(args: argparse.Namespace) -> int:
-    from app.model.jobs import InPlaceRefused, JobHistory, JobRunner, SortJob, sorter_template
+    from app.model.jobs import InPlaceRefused, JobError, JobHistory, JobRunner, SortJob, sorter_template
+    from app.model.sort_run import parse_param_args
     template = sorter_template(args.sorter)
+    if args.param and not template.spikeinterface:
+        raise JobError(f"{template.title} takes its parameters from the .params file, not --param")
+    sorter_params = parse_param_args(args.param)
 
     def make_job(params: str) -> SortJob:
         return SortJob(params_file=os.path.abspath(params), sorter=args.sorter,
                        steps=args.steps.split(",") if args.steps else None, cpus=args.cpus, gpus=args.gpus,
                        hostfile=args.hostfile, preview=args.preview, extension=args.extension,
-                       output=args.output, allow_in_place=args.allow_in_place)
+                       output=args.output, allow_in_place=args.allow_in_place,
+                       sorter_params=dict(sorter_params))
+    if template.spikeinterface:
+        missing = template.missing_message()
+        if missing and not args.dry_run:
+            raise SorterUnavailable(missing)
     if wants_cluster(args) and not args.dry_run:
         return submit_jobs(sort_jobs(args, make_job), args.cluster, args.wait)
     job = make_job(args.params)
     try:
         command = job.command()
         print(" ".join(_quote(part) for part in command), flush=True)
-        for warning in probe_warnings(job.params_path()):
+        for warning in probe_warnings(job.params_file if template.spikeinterface else job.params_path()):
             print(f"wavescope: warning: {warning}", file=sys.stderr)
         job.preflight()
     except InPlaceRefused as refused:
@@ -226,7 +241,12 @@ def cmd_sort(args: argparse.Namespace) -> int:
     missing = template.missing_message()
     if missing:
         raise SorterUnavailable(missing)
-    return _run_live(job, JobRunner, JobHistory())
+    code = _run_live(job, JobRunner, JobHistory())
+    results = job.results_path() if template.spikeinterface else None
+    if code == 0 and results and not (Path(results) / "sorting").is_dir():
+        _say(f"wavescope: error: the sorter exited 0 but {results}/sorting is missing; no results", sys.stderr)
+        return exitcodes.DATA_ERROR
+    return code
 
 
 # -- stop signals ---------------------------------------------------------------------------------

@@ -17,6 +17,9 @@ EXAMPLES = """examples:
   wavescope sorters install spyking-circus            build its venv from the tested requirement set
   wavescope sorters use spyking-circus --python ~/miniconda3/envs/circus/bin/python
   wavescope sorters use spyking-circus --forget       back to the managed venv
+  wavescope sorters install mountainsort5             SpikeInterface's venv (mountainsort5, spykingcircus2,
+                                                      tridesclous2 share it)
+  wavescope sorters params mountainsort5              its default parameters (set them: sort --param K=V)
 """
 
 
@@ -40,6 +43,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--python", help="the interpreter that has the sorter installed")
     which.add_argument("--forget", action="store_true", help="forget the interpreter: use the managed venv")
     use.set_defaults(func=cmd_use)
+    params = actions.add_parser("params", help="a SpikeInterface sorter's default parameters (sort --param KEY=VALUE)")
+    params.add_argument("name", help="the sorter")
+    params.add_argument("--json", action="store_true", help="one JSON object (params, descriptions, version)")
+    params.set_defaults(func=cmd_params)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -62,14 +69,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from app.model.sorters import INSTALLED, environment, install, sorters_dir
+    from app.model.sorters import INSTALLED, environment, install, sorters_dir, venv_name
     current = environment(args.name)
     if current.state == INSTALLED and not args.force:
         print(f"{args.name}: already installed in {current.prefix} ({_versions(current)}); "
               "--force rebuilds it")
         return exitcodes.OK
     from app.cli.jobs import stop_signals
-    print(f"building {args.name}'s environment in {sorters_dir() / args.name} ...", flush=True)
+    print(f"building {args.name}'s environment in {sorters_dir() / venv_name(args.name)} ...", flush=True)
     started = time.perf_counter()
     with stop_signals():            # Ctrl-C, SIGTERM, SIGHUP: the temporary folder is removed
         env = install(args.name, on_line=lambda line: print(line, flush=True), force=args.force)
@@ -86,6 +93,21 @@ def cmd_use(args: argparse.Namespace) -> int:
     else:
         shown = ", ".join(f"{key} {value}" for key, value in versions.items())
         print(f"{args.name}: runs with {args.python} ({shown}); recorded in {settings_path()}")
+    return exitcodes.OK
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    from app.model.sort_run import default_params
+    found = default_params(args.name)
+    if args.json:
+        print(json.dumps(found, indent=1))
+        return exitcodes.OK
+    print(f"# {args.name} {found.get('version') or ''}: default parameters; change one with "
+          f"`wavescope sort PARAMS --sorter {args.name} --param KEY=VALUE` (nested: --param group.key=VALUE)")
+    notes = found.get("descriptions", {})
+    for key, value in found["params"].items():
+        note = notes.get(key, "")
+        print(f"{key} = {json.dumps(value)}" + (f"    # {note}" if note else ""))
     return exitcodes.OK
 
 

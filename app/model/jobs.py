@@ -80,6 +80,7 @@ class SorterTemplate:
     in_place_steps: list[str] = field(default_factory=list)   # steps that may write into the recording
     failure_pattern: str | None = None     # a line that means a step failed although the sorter exits 0
     environment: dict | None = None        # how its own environment is built (app.model.sorters)
+    spikeinterface: dict | None = None     # run through SpikeInterface's run_sorter (app.model.sort_run)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SorterTemplate:
@@ -106,7 +107,9 @@ class SorterTemplate:
         if self.is_installed():
             return None
         env = self.sorter_env()
-        if env.usable:
+        if self.spikeinterface:
+            what = f"its environment is not built ({env.reason or env.state})"
+        elif env.usable:
             what = f"{self.executable} is not in its environment {env.prefix}"
         else:
             what = f"the Python module {self.module}" if self.module else f"{self.executable} (no environment)"
@@ -340,6 +343,7 @@ class SortJob(Job):
     extension: str | None = None
     output: str | None = None
     allow_in_place: bool = False       # the user agreed that the sorter rewrites the recording
+    sorter_params: dict = field(default_factory=dict)   # a SpikeInterface sorter's parameters (--param)
 
     def template(self) -> SorterTemplate:
         return sorter_template(self.sorter)
@@ -353,10 +357,21 @@ class SortJob(Job):
         return os.path.splitext(self.data_file())[0] + ".params"
 
     def command(self) -> list[str]:
+        if self.template().spikeinterface:
+            from app.model import sort_run
+            return sort_run.command(self)
         return self.template().command_for(self)
 
     def process_environment(self) -> dict[str, str]:
+        if self.template().spikeinterface:
+            from app.model import sort_run
+            return sort_run.process_environment(self)
         return self.template().process_environment()
+
+    def results_path(self) -> str | None:
+        """Where the results of this job are once it is done (app.model.sort_run.results_path)."""
+        from app.model import sort_run
+        return sort_run.results_path(self)
 
     def outcome(self, code: int, lines: list[str]) -> tuple[int, str | None]:
         """SpyKING CIRCUS 1.1 exits 0 when a step failed: its "Step ... failed" line makes it a failure."""
@@ -382,6 +397,9 @@ class SortJob(Job):
 
     def preflight(self) -> None:
         """Refuse a run that would rewrite the raw recording unless `allow_in_place`."""
+        if self.template().spikeinterface:
+            from app.model import sort_run
+            return sort_run.preflight(self)         # SpikeInterface reads the recording, never writes it
         if self.allow_in_place:
             return
         edits = self.in_place_edits()
@@ -392,6 +410,8 @@ class SortJob(Job):
     def describe(self) -> str:
         steps = ",".join(self.steps) if self.steps else "default steps"
         cpus = f", {self.cpus} CPUs" if self.cpus else ""
+        if self.sorter not in ("spyking-circus",) and self.output and not self.steps:
+            steps = f"-> {Path(self.output).name}"      # a SpikeInterface sorter's results folder
         return f"{self.sorter} on {Path(self.params_file).name} ({steps}{cpus})"
 
 

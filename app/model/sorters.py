@@ -53,6 +53,7 @@ class EnvironmentSpec:
     pip_options: list[str] = field(default_factory=list)
     check: str = ""
     version: str = ""
+    name: str = ""                         # the venv's folder when sorters share one (spikeinterface)
 
     @classmethod
     def from_dict(cls, data: dict | None) -> EnvironmentSpec | None:
@@ -125,6 +126,12 @@ def template_data(name: str) -> dict:
 
 def environment_spec(name: str) -> EnvironmentSpec | None:
     return EnvironmentSpec.from_dict(template_data(name).get("environment"))
+
+
+def venv_name(name: str, spec: EnvironmentSpec | None = None) -> str:
+    """The managed venv's folder of sorter `name`: its own, or the one it shares (`spec.name`)."""
+    spec = spec if spec is not None else environment_spec(name)
+    return spec.name if spec is not None and spec.name else name
 
 
 # -- user interpreters --------------------------------------------------------------------------------
@@ -200,7 +207,7 @@ def environment(name: str, probe: bool = True) -> SorterEnv:
         if "error" in versions:
             return SorterEnv(name, BROKEN, given, prefix, reason=versions["error"])
         return SorterEnv(name, USER, given, prefix, versions)
-    prefix = sorters_dir() / name
+    prefix = sorters_dir() / venv_name(name, spec)
     python = venv_python(prefix)
     if not python.exists():
         why = "no tested requirement set: point to an interpreter with `wavescope sorters use`" \
@@ -259,13 +266,13 @@ def install(name: str, on_line: Callable[[str], None] = print, force: bool = Fal
     if spec is None or not spec.requirements:
         raise SorterEnvError(f"{name} has no tested requirement set to build an environment from; point "
                              f"to an interpreter that has it: wavescope sorters use {name} --python PATH")
-    target = sorters_dir() / name
+    target = sorters_dir() / venv_name(name, spec)
     if venv_python(target).exists() and not force:
         current = environment(name)
         if current.state == INSTALLED:
             return current
     target.parent.mkdir(parents=True, exist_ok=True)
-    building = target.with_name(f"{name}{BUILDING_SUFFIX}{os.getpid()}")
+    building = target.with_name(f"{target.name}{BUILDING_SUFFIX}{os.getpid()}")
     started = time.perf_counter()
     try:
         _build(spec, building, on_line)

@@ -24,6 +24,14 @@ def convert_recording(window) -> None:
         window.queue_job(job)
 
 
+def sort_recording(window) -> None:
+    """The sort dialog (app/views/sort_dialog.py) on the open recording's params; it queues the job."""
+    from app.views.sort_dialog import open_sort_dialog
+    recording = window.recording
+    params = os.path.splitext(recording.datafile.file_name)[0] + ".params" if recording is not None else ""
+    open_sort_dialog(params if params and os.path.isfile(params) else "", window, window.queue_job)
+
+
 def sort_with_params(window) -> None:
     """Queue a sorter run on a .params file (SpyKING CIRCUS by default)."""
     recording = window.recording

@@ -184,6 +184,7 @@ class MainWindow(QtWidgets.QMainWindow):
         menu.addSeparator()
         menu.addAction("&Convert this recording…", self.convert_dialog)
         menu.addAction("&Sort with params…", self.sort_dialog)
+        menu.addAction("Sort with a so&rter…", lambda: jobs_actions.sort_recording(self))
         menu.addAction("Sort se&veral recordings…", self.sort_several)
         menu.addSeparator()
         menu.addAction("&Quit", QtGui.QKeySequence.StandardKey.Quit, self.close)

@@ -89,11 +89,13 @@ def test_templates_and_install_hints(fake_sorter, monkeypatch):
     assert circus.is_installed() and circus.missing_message() is None
     monkeypatch.setenv("PATH", "/nonexistent")
     assert "pip install spyking-circus" in circus.missing_message()
+    # Kilosort 4 runs headless through SpikeInterface in its own environment, never its GUI.
     kilosort = sorter_template("kilosort4")
-    assert kilosort.is_installed() or "pip install" in kilosort.missing_message()
+    assert kilosort.spikeinterface == {"sorter": "kilosort4", "keep_sorter_output": True}
+    assert kilosort.is_installed() or "wavescope sorters install kilosort4" in kilosort.missing_message()
     _, data = fake_sorter
-    assert SortJob(params_file=str(data), sorter="kilosort4").command() == [
-        sys.executable, "-m", "kilosort", "--filename", str(data)]
+    with pytest.raises(JobError, match="give --output DIR"):
+        SortJob(params_file=str(data), sorter="kilosort4").command()
 
 
 def test_convert_job_without_mpi_refuses_ranks_and_runs_one_process(portable):
