@@ -94,3 +94,18 @@ def install_fake_sorter(folder: Path, monkeypatch) -> Path:
     script.chmod(script.stat().st_mode | 0o111)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return script
+
+
+def quiet_window(qtbot, tmp_path):
+    """A shown MainWindow with its own settings file, whose error dialogs are collected in
+    `window.errors` instead of opening (a modal dialog would hang the test)."""
+    from PyQt6 import QtCore
+
+    from app.views.main_window import MainWindow
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings)
+    window.__dict__["errors"] = []
+    window.show_error = lambda title, text: window.errors.append(text)
+    qtbot.addWidget(window)
+    window.show()
+    return window

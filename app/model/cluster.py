@@ -30,6 +30,7 @@ from app.io import atomic
 from app.model.jobs import (
     JOB_MARKER,
     ConvertJob,
+    FollowsAJob,
     Job,
     JobError,
     OutputSplitter,
@@ -372,7 +373,7 @@ def remove_partials(job: Job) -> list[str]:
 
 
 # -- the runner -----------------------------------------------------------------------------------
-class ClusterRunner:
+class ClusterRunner(FollowsAJob):
     """Submits one job to SLURM and follows it, with JobRunner's callbacks and methods.
 
     `start()` submits and follows, `resume()` follows a job submitted earlier (another session,
@@ -535,20 +536,7 @@ class ClusterRunner:
         finally:
             self._ended.set()
 
-    def _notify_change(self) -> None:
-        if self.on_change:
-            self.on_change(self.job)
-
-    # -- JobRunner's interface --------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def wait(self, timeout: float | None = None) -> int | None:
-        if self._thread is None:
-            raise RuntimeError("the job was not started")
-        return self.job.exit_code if self._ended.wait(timeout) else None
-
+    # -- JobRunner's interface (running, wait: FollowsAJob) ----------------------------------------
     def stop(self, grace: float = 5.0) -> int:
         """scancel the job (every step) and sweep what it left here; returns how many processes
         were ended here. The follower then sees CANCELLED and ends the job as stopped."""

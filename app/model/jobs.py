@@ -701,7 +701,34 @@ def _session_options() -> dict:
     return {"start_new_session": True}
 
 
-class JobRunner:
+class FollowsAJob:
+    """What every runner (local: JobRunner, SLURM: app.model.cluster.ClusterRunner) shares: its
+    `job`, an `on_change(job)` callback, the thread that follows the job and the event set when
+    the job has ended."""
+
+    job: Job
+    on_change: Callable[[Job], None] | None
+    _thread: threading.Thread | None
+    _ended: threading.Event
+
+    def _notify_change(self) -> None:
+        if self.on_change:
+            self.on_change(self.job)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """The exit code once the job ended and its output is read; None on timeout."""
+        if self._thread is None:
+            raise RuntimeError("the job was not started")
+        # An Event, not Thread.join: a signal handler's exception interrupting join() can leave
+        # the thread looking finished while it is not (a CPython race), an Event stays truthful.
+        return self.job.exit_code if self._ended.wait(timeout) else None
+
+
+class JobRunner(FollowsAJob):
     """Runs one job as a child process in its own session and follows it.
 
     Callbacks run on a worker thread: `on_line(text)` for each complete line,
@@ -818,22 +845,6 @@ class JobRunner:
             self._notify_change()
         finally:
             self._ended.set()
-
-    def _notify_change(self) -> None:
-        if self.on_change:
-            self.on_change(self.job)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def wait(self, timeout: float | None = None) -> int | None:
-        """The exit code once the job ended and its output is read; None on timeout."""
-        if self._thread is None:
-            raise RuntimeError("the job was not started")
-        # An Event, not Thread.join: a signal handler's exception interrupting join() can leave
-        # the thread looking finished while it is not (a CPython race), an Event stays truthful.
-        return self.job.exit_code if self._ended.wait(timeout) else None
 
     def stop(self, grace: float = 5.0) -> int:
         """End every process of the job (SIGTERM, then SIGKILL after `grace` s), even when its main

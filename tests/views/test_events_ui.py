@@ -29,10 +29,9 @@ from app.views.event_overlay import (
     top_per_column,
 )
 from app.views.events_panel import EventsPanel
-from app.views.main_window import MainWindow
 from app.views.peri_event_view import PeriEventView
 from app.views.trace_view import TraceView
-from tests.conftest import synthetic_int16
+from tests.conftest import quiet_window, synthetic_int16
 
 RATE = 10000.0
 PARAMS = {"data_dtype": "int16", "nb_channels": 4, "sampling_rate": RATE, "file_format": "raw_binary"}
@@ -62,12 +61,7 @@ def hooked_view(qtbot, make_raw, tmp_path):
 
 @pytest.fixture
 def window(qtbot, tmp_path, make_raw):
-    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-    window = MainWindow(settings=settings)
-    window.__dict__["errors"] = []
-    window.show_error = lambda title, text: window.errors.append(text)
-    qtbot.addWidget(window)
-    window.show()
+    window = quiet_window(qtbot, tmp_path)
     ui = window.events_ui
     ui.show_message = lambda title, text: window.__dict__.setdefault("messages", []).append(text)
     path = make_raw("rec.dat", synthetic_int16(40_000, 4, seed=5))

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 from PyQt6 import QtCore, QtWidgets
 
-from app.views.main_window import MainWindow
 from app.views.trace.spikes import MIN_MARK_PX, blend, dense_marks, mark_shape, sparse_marks
 from app.views.units_dock import COLUMNS
-from tests.conftest import synthetic_int16
+from tests.conftest import quiet_window, synthetic_int16
 
 RATE = 10000.0
 N_CHANNELS = 4
@@ -53,12 +52,7 @@ def wait_painted(qtbot, view):
 
 @pytest.fixture
 def window(qtbot, tmp_path, make_raw):
-    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-    window = MainWindow(settings=settings)
-    window.__dict__["errors"] = []
-    window.show_error = lambda title, text: window.errors.append(text)
-    qtbot.addWidget(window)
-    window.show()
+    window = quiet_window(qtbot, tmp_path)
     path = make_raw("rec.dat", synthetic_int16(40_000, N_CHANNELS, seed=5))
     assert window.open_file(path, PARAMS)
     window.view.set_window(0, 4_000)
