@@ -193,3 +193,53 @@ def test_an_in_place_run_is_refused_and_allowed_only_when_asked(sc_python, tmp_p
     assert allowed.returncode == 0, _tail(allowed.stdout + allowed.stderr, 20)
     assert _sha256(raw) != before                                         # the filter ran, in place
     assert ParamsFile.read(tmp_path / "rec.params").get("noedits", "filter_done") == "True"
+
+
+# -- the probe Wavescope exports from a header is read by SpyKING CIRCUS's own parser ---------------
+SC_PROBE_READER = """
+import json, sys
+from circus.shared.parser import CircusParser
+from circus.shared.probes import read_probe
+
+parser = CircusParser(sys.argv[1])
+probe = getattr(parser, "probe", None) or read_probe(parser)
+sites = {}
+for group in probe["channel_groups"].values():
+    for channel, xy in group["geometry"].items():
+        sites[int(channel)] = [float(v) for v in xy]
+print("WAVESCOPE-JSON:" + json.dumps({"N_e": parser.getint("data", "N_e"),
+                                      "total": int(probe["total_nb_channels"]), "sites": sites}))
+"""
+
+
+def test_spyking_circus_reads_the_probe_exported_from_a_spikeglx_header(sc_python, tmp_path, capsys):
+    """A Neuropixels 1.0 header with a mixed bank selection -> `wavescope probe --export x.prb` ->
+    SpyKING CIRCUS's parser places every channel where probeinterface places it."""
+    import probeinterface
+
+    from tests.io.test_probe_geometry import imec_meta, imro_np1, write
+    n = 32
+    bin_path, meta = write(tmp_path, imec_meta(n, imro_np1(n), "NP1000"))
+    assert main(["probe", str(bin_path), "--export", str(tmp_path / "header.prb")]) == 0, \
+        capsys.readouterr().err
+    text = (tmp_path / "header.prb").read_text()
+    assert "np." not in text and "int64" not in text                   # plain numbers only
+    saved = n + 1                                                       # the sites and the sync word
+    np.random.default_rng(3).integers(-500, 500, (20000, saved), dtype=np.int16).tofile(tmp_path / "rec.dat")
+    status = main(["params", str(tmp_path / "rec.dat"), "--format", "raw_binary",
+                   "--probe", str(tmp_path / "header.prb"), "--set", "data_dtype=int16",
+                   "--set", f"nb_channels={saved}", "--set", "sampling_rate=30000"])
+    assert status == 0, capsys.readouterr().err
+    script = tmp_path / "sc_probe.py"
+    script.write_text(SC_PROBE_READER)
+    result = _run([str(sc_python), str(script), str(tmp_path / "rec.params")], timeout=300, cwd=tmp_path,
+                  env={**os.environ, "PYTHONNOUSERSITE": "1", "PYTHONPATH": ""})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    reply = [line for line in result.stdout.splitlines() if line.startswith("WAVESCOPE-JSON:")]
+    assert reply, result.stdout[-2000:] + result.stderr[-2000:]
+    seen = json.loads(reply[0].split(":", 1)[1])
+    assert seen["N_e"] == n and seen["total"] == saved                 # the sync word has no site
+    expected = probeinterface.read_spikeglx(meta).contact_positions
+    placed = np.array([seen["sites"][str(c)] for c in range(n)])
+    np.testing.assert_allclose(placed, expected[:n])
+    assert len({tuple(p) for p in placed}) == n                         # banks 0-2: no two alike
