@@ -54,7 +54,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--setup", action="append", default=[], metavar="LINE",
                      help="a shell line run before the job, e.g. 'module load mpich' (repeatable)")
     add.add_argument("--folder", help="where job scripts and logs go (visible from the compute nodes)")
-    add.add_argument("--mpi", default="pmi2", help="srun --mpi=... for jobs on several ranks (default pmi2)")
+    add.add_argument("--mpi", default="mpiexec",
+                     help="how ranks start in the allocation: mpiexec (MPICH beside Python; default) or a Slurm "
+                          "MPI plugin for srun --mpi=NAME, e.g. pmi2 or pmix")
     add.add_argument("--no-arrays", action="store_true", help="submit several recordings one job each")
     add.set_defaults(func=cmd_add)
     remove = commands.add_parser("remove", help="remove a cluster profile")

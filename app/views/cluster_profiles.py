@@ -92,7 +92,7 @@ class ClusterProfilesDialog(QtWidgets.QDialog):
         old = self.profiles.get(values["name"] or "")
         return ClusterProfile(**{**values, "name": values["name"] or ""}, cpus=self.cpus.value() or None,
                               gpus=self.gpus.value() or None, **lines,
-                              mpi=old.mpi if old else "pmi2", arrays=old.arrays if old else True)
+                              mpi=old.mpi if old else "mpiexec", arrays=old.arrays if old else True)
 
     def new(self) -> None:
         self.names.clearSelection()

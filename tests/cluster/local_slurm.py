@@ -29,6 +29,17 @@ PROGRAMS = ("munged", "slurmctld", "slurmd", "slurmstepd", "sbatch", "srun", "sq
             "scancel", "sinfo")
 SYSTEM_PATHS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
 MARKER = "WAVESCOPE_TEST_SLURM"
+OWNER = "owner.pid"          # in the cluster's folder: the test process that started it
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _which(name: str) -> str | None:
@@ -100,7 +111,9 @@ class LocalSlurm:
 
     @classmethod
     def start(cls, timeout: float = 60.0, cpus: int = 4) -> LocalSlurm:
+        cls.stop_orphans()
         base = Path(tempfile.mkdtemp(prefix="wavescope-slurm-"))
+        (base / OWNER).write_text(str(os.getpid()))
         cluster = cls(base, cpus)
         try:
             cluster._start(timeout)
@@ -235,6 +248,22 @@ class LocalSlurm:
         return "\n".join(parts)
 
     # -- stop -------------------------------------------------------------------------------------
+    @classmethod
+    def stop_orphans(cls) -> list[Path]:
+        """Stop the clusters of test processes that were killed before their `stop` ran (their
+        daemons would otherwise live on beside the next cluster under the same node name)."""
+        stopped = []
+        for base in Path(tempfile.gettempdir()).glob("wavescope-slurm-*"):
+            try:
+                owner = int((base / OWNER).read_text())
+            except (OSError, ValueError):
+                continue
+            if _alive(owner):
+                continue
+            cls(base).stop()
+            stopped.append(base)
+        return stopped
+
     def stop(self) -> None:
         """Cancel every job, stop the daemons by pid (compute side first), kill leftover steps."""
         if self.pid("slurmctld"):
