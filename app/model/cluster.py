@@ -74,8 +74,9 @@ class ClusterProfile:
     extra: list[str] = field(default_factory=list)      # more sbatch options, e.g. --qos=short
     setup: list[str] = field(default_factory=list)      # shell lines, e.g. module load mpich
     folder: str | None = None            # job folders go here (default: beside the job history)
-    # How N ranks start inside the allocation: "mpiexec" (MPICH's hydra beside Python, which
-    # starts its proxies with srun), or a Slurm MPI plugin name for `srun --mpi=NAME` (pmi2, pmix)
+    # How N ranks start inside the allocation: "mpiexec" (MPICH's hydra beside Python, its proxy
+    # started as a srun step, `-launcher slurm`, its own PMI), or a Slurm MPI plugin name for
+    # `srun --mpi=NAME` (pmi2, pmix)
     # on clusters whose MPI is built for it. The PyPI mpich 5.0.2 wheel under `srun --mpi=pmi2`
     # failed or hung in MPI_Init in 5 of 13 runs here; under mpiexec in none.
     mpi: str = "mpiexec"
@@ -258,11 +259,12 @@ def step_command(job: Job, profile: ClusterProfile) -> list[str]:
 
 def rank_launcher(profile: ClusterProfile) -> list[str]:
     """The words that start N ranks (before `-n N`): the mpiexec beside Python when the profile
-    says "mpiexec" and there is one, else srun with the profile's MPI plugin (pmi2 by default)."""
+    says "mpiexec" and there is one (its proxy a srun step of the job), else srun with the
+    profile's MPI plugin (pmi2 by default)."""
     if profile.mpi == "mpiexec":
         mpiexec = find_mpiexec()
         if mpiexec:
-            return [mpiexec]
+            return [mpiexec, "-launcher", "slurm"]
     plugin = "pmi2" if profile.mpi == "mpiexec" else profile.mpi
     return ["srun", "--kill-on-bad-exit=1", f"--mpi={plugin}"]
 

@@ -123,7 +123,8 @@ def test_mpi_convert_on_two_tasks_under_srun_matches_one_process(profile, make_r
     assert done.returncode == 0, done.stdout + done.stderr
     job = JobHistory().load()[-1]
     assert "#SBATCH --ntasks=2" in Path(job.script).read_text()
-    assert Path(job.argv[0]).name == "mpiexec" and job.argv[1:3] == ["-n", "2"]   # the profile's default
+    # the profile's default: MPICH's mpiexec, its proxy started as a srun step of the allocation
+    assert Path(job.argv[0]).name == "mpiexec" and job.argv[1:5] == ["-launcher", "slurm", "-n", "2"]
     assert '"ranks": 2' in Path(job.log).read_text()
     assert two.read_bytes() == one.read_bytes()
 

@@ -57,8 +57,8 @@ def test_the_script_of_a_job_array_is_readable_and_valid_bash(tmp_path):
                  f"#SBATCH --output={tmp_path / 'job' / 'task-%a.log'}", "module load mpich",
                  f"export WAVESCOPE_JOB_ID={jobs[2].id}", 'case "$SLURM_ARRAY_TASK_ID" in'):
         assert line in text, line
-    assert "'/data/rec 1.dat'" in text and text.count(f"{find_mpiexec()} -n 2 ") == 3
-    assert step_command(jobs[0], profile)[:3] == [find_mpiexec(), "-n", "2"]
+    assert "'/data/rec 1.dat'" in text and text.count(f"{find_mpiexec()} -launcher slurm -n 2 ") == 3
+    assert step_command(jobs[0], profile)[:5] == [find_mpiexec(), "-launcher", "slurm", "-n", "2"]
     profile.mpi = "pmix"                      # a cluster whose MPI is built for srun
     assert step_command(jobs[0], profile)[:5] == ["srun", "--kill-on-bad-exit=1", "--mpi=pmix", "-n", "2"]
     assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
