@@ -71,7 +71,13 @@ try:
 except ProbeError as error:
     verdict, message = "refused", str(error)[-300:]
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM: this interpreter's own peak. ru_maxrss would also count the parent's resident size at
+# fork (the peak carries over exec), so a test run that has grown would be measured instead.
+try:
+    with open("/proc/self/status") as status:
+        peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+except (OSError, StopIteration):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"verdict": verdict, "seconds": seconds, "peak_mb": peak, "message": message}))
 """
 
