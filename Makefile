@@ -29,13 +29,15 @@ test: $(BIN)/python
 	$(MAKE) --no-print-directory test-portable-run
 
 # The suite as on a platform without os.preadv/pwritev/pread/pwrite/killpg/getpgid/getsid and
-# without MPI (tests/conftest.py --portable; child Python processes too).
+# without MPI (tests/conftest.py --portable; child Python processes too). The integration tests
+# (real sorters in their own environments) ran in the first pass: their code paths are the same.
 test-portable: $(BIN)/python
 	$(PIP) install --quiet -e '.[test]'
 	$(MAKE) --no-print-directory test-portable-run
 
 test-portable-run:
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider --portable --ignore=tests/views
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider --portable --ignore=tests/views \
+		-m "not slow and not integration"
 
 bench: $(BIN)/python
 	$(PIP) install --quiet -e '.[test]'
