@@ -37,7 +37,6 @@ from app.model.jobs import (
     OutputSplitter,
     SortJob,
     default_history_path,
-    parse_progress,
     stop_tree,
 )
 
@@ -515,17 +514,8 @@ class ClusterRunner(FollowsAJob):
             self._handle(text, in_place)
 
     def _handle(self, text: str, in_place: bool) -> None:
-        fraction = parse_progress(text)
-        if fraction is not None:
-            self.progress = fraction
-            if self.on_progress:
-                self.on_progress(fraction)
-        if in_place:
-            self.progress_line = text
-            if self.on_progress_line:
-                self.on_progress_line(text)
-            return
-        self._emit(text)
+        if not self._took_progress(text, in_place):
+            self._emit(text)
 
     def _emit(self, text: str) -> None:
         self.lines.append(text)

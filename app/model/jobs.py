@@ -708,12 +708,30 @@ class FollowsAJob:
 
     job: Job
     on_change: Callable[[Job], None] | None
+    on_progress: Callable[[float], None] | None
+    on_progress_line: Callable[[str], None] | None
+    progress: float | None
+    progress_line: str
     _thread: threading.Thread | None
     _ended: threading.Event
 
     def _notify_change(self) -> None:
         if self.on_change:
             self.on_change(self.job)
+
+    def _took_progress(self, text: str, in_place: bool) -> bool:
+        """A progress fraction in `text` goes to `on_progress`, an in-place line (a progress bar
+        redrawn) to `on_progress_line`; True when `text` was in place, so not a line of the log."""
+        fraction = parse_progress(text)
+        if fraction is not None:
+            self.progress = fraction
+            if self.on_progress:
+                self.on_progress(fraction)
+        if in_place:
+            self.progress_line = text
+            if self.on_progress_line:
+                self.on_progress_line(text)
+        return in_place
 
     @property
     def running(self) -> bool:
@@ -818,15 +836,7 @@ class JobRunner(FollowsAJob):
         self._finish(code)
 
     def _handle(self, text: str, in_place: bool) -> None:
-        fraction = parse_progress(text)
-        if fraction is not None:
-            self.progress = fraction
-            if self.on_progress:
-                self.on_progress(fraction)
-        if in_place:
-            self.progress_line = text
-            if self.on_progress_line:
-                self.on_progress_line(text)
+        if self._took_progress(text, in_place):
             return
         self.lines.append(text)
         if self.on_line:

@@ -15,11 +15,9 @@ from tests.cluster.local_slurm import LocalSlurm
 
 @pytest.fixture(scope="session")
 def slurm_cluster(request):
-    if request.config.getoption("--portable") or os.environ.get("WAVESCOPE_FORCE_PORTABLE") == "1":
-        pytest.skip("--portable: a platform without SLURM")
-    reason = LocalSlurm.unavailable()
+    reason = LocalSlurm.skip_reason(request.config.getoption("--portable"))
     if reason:
-        pytest.skip(f"no local SLURM: {reason}")
+        pytest.skip(reason)
     cluster = LocalSlurm.start()
     old = os.environ.get("SLURM_CONF")
     os.environ["SLURM_CONF"] = cluster.conf

@@ -101,6 +101,14 @@ class LocalSlurm:
         self.munge_socket = str(self.run / "munge.socket")
 
     @staticmethod
+    def skip_reason(portable: bool) -> str | None:
+        """Why a test cannot have a local SLURM (the suite's --portable pass, or no SLURM), else None."""
+        if portable or os.environ.get("WAVESCOPE_FORCE_PORTABLE") == "1":
+            return "--portable: a platform without SLURM"
+        reason = LocalSlurm.unavailable()
+        return f"no local SLURM: {reason}" if reason else None
+
+    @staticmethod
     def unavailable() -> str | None:
         """Why a local SLURM cannot start here (None: it can)."""
         if os.name != "posix" or not Path("/proc").is_dir():

@@ -24,11 +24,9 @@ time.sleep(600)
 
 
 def test_a_killed_test_process_leaves_no_cluster_behind(request):
-    if request.config.getoption("--portable") or os.environ.get("WAVESCOPE_FORCE_PORTABLE") == "1":
-        pytest.skip("--portable: a platform without SLURM")
-    reason = LocalSlurm.unavailable()
+    reason = LocalSlurm.skip_reason(request.config.getoption("--portable"))
     if reason:
-        pytest.skip(f"no local SLURM: {reason}")
+        pytest.skip(reason)
     owner = subprocess.Popen([sys.executable, "-c", START_AND_WAIT], cwd=REPOSITORY, stdout=subprocess.PIPE,
                              text=True, env={**os.environ, "PYTHONPATH": str(REPOSITORY)})
     try:
