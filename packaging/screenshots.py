@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -171,6 +173,73 @@ def dialog_shots(window, out: Path, scratch: Path) -> list[Path]:
     return made
 
 
+def threshold_sort(data_file: str, nb_channels: int, rate: float, folder: Path, seconds: float = 20.0) -> Path:
+    """A phy folder of the demo's first seconds from a plain threshold detector (one unit per
+    channel of the eight busiest): enough sort results to show the Units dock on real spikes."""
+    if (folder / "params.py").exists():
+        return folder
+    folder.mkdir(parents=True)
+    data = np.memmap(data_file, dtype=np.int16, mode="r").reshape(-1, nb_channels)[:int(seconds * rate)]
+    data = np.asarray(data, dtype=np.float32)
+    noise = np.median(np.abs(data - np.median(data, axis=0)), axis=0) / 0.6745
+    below = data < -5 * noise
+    onsets = [np.flatnonzero(below[1:, c] & ~below[:-1, c]) + 1 for c in range(nb_channels)]
+    busiest = sorted(range(nb_channels), key=lambda c: -len(onsets[c]))[:8]
+    half = int(0.001 * rate)
+    times, clusters, templates = [], [], np.zeros((len(busiest), 2 * half, nb_channels), np.float32)
+    for unit, channel in enumerate(busiest):
+        kept = [t for t in onsets[channel] if half <= t < len(data) - half]
+        kept = [t + int(np.argmin(data[t:t + half, channel])) for t in kept]
+        times += kept
+        clusters += [unit] * len(kept)
+        templates[unit] = np.mean([data[t - half:t + half] for t in kept[:50]], axis=0)
+    order = np.argsort(times, kind="stable")
+    np.save(folder / "spike_times.npy", np.asarray(times, dtype=np.uint64)[order])
+    np.save(folder / "spike_clusters.npy", np.asarray(clusters, dtype=np.int32)[order])
+    np.save(folder / "spike_templates.npy", np.asarray(clusters, dtype=np.int32)[order])
+    np.save(folder / "templates.npy", templates)
+    np.save(folder / "channel_map.npy", np.arange(nb_channels, dtype=np.int32))
+    (folder / "params.py").write_text(f"dat_path = {data_file!r}\nn_channels_dat = {nb_channels}\n"
+                                      f"dtype = 'int16'\noffset = 0\nsample_rate = {rate}\nhp_filtered = False\n")
+    return folder
+
+
+def units_shot(window, out: Path, scratch: Path) -> list[Path]:
+    """The main window with sort results open: spikes on the traces, the Units dock in front."""
+    recording = window.recording
+    results = threshold_sort(recording.datafile.file_name, recording.nb_channels, recording.sampling_rate,
+                             scratch / "demo-phy")
+    ui = window.units_ui
+    opened: list[str] = []
+    ui.unitsOpened.connect(opened.append)
+    ui.open_results(results, quiet=True)
+    if not settle(lambda: bool(opened), timeout=30):
+        return []
+    window.show_dock("Units")
+    ui.dock.table.selectRow(0)
+    window.view.set_window(0, recording.sampling_rate * 0.5)
+    settle(lambda: window.view.frame is not None and window.view.painted_request == window.view.frame.request_id)
+    shot = save(window, out / "main-units.png")
+    window.session.set_units(None)
+    window.show_dock("Events")
+    return [shot]
+
+
+def job_dialog_shots(window, out: Path) -> list[Path]:
+    """The sort dialog (SpikeInterface sorters), File > Open URL and the cluster profiles."""
+    from app.views.cluster_profiles import ClusterProfilesDialog
+    from app.views.sort_dialog import SortDialog
+    made = []
+    for dialog, name in ((SortDialog("", window), "sort-dialog.png"),
+                         (window.url_opener.show_dialog(), "open-url-dialog.png"),
+                         (ClusterProfilesDialog(window), "cluster-profiles-dialog.png")):
+        dialog.show()
+        settle(timeout=1.0)
+        made.append(save(dialog, out / name))
+        dialog.reject()
+    return made
+
+
 def wizard_shots(out: Path, scratch: Path, size: tuple[int, int], prefix: str = "wizard") -> list[Path]:
     """Every page of the wizard on the demo's first part (closed before Finish)."""
     from app.views.wizard import ParamsWizard
@@ -217,6 +286,8 @@ def every_window(out_root: Path) -> list[Path]:
                 window = open_window(scratch, size, theme, first, params, events)
                 made += main_window_shots(window, out)
                 made += dialog_shots(window, out, scratch)
+                made += units_shot(window, out, scratch)
+                made += job_dialog_shots(window, out)
                 made += wizard_shots(out, scratch, size)
                 window.close()
                 settle()

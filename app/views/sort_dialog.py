@@ -18,6 +18,7 @@ from collections.abc import Callable
 from PyQt6 import QtCore, QtWidgets
 
 from app.model.jobs import JobError, SortJob, sorter_names, sorter_template
+from app.model.wording import for_gui, has_command_line_advice
 from app.views.workers import Worker
 
 DEFAULT_SORTER = "mountainsort5"
@@ -168,8 +169,11 @@ class SortDialog(QtWidgets.QDialog):
         env = environment(name, probe=False)
         versions = ", ".join(f"{k} {v}" for k, v in env.versions.items())
         where = f" in {env.prefix}" if env.prefix else ""
+        reason = env.reason if env.reason and not env.usable else ""
+        if has_command_line_advice(reason):      # the dialog has a button for it
+            reason = "build it with the button on the right"
         self.env_state.setText(f"{env.state}{where}" + (f" ({versions})" if versions else "")
-                               + (f" — {env.reason}" if env.reason and not env.usable else ""))
+                               + (f" — {reason}" if reason else ""))
         self.build_button.setVisible(not env.usable)
         si = self.is_spikeinterface()
         self.output.setEnabled(si)
@@ -240,9 +244,11 @@ class SortDialog(QtWidgets.QDialog):
             return "Choose the recording's .params file."
         job = self.job()
         try:
-            missing = job.template().missing_message()
+            template = job.template()
+            missing = template.missing_message()
             if missing:
-                return missing
+                return (f"{template.title} is not installed: build its environment first." if
+                        has_command_line_advice(missing) else for_gui(missing))
             job.command()
             job.preflight()
         except JobError as error:

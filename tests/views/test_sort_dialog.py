@@ -9,6 +9,7 @@ from PyQt6 import QtWidgets
 
 from app.cli import main
 from app.model.jobs import sorter_names
+from app.model.wording import has_command_line_advice
 from app.views.sort_dialog import SortDialog, flatten, open_sort_dialog
 from tests.conftest import install_fake_sorter, synthetic_int16
 
@@ -49,7 +50,9 @@ def test_a_missing_environment_is_said_and_offered_and_blocks_the_queue(qtbot, p
     assert "Build the environment" in dialog.params_note.text()
     assert dialog.output.text() == str(params_file.with_name("rec-mountainsort5"))
     assert not dialog.queue_button.isEnabled()
-    assert "wavescope sorters install mountainsort5" in dialog.command.text()
+    assert "is not installed: build its environment first" in dialog.command.text()
+    # the GUI says what to do in its own words: no command to type (issue 16)
+    assert not has_command_line_advice(dialog.command.text() + dialog.env_state.text())
     dialog.queue()
     assert queued == [] and dialog.isVisible()
 
