@@ -78,6 +78,7 @@ def read_units(path: str | os.PathLike, recording: Any, lock: Any = None) -> Uni
                            f"{recording.name} is sampled at {rate:g} Hz; open the recording that was sorted.",
                            sorting.source)
     n_samples = int(getattr(recording, "duration", 0)) or None
+    place_circus_electrodes(sorting, getattr(recording, "probe", None))
     estimate_templates(sorting, recording, lock)
     units = Units(sorting, n_samples=n_samples, sampling_rate=rate)
     units.measured_amplitudes = measure_amplitudes(units, recording, lock)
@@ -88,6 +89,24 @@ def read_units(path: str | os.PathLike, recording: Any, lock: Any = None) -> Uni
         raise SortingError(f"{sorting.source}: unit {beyond[0]}'s peak channel is beyond the recording's "
                            f"{channels} channels; open the recording that was sorted.", sorting.source)
     return units
+
+
+def place_circus_electrodes(sorting: Any, probe: Any) -> bool:
+    """SpyKING CIRCUS numbers a template's electrodes 0..N_e-1 over the probe's channels as the
+    .prb lists them, group after group (its `nodes`, circus/shared/probes.get_nodes_and_edges),
+    not over the recording's channels: electrode i is the probe's i-th listed channel. Place the
+    templates there when the probe has as many channels as the templates have electrodes; True
+    when placed."""
+    if probe is None or sorting.sorter != "SpyKING CIRCUS":
+        return False
+    nodes = np.asarray(probe.channels, dtype=np.int64)
+    units = [u for u in sorting.units if u.template is not None and u.template_channels is not None]
+    if not units or any(len(u.template_channels) != len(nodes) for u in units):
+        return False
+    for unit in units:
+        unit.template_channels = nodes[np.asarray(unit.template_channels, dtype=np.int64)]
+    sorting.notes.append(f"template electrodes placed on the probe's {len(nodes)} channels")
+    return True
 
 
 def _mean_snippet(datafile: Any, samples: np.ndarray, before: int, after: int, lock: Any,

@@ -157,3 +157,28 @@ def test_spike_trains_to_csv(tmp_path, display):
     assert [r[0] for r in rows[1:]] == ["3", "7", "3", "7", "3"]
     assert rows[2][4] == "B,1"
     assert not list(tmp_path.glob(".spikes.csv.*"))        # no temporary left behind
+
+
+def test_circus_electrodes_are_the_probe_channels_in_order(tmp_path):
+    """A probe that leaves channels 0 and 3 out and lists the others out of order: SpyKING
+    CIRCUS's electrode i is the probe's i-th listed channel, so each unit's peak lands there."""
+    from app.io.probe import read_probe
+    from tests.io.test_sorting import N_E, N_T, write_circus
+    assert N_E == 6
+    probe_channels = [5, 1, 2, 7, 4, 6]               # of 8 recording channels: 0 and 3 left out
+    (tmp_path / "probe.prb").write_text(
+        "total_nb_channels = 8\nradius = 100\n"
+        f"channel_groups = {{0: {{'channels': {probe_channels}, 'graph': [], "
+        f"'geometry': {{c: (0, 20 * c) for c in {probe_channels}}}}}}}\n")
+    data = np.random.default_rng(4).normal(0, 5, (10_000, 8)).astype("<i2")
+    data.tofile(tmp_path / "rec.dat")
+    recording = Recording(RawBinaryFile(str(tmp_path / "rec.dat"),
+                                        {"data_dtype": "int16", "nb_channels": 8, "sampling_rate": RATE}),
+                          probe=read_probe(tmp_path / "probe.prb"))
+    templates = np.zeros((3, N_T, N_E), dtype=np.float32)
+    for k, electrode in enumerate((0, 2, 5)):
+        templates[k, N_T // 2, electrode] = -50.0
+    write_circus(tmp_path, "rec", [np.array([1_000]), np.array([2_000]), np.array([3_000])], templates)
+    units = read_units(tmp_path / "rec", recording)
+    assert [units.unit(k).peak_channel for k in range(3)] == [5, 2, 6]
+    recording.close()
