@@ -38,7 +38,14 @@ def action_rows(window: QtWidgets.QMainWindow) -> list[tuple[str, str, str]]:
     for top in window.menuBar().actions():
         if top.menu() is not None:
             walk(top.menu(), _plain(top.text()))
-    for action in window.findChildren(QtGui.QAction):
+    # Toolbars, the window and the docks' own widgets, not every QAction below the window: Qt's
+    # widgets keep internal actions of their own, and walking them all crashed a test run once.
+    others = list(window.actions())
+    for bar in window.findChildren(QtWidgets.QToolBar):
+        others += bar.actions()
+    for dock in window.findChildren(QtWidgets.QDockWidget):
+        others += dock.widget().actions() if dock.widget() is not None else []
+    for action in others:
         keys = action.shortcut().toString(NATIVE)
         if keys and id(action) not in seen and action.text():
             seen.add(id(action))
