@@ -54,7 +54,7 @@ def open_datafile(file_name: str, params: dict | None = None, file_format: str |
                                                                        stream_mode=stream_mode)
     if not os.path.exists(file_name):
         raise HeaderError(f"{file_name}: no such file or folder; check the path.", file_name)
-    if stream_mode is None and os.path.isdir(file_name):
+    if stream_mode is None and file_format is None and os.path.isdir(file_name):
         from app.io.folders import check_one_recording
         check_one_recording(file_name)          # several recordings below: the user names one
     name = file_format or guess_format(file_name)
