@@ -370,4 +370,4 @@ def _main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())       # the exit status of the run, as an exception like the rest of app/io
