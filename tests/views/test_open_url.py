@@ -11,8 +11,7 @@ import pytest
 from PyQt6 import QtCore
 
 from app.io import remote
-from app.views.main_window import MainWindow
-from tests.conftest import synthetic_int16
+from tests.conftest import quiet_window, synthetic_int16
 from tests.io.remote_server import RangeServer
 from tests.io.test_remote import write_nwb
 
@@ -33,11 +32,7 @@ def served(tmp_path, monkeypatch):
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-    window = MainWindow(settings=settings)
-    window.show_error = lambda title, text: window.__dict__.setdefault("errors", []).append(text)
-    qtbot.addWidget(window)
-    window.show()
+    window = quiet_window(qtbot, tmp_path)
     yield window
     window.close()
 
